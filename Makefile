@@ -1,0 +1,51 @@
+# npdrop: `make conformance` (the main job) and `make test` (every test) do all their own set-up.
+#
+# They build a virtual environment in $(VENV) from a bare Python, install torch (the CPU
+# build) unless the environment already has torch >= $(TORCH_MIN), then npdrop with its extras.
+# Point VENV at an existing environment to test there: a newer torch in it is kept as it is.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+TORCH_MIN   ?= 2.1
+# torch is installed at this version from the CPU wheel index (or a local CPU wheel that pip's
+# own configuration finds), never as an unpinned `torch`, which resolves to a multi-GB CUDA build.
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+STAMP       := $(VENV)/.npdrop-installed
+PYTEST      := $(PY) -m pytest
+
+.PHONY: conformance test test-core bench bench-plot clean help
+
+help:
+	@echo "make conformance   set up, then run the conformance suite against torch (pytest conformance/)"
+	@echo "make test          set up, then run every test (tests/, conformance/, benchmarks/ without timing)"
+	@echo "make bench         run the benchmarks for real and write benchmarks/results.json"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml Makefile
+	@if $(PY) -c "import sys, torch; v = tuple(int(n) for n in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v < tuple(int(n) for n in '$(TORCH_MIN)'.split('.')))" 2>/dev/null; then \
+		echo "using the installed torch $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	else \
+		echo "installing $(TORCH_SPEC) (CPU build)"; \
+		$(PY) -m pip install --prefer-binary "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) ; \
+	fi
+	$(PY) -m pip install -e ".[dev]"
+	@touch $(STAMP)
+
+conformance: $(STAMP)
+	$(PYTEST) conformance/
+
+test: $(STAMP)
+	$(PYTEST) tests/ conformance/ benchmarks/ --benchmark-disable
+
+test-core: $(STAMP)
+	$(PYTEST) tests/
+
+bench: $(STAMP)
+	$(PYTEST) benchmarks/ --benchmark-only --benchmark-json=benchmarks/results.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks

@@ -1,0 +1,24 @@
+"""npdrop: PyTorch's dropout family in plain NumPy, with hand-written backward passes.
+
+Dropout is not just zeroing random neurons: kept units are scaled by 1/(1-p) in training,
+eval is the identity, and backward multiplies by the very mask the forward drew.
+"""
+from .dropout import (AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d,
+                      FeatureAlphaDropout, GaussianDropout)
+from .functional import (alpha_dropout_forward, dropout1d_forward, dropout2d_forward,
+                         dropout3d_forward, dropout_backward, dropout_forward,
+                         feature_alpha_dropout_forward, gaussian_dropout_forward)
+from .module import Module, Parameter
+from .rng import MaskQueue, MaskSource, NumpySource, as_source
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout",
+    "GaussianDropout",
+    "alpha_dropout_forward", "dropout1d_forward", "dropout2d_forward", "dropout3d_forward",
+    "dropout_backward", "dropout_forward", "feature_alpha_dropout_forward",
+    "gaussian_dropout_forward",
+    "Module", "Parameter",
+    "MaskQueue", "MaskSource", "NumpySource", "as_source",
+]

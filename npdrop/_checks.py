@@ -1,0 +1,62 @@
+"""Argument checks shared by every layer: each failure names the argument and its value."""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+#: dtypes npdrop computes in; torch has no float128, and integer/bool/complex dropout is
+#: meaningless (torch fails on them only once it tries to scale).
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_p(p, who: str = "dropout") -> float:
+    """Return ``p`` as a float in [0, 1]; ``ValueError`` naming p otherwise.
+
+    Torch's check is ``p < 0 or p > 1``, which lets NaN through and then fails (or not) at
+    forward time; npdrop rejects NaN up front.
+    """
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{who}: dropout probability p must be a real number, got {type(p).__name__} {p!r}")
+    p = float(p)
+    if math.isnan(p) or p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    return p
+
+
+def check_input(x, who: str) -> np.ndarray:
+    """Return ``x`` as an ndarray of a supported float dtype, or raise ``TypeError``."""
+    if not isinstance(x, np.ndarray):
+        if hasattr(x, "__array__") or isinstance(x, (list, tuple, numbers.Number)):
+            x = np.asarray(x)
+        else:
+            raise TypeError(f"{who}: expected a numpy array, got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{who}: input dtype {x.dtype} is not supported; dropout needs float16, float32 or "
+            "float64 (cast integer, bool or complex data explicitly)"
+        )
+    return x
+
+
+def check_grad(grad, shape: tuple[int, ...], dtype: np.dtype, who: str) -> np.ndarray:
+    """The upstream gradient: same shape as the forward output, cast to its dtype like autograd."""
+    grad = np.asarray(grad)
+    if grad.dtype.kind != "f":
+        raise TypeError(f"{who}.backward: gradient dtype {grad.dtype} is not a float dtype")
+    if grad.shape != tuple(shape):
+        raise ValueError(
+            f"{who}.backward: gradient shape {grad.shape} does not match the forward output shape {tuple(shape)}"
+        )
+    return grad.astype(dtype, copy=False)
+
+
+def check_mask(mask, shape: tuple[int, ...], who: str) -> np.ndarray:
+    """A caller-supplied keep-mask: bool, exactly the layer's noise shape."""
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise ValueError(f"{who}: mask= must be a boolean keep-mask (True = kept), got dtype {mask.dtype}")
+    if mask.shape != tuple(shape):
+        raise ValueError(f"{who}: mask= has shape {mask.shape}, but this input needs a keep-mask of shape {tuple(shape)}")
+    return mask

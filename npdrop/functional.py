@@ -1,0 +1,148 @@
+"""Pure dropout functions: ``*_forward`` returns ``(out, saved)``, ``dropout_backward`` takes ``saved``.
+
+One generic forward serves every variant (see :mod:`npdrop.variants`):
+
+1. check ``p``, the input dtype and the variant's rank rules (torch's errors and warnings);
+2. eval, ``p == 0`` and an empty input are the identity (the input object itself comes back,
+   as in torch), and draw nothing;
+3. ``p == 1`` is ``x * 0``, and draws nothing;
+4. otherwise the keep-mask of the variant's noise shape comes from ``mask=`` or from the
+   mask source, and the variant's affine rule turns it into noise, applied by
+   :func:`npdrop._masking.apply_noise`.
+
+Backward is ``grad * noise`` with the forward's own noise: never a fresh draw, never a mask
+re-derived from ``out != 0`` (wrong wherever the input was exactly 0).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import variants as V
+from ._checks import check_grad, check_input, check_mask, check_p
+from ._masking import apply_noise, noise_grad
+from .rng import RNGLike, as_source
+
+
+@dataclass
+class Saved:
+    """What backward needs: the noise (``None`` for the identity) and the output's shape and dtype."""
+
+    variant: str
+    p: float
+    noise: Any
+    shape: tuple
+    dtype: np.dtype
+
+    @property
+    def keep(self) -> np.ndarray | None:
+        """The boolean keep-mask drawn (or supplied) in forward, ``None`` when nothing was drawn."""
+        return getattr(self.noise, "keep", None)
+
+
+def _draw(variant: V.Variant, shape: tuple, p: float, dtype, mask, rng) -> Any:
+    if mask is not None:
+        return mask
+    source = as_source(rng)
+    if variant.draw == "normal":
+        return source.normal(shape, np.float64)
+    return source.keep_mask(shape, p)
+
+
+def _check_supplied(variant: V.Variant, mask, shape: tuple, who: str):
+    noise_shape = variant.noise_shape(shape)
+    if variant.draw == "normal":
+        mask = np.asarray(mask)
+        if mask.dtype.kind != "f" or mask.shape != noise_shape:
+            raise ValueError(
+                f"{who}: mask= must be a float standard-normal draw of shape {noise_shape}, "
+                f"got {mask.dtype} of shape {mask.shape}"
+            )
+        return mask
+    return check_mask(mask, noise_shape, who)
+
+
+def forward(
+    variant: V.Variant,
+    x,
+    p: float,
+    training: bool,
+    inplace: bool = False,
+    *,
+    mask=None,
+    rng: RNGLike = None,
+    who: str | None = None,
+):
+    """Run ``variant`` on ``x``; returns ``(out, Saved)``. The module classes call this."""
+    who = who or variant.name
+    p = check_p(p, who)
+    if p == 1.0 and not variant.allows_p_one:
+        raise ValueError(f"{who}: p must be below 1 (the noise variance p/(1-p) is infinite at p=1), got {p}")
+    x = check_input(x, who)
+    variant.check(x.shape)
+    if mask is not None:
+        mask = _check_supplied(variant, mask, x.shape, who)
+    inplace = bool(inplace) and variant.honours_inplace
+
+    dtype = x.dtype
+    if not training:
+        noise = variant.eval_rule(p, dtype) if variant.eval_rule else None
+    elif p == 0.0 or x.size == 0:
+        noise = None
+    elif p == 1.0:
+        noise = V.rules.zero(dtype)
+    else:
+        noise_shape = variant.noise_shape(x.shape)
+        noise = variant.rule(_draw(variant, noise_shape, p, dtype, mask, rng), p, dtype)
+    out = apply_noise(x, noise, inplace)
+    return out, Saved(variant.name, p, noise, out.shape, out.dtype)
+
+
+def dropout_backward(grad, saved: Saved) -> np.ndarray:
+    """Input gradient of any dropout variant: ``grad * noise`` (torch's ``mul`` backward)."""
+    grad = check_grad(grad, saved.shape, saved.dtype, saved.variant)
+    return noise_grad(grad, saved.noise)
+
+
+def dropout_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None,
+                    broadcast_dims=(), inverted=True):
+    """``F.dropout``: element-wise keep-mask, kept units scaled by ``1/(1-p)``.
+
+    ``broadcast_dims`` shares one mask draw along those axes; ``inverted=False`` is the
+    original dropout (no training scale, eval multiplies by ``1-p``), see :class:`npdrop.Dropout`.
+    """
+    variant = V.dropout_variant(broadcast_dims, inverted)
+    return forward(variant, x, p, training, inplace, mask=mask, rng=rng)
+
+
+def dropout1d_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None):
+    """``F.dropout1d``: whole channels of (N, C, L) or (C, L); noise (N, C, 1) or (C, 1)."""
+    return forward(V.DROPOUT1D, x, p, training, inplace, mask=mask, rng=rng)
+
+
+def dropout2d_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None):
+    """``F.dropout2d``: whole channels of (N, C, H, W); noise (N, C, 1, 1)."""
+    return forward(V.DROPOUT2D, x, p, training, inplace, mask=mask, rng=rng)
+
+
+def dropout3d_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None):
+    """``F.dropout3d``: whole channels of (N, C, D, H, W) or (C, D, H, W)."""
+    return forward(V.DROPOUT3D, x, p, training, inplace, mask=mask, rng=rng)
+
+
+def alpha_dropout_forward(x, p=0.5, training=False, inplace=False, *, mask=None, rng=None):
+    """``F.alpha_dropout`` (note torch's default ``training=False``); ``inplace`` is ignored as in torch."""
+    return forward(V.ALPHA_DROPOUT, x, p, training, inplace, mask=mask, rng=rng)
+
+
+def feature_alpha_dropout_forward(x, p=0.5, training=False, inplace=False, *, mask=None, rng=None):
+    """``F.feature_alpha_dropout``: alpha dropout of whole channels; noise (N, C, 1, ...)."""
+    return forward(V.FEATURE_ALPHA_DROPOUT, x, p, training, inplace, mask=mask, rng=rng)
+
+
+def gaussian_dropout_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None,
+                             broadcast_dims=()):
+    """Gaussian dropout: ``x * (1 + sqrt(p/(1-p)) * z)``, ``z ~ N(0, 1)``; ``mask=`` supplies ``z``."""
+    return forward(V.gaussian_variant(broadcast_dims), x, p, training, inplace, mask=mask, rng=rng)

@@ -1,0 +1,151 @@
+"""Each dropout variant as data: which shape its noise has, and which affine rule it follows.
+
+Torch's rank rules are reproduced here, with torch's wording: ``Dropout1d`` rejects any rank
+but 2 or 3 (npdrop raises ``ValueError``, torch ``RuntimeError``); ``Dropout2d`` and
+``Dropout3d`` warn on unexpected ranks, and ``Dropout2d`` reads a 3-D input as (N, C, L);
+channel ("feature") noise has shape (N, C, 1, ...), and needs at least 2 dimensions.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from . import rules
+
+Shape = tuple
+
+
+def elementwise(shape: Shape) -> Shape:
+    return tuple(shape)
+
+
+def feature(shape: Shape) -> Shape:
+    """(N, C, 1, ..., 1): one draw per channel, as torch's ``make_feature_noise``."""
+    if len(shape) < 2:
+        raise ValueError("Feature dropout requires at least 2 dimensions in the input")
+    return tuple(shape[:2]) + (1,) * (len(shape) - 2)
+
+
+def unbatched_feature(batched_rank: int) -> Callable[[Shape], Shape]:
+    """Channel noise for modules that accept a missing batch dimension (torch unsqueezes it)."""
+
+    def noise_shape(shape: Shape) -> Shape:
+        if len(shape) == batched_rank:
+            return feature(shape)
+        return feature((1,) + tuple(shape))[1:]
+
+    return noise_shape
+
+
+def shared(broadcast_dims) -> Callable[[Shape], Shape]:
+    """Element-wise noise shared along ``broadcast_dims`` (Keras ``noise_shape``, Flax ``broadcast_dims``)."""
+    dims = tuple(broadcast_dims)
+
+    def noise_shape(shape: Shape) -> Shape:
+        rank = len(shape)
+        for d in dims:
+            if not -rank <= d < rank:
+                raise ValueError(f"broadcast_dims entry {d} is out of range for an input of rank {rank}")
+        picked = {d % rank for d in dims}
+        return tuple(1 if i in picked else n for i, n in enumerate(shape))
+
+    return noise_shape
+
+
+def _dropout1d_rank(shape: Shape) -> None:
+    if len(shape) not in (2, 3):
+        raise ValueError(
+            f"dropout1d: Expected 2D or 3D input, but received a {len(shape)}D input. "
+            "Note that dropout1d exists to provide channel-wise dropout on inputs with 1 "
+            "spatial dimension, a channel dimension, and an optional batch dimension "
+            "(i.e. 2D or 3D inputs)."
+        )
+
+
+def _dropout2d_rank(shape: Shape) -> None:
+    rank = len(shape)
+    if rank not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {rank}-D input to dropout2d, which is deprecated "
+            "and will result in an error in a future release. To retain the behavior "
+            "and silence this warning, please use dropout instead. Note that dropout2d "
+            "exists to provide channel-wise dropout on inputs with 2 spatial dimensions, "
+            "a channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs).",
+            stacklevel=4,
+        )
+    if rank == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+            "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+            "is the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=4,
+        )
+
+
+def _dropout3d_rank(shape: Shape) -> None:
+    rank = len(shape)
+    if rank not in (4, 5):
+        warnings.warn(
+            f"dropout3d: Received a {rank}-D input to dropout3d, which is deprecated "
+            "and will result in an error in a future release. To retain the behavior "
+            "and silence this warning, please use dropout instead. Note that dropout3d "
+            "exists to provide channel-wise dropout on inputs with 3 spatial dimensions, "
+            "a channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs).",
+            stacklevel=4,
+        )
+
+
+def _no_check(shape: Shape) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A dropout variant: a noise shape, an affine rule and, for eval, an optional scale.
+
+    ``draw`` names the random draw: ``"bernoulli"`` (a keep-mask, P(keep) = 1 - p) or
+    ``"normal"`` (standard normal values, Gaussian dropout).
+    """
+
+    name: str
+    noise_shape: Callable[[Shape], Shape]
+    rule: Callable
+    check: Callable[[Shape], None] = _no_check
+    eval_rule: Optional[Callable] = None  # None: eval is the identity
+    draw: str = "bernoulli"
+    honours_inplace: bool = True
+    allows_p_one: bool = True
+
+
+DROPOUT = Variant("dropout", elementwise, rules.inverted)
+DROPOUT1D = Variant("dropout1d", unbatched_feature(3), rules.inverted, check=_dropout1d_rank)
+DROPOUT2D = Variant("dropout2d", feature, rules.inverted, check=_dropout2d_rank)
+DROPOUT3D = Variant("dropout3d", unbatched_feature(5), rules.inverted, check=_dropout3d_rank)
+ALPHA_DROPOUT = Variant("alpha_dropout", elementwise, rules.alpha, honours_inplace=False)
+FEATURE_ALPHA_DROPOUT = Variant("feature_alpha_dropout", feature, rules.alpha, honours_inplace=False)
+
+
+def dropout_variant(broadcast_dims=(), inverted: bool = True) -> Variant:
+    """Plain dropout, optionally with a mask shared along axes and/or non-inverted scaling."""
+    if not broadcast_dims and inverted:
+        return DROPOUT
+    return Variant(
+        "dropout" if inverted else "dropout(inverted=False)",
+        shared(broadcast_dims) if broadcast_dims else elementwise,
+        rules.inverted if inverted else rules.unscaled,
+        eval_rule=None if inverted else rules.eval_scale,
+    )
+
+
+def gaussian_variant(broadcast_dims=()) -> Variant:
+    """Multiplicative Gaussian noise N(1, p/(1-p)); p must stay below 1."""
+    return Variant(
+        "gaussian_dropout",
+        shared(broadcast_dims) if broadcast_dims else elementwise,
+        rules.gaussian,
+        draw="normal",
+        allows_p_one=False,
+    )
