@@ -96,14 +96,16 @@ def forward(
     else:
         noise_shape = variant.noise_shape(x.shape)
         noise = variant.rule(_draw(variant, noise_shape, p, dtype, mask, rng), p, dtype)
-    out = apply_noise(x, noise, inplace)
+    with np.errstate(invalid="ignore", over="ignore"):  # torch is silent about inf * 0 too
+        out = apply_noise(x, noise, inplace)
     return out, Saved(variant.name, p, noise, out.shape, out.dtype)
 
 
 def dropout_backward(grad, saved: Saved) -> np.ndarray:
     """Input gradient of any dropout variant: ``grad * noise`` (torch's ``mul`` backward)."""
     grad = check_grad(grad, saved.shape, saved.dtype, saved.variant)
-    return noise_grad(grad, saved.noise)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return noise_grad(grad, saved.noise)
 
 
 def dropout_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None,
