@@ -87,17 +87,22 @@ def forward(
     inplace = bool(inplace) and variant.honours_inplace
 
     dtype = x.dtype
-    if not training:
-        noise = variant.eval_rule(p, dtype) if variant.eval_rule else None
-    elif p == 0.0 or x.size == 0:
-        noise = None
-    elif p == 1.0:
-        noise = V.rules.zero(dtype)
-    else:
-        noise_shape = variant.noise_shape(x.shape)
-        noise = variant.rule(_draw(variant, noise_shape, p, dtype, mask, rng), p, dtype)
-    with np.errstate(invalid="ignore", over="ignore"):  # torch is silent about inf * 0 too
-        out = apply_noise(x, noise, inplace)
+    # torch is silent about inf * 0 and about scales that overflow float16 (p near 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if not training:
+            noise = variant.eval_rule(p, dtype) if variant.eval_rule else None
+        elif p == 0.0 or x.size == 0:
+            noise = None
+        elif p == 1.0:
+            noise = V.rules.zero(dtype)
+        else:
+            noise_shape = variant.noise_shape(x.shape)
+            noise = variant.rule(_draw(variant, noise_shape, p, dtype, mask, rng), p, dtype)
+        if noise is None or x.ndim > 0:
+            out = apply_noise(x, noise, inplace)
+        else:  # a 0-d input runs as shape (1,): numpy turns 0-d results into scalars otherwise
+            out = apply_noise(x.reshape(1), noise, inplace).reshape(())
+            out = x if inplace else out
     return out, Saved(variant.name, p, noise, out.shape, out.dtype)
 
 
@@ -105,7 +110,7 @@ def dropout_backward(grad, saved: Saved) -> np.ndarray:
     """Input gradient of any dropout variant: ``grad * noise`` (torch's ``mul`` backward)."""
     grad = check_grad(grad, saved.shape, saved.dtype, saved.variant)
     with np.errstate(invalid="ignore", over="ignore"):
-        return noise_grad(grad, saved.noise)
+        return noise_grad(grad.reshape(1) if grad.ndim == 0 else grad, saved.noise).reshape(grad.shape)
 
 
 def dropout_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None,

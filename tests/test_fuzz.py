@@ -1,0 +1,108 @@
+"""Property-based fuzzing of npdrop alone (no torch): odd shapes, strides, dtypes and p.
+
+CI runs hypothesis' derandomised ``ci`` profile (fixed examples, repeatable); set
+``NPDROP_HYPOTHESIS_PROFILE=long`` for a longer search.
+"""
+import os
+import warnings
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import npdrop
+
+settings.register_profile("ci", derandomize=True, max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=3000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("NPDROP_HYPOTHESIS_PROFILE", "ci"))
+
+DTYPES = [np.float16, np.float32, np.float64]
+EDGE_PS = [0.0, 1e-10, 0.5, 1 - 1e-10, 1.0]
+MODULES = [npdrop.Dropout, npdrop.Dropout1d, npdrop.Dropout2d, npdrop.Dropout3d,
+           npdrop.AlphaDropout, npdrop.FeatureAlphaDropout]
+
+
+@st.composite
+def arrays(draw, min_rank=0, max_rank=5, dtypes=DTYPES):
+    """A float array of rank 0-5 (empty dimensions allowed), possibly a strided view."""
+    rank = draw(st.integers(min_rank, max_rank))
+    shape = tuple(draw(st.lists(st.integers(0, 4), min_size=rank, max_size=rank)))
+    dtype = draw(st.sampled_from(dtypes))
+    seed = draw(st.integers(0, 2**32 - 1))
+    base = np.random.default_rng(seed).standard_normal(tuple(2 * n + 1 for n in shape)).astype(dtype)
+    view = base[tuple(slice(None, None, 2) for _ in shape)]  # strided
+    if rank and draw(st.booleans()):
+        view = view[tuple(slice(None, None, -1) if draw(st.booleans()) else slice(None) for _ in shape)]
+    if rank > 1 and draw(st.booleans()):
+        view = view.transpose(draw(st.permutations(range(rank))))
+    return view
+
+
+probabilities = st.one_of(st.sampled_from(EDGE_PS), st.floats(0.0, 1.0))
+
+
+def run_quietly(layer, x, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Dropout2d/3d rank warnings are torch's
+        return layer(x, **kwargs)
+
+
+def accepts(cls, x) -> bool:
+    if cls is npdrop.Dropout1d:
+        return x.ndim in (2, 3)
+    if cls in (npdrop.Dropout2d, npdrop.FeatureAlphaDropout):
+        return x.ndim >= 2
+    if cls is npdrop.Dropout3d:
+        return x.ndim >= 1
+    return True
+
+
+@given(x=arrays(), p=probabilities, cls=st.sampled_from(MODULES), seed=st.integers(0, 2**16))
+def test_shape_dtype_preserved_and_input_untouched(x, p, cls, seed):
+    if not accepts(cls, x):
+        return
+    before = x.copy()
+    layer = cls(p, rng=seed)
+    out = run_quietly(layer, x)
+    where = f"[{cls.__name__}, p={p}, dtype={x.dtype}, shape={x.shape}, strides={x.strides}]"
+    assert out.shape == x.shape and out.dtype == x.dtype, f"got {out.dtype}{out.shape} {where}"
+    assert np.array_equal(x, before, equal_nan=True), f"input modified {where}"
+    grad = layer.backward(np.ones_like(x))
+    assert grad.shape == x.shape and grad.dtype == x.dtype, f"grad {grad.dtype}{grad.shape} {where}"
+
+
+@given(x=arrays(dtypes=[np.float64]), p=probabilities, cls=st.sampled_from(MODULES),
+       seed=st.integers(0, 2**16))
+def test_backward_equals_finite_differences(x, p, cls, seed):
+    """Under a fixed mask dropout is affine in x: central differences give its exact derivative."""
+    if not accepts(cls, x) or x.size == 0:
+        return
+    layer = cls(p, rng=seed)
+    run_quietly(layer, x)
+    mask = layer.last_mask  # None when nothing was drawn (p in {0, 1})
+    kwargs = {} if mask is None else {"mask": mask}
+    rng = np.random.default_rng(seed)
+    g, v = rng.standard_normal(x.shape), rng.standard_normal(x.shape)
+    eps = 1e-3
+    plus = run_quietly(layer, x + eps * v, **kwargs)
+    minus = run_quietly(layer, x - eps * v, **kwargs)
+    numeric = np.sum(g * (plus - minus)) / (2 * eps)
+    run_quietly(layer, x, **kwargs)
+    analytic = np.sum(layer.backward(g) * v)
+    scale = np.sum(np.abs(g * v)) * max(1.0, 1 / max(1e-300, 1 - p) if cls in MODULES[:4] else 2.0)
+    assert abs(numeric - analytic) <= 1e-9 * scale + 1e-12, (
+        f"gradient: analytic {analytic!r} vs central difference {numeric!r} "
+        f"[{cls.__name__}, p={p}, float64, shape={x.shape}]"
+    )
+
+
+@given(x=arrays(min_rank=1), p=probabilities, seed=st.integers(0, 2**16))
+def test_inplace_is_the_same_computation(x, p, seed):
+    x = np.ascontiguousarray(x) if not x.flags.writeable else x
+    copy = x.copy()
+    reference = npdrop.Dropout(p, rng=seed)(copy)
+    out = npdrop.Dropout(p, rng=seed, inplace=True)(x)
+    assert out is x, "inplace=True must return the input array"
+    assert np.array_equal(x, reference, equal_nan=True), f"[Dropout inplace, p={p}, {x.dtype}, {x.shape}]"
