@@ -8,7 +8,14 @@ from .dropout import (AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d,
 from .functional import (alpha_dropout_forward, dropout1d_forward, dropout2d_forward,
                          dropout3d_forward, dropout_backward, dropout_forward,
                          feature_alpha_dropout_forward, gaussian_dropout_forward)
-from .module import Module, Parameter
+from .activations import GELU, ReLU, Sigmoid, Tanh, erf
+from .container import MLP, Sequential
+from .gradcheck import check_module_gradients, numerical_gradient
+from .linear import Linear
+from .losses import CrossEntropyLoss, MSELoss
+from .module import IncompatibleKeys, Module, Parameter
+from .optim import SGD
+from .serialization import load, save
 from .rng import MaskQueue, MaskSource, NumpySource, as_source
 
 __version__ = "0.1.0"
@@ -19,6 +26,9 @@ __all__ = [
     "alpha_dropout_forward", "dropout1d_forward", "dropout2d_forward", "dropout3d_forward",
     "dropout_backward", "dropout_forward", "feature_alpha_dropout_forward",
     "gaussian_dropout_forward",
-    "Module", "Parameter",
+    "Module", "Parameter", "IncompatibleKeys",
+    "Linear", "ReLU", "Tanh", "Sigmoid", "GELU", "erf", "Sequential", "MLP",
+    "MSELoss", "CrossEntropyLoss", "SGD", "save", "load",
+    "check_module_gradients", "numerical_gradient",
     "MaskQueue", "MaskSource", "NumpySource", "as_source",
 ]

@@ -378,3 +378,31 @@ def test_bad_rng():
         npdrop.Dropout(0.5, rng="seed")
     with pytest.raises(ValueError, match="non-negative"):
         npdrop.Dropout(0.5, rng=-1)
+
+
+# -- npdrop's own finite-difference checker, dropout under a fixed mask -------------------------
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_gradcheck_under_a_fixed_mask(cls, p):
+    if cls is npdrop.GaussianDropout and p == 1.0:
+        return
+    x = sample(SHAPES[cls], np.float64)
+    layer = cls(p, rng=0)
+    layer(x)
+    kwargs = {} if layer.last_mask is None else {"mask": layer.last_mask}
+    if cls is npdrop.GaussianDropout and p > 0:
+        kwargs = {"mask": sample(x.shape, np.float64, seed=3)}  # a fixed z
+    npdrop.check_module_gradients(layer, x, forward_kwargs=kwargs, rng=1, name=f"{cls.__name__}(p={p})")
+
+
+def test_gradcheck_catches_a_backward_that_forgets_the_scale():
+    class Unscaled(npdrop.Dropout):
+        def backward(self, grad):
+            return grad * self.last_mask  # the 1/(1-p) forgotten
+
+    x = sample((4, 5), np.float64)
+    layer = Unscaled(0.5, rng=0)
+    layer(x)
+    with pytest.raises(AssertionError):
+        npdrop.check_module_gradients(layer, x, forward_kwargs={"mask": layer.last_mask}, rng=1)
