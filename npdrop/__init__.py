@@ -16,6 +16,7 @@ from .losses import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
 from .optim import SGD
 from .serialization import load, save
+from .torchrng import TorchCPUGenerator, check_torch_replays
 from .rng import MaskQueue, MaskSource, NumpySource, as_source
 
 __version__ = "0.1.0"
@@ -30,5 +31,6 @@ __all__ = [
     "Linear", "ReLU", "Tanh", "Sigmoid", "GELU", "erf", "Sequential", "MLP",
     "MSELoss", "CrossEntropyLoss", "SGD", "save", "load",
     "check_module_gradients", "numerical_gradient",
+    "TorchCPUGenerator", "check_torch_replays",
     "MaskQueue", "MaskSource", "NumpySource", "as_source",
 ]

@@ -25,7 +25,7 @@ def init_bounds(in_features: int) -> tuple[float, float]:
     from this in the last bit).
     """
     if in_features == 0:
-        return 0.0, 0.0
+        return 0, 0  # torch's ints: uniform_(-0, 0) then draws +0.0, where -0.0 would give -0.0
     a = math.sqrt(5)
     gain = math.sqrt(2.0 / (1 + a**2))  # calculate_gain("leaky_relu", a)
     std = gain / math.sqrt(in_features)

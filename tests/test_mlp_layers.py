@@ -293,7 +293,7 @@ def test_mlp_draws_from_one_source_in_construction_order():
     source = RecordingSource()
     MLP([3, 4, 2], p=0.5, rng=source)
     assert [c[3] for c in source.calls] == [(4, 3), (4,), (2, 4), (2,)]
-    gen = as_source(np.random.default_rng(9))
+    gen = as_source(9)  # the source MLP(rng=9) resolves to
     first, second = Linear(3, 4, rng=gen), Linear(4, 2, rng=gen)
     model = MLP([3, 4, 2], rng=9)
     np.testing.assert_array_equal(model[0].weight.data, first.weight.data)
