@@ -1,0 +1,195 @@
+"""The conformance suite's options, fixtures and report.
+
+    pytest conformance/                                    # npdrop, all six variants, bit for bit
+    pytest conformance/ --impl mypkg.layers:MyDropout      # your implementation vs torch.nn.Dropout
+    pytest conformance/ --impl mypkg:MyDrop2d --reference Dropout2d
+    NPDROP_IMPL=mypkg.layers:MyDropout pytest conformance/ # the same, by environment variable
+    pytest conformance/ --report-json out.json --report-md out.md
+
+With ``--impl`` only the tests that apply to any implementation run (marked ``any_impl``);
+npdrop-specific ones (in-place, error classes, MLP, harness self-tests) are deselected.
+Without torch every test module skips itself (``pytest.importorskip``); nothing here
+imports torch unless it is installed.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+import pytest
+
+from conformance.report import PROPERTIES, Matrix
+
+try:
+    import torch  # noqa: F401
+except ImportError:  # pragma: no cover - exercised on machines without torch
+    torch = None
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_IMPL = pytest.StashKey()
+_MATRIX = pytest.StashKey()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("npdrop-conformance", "npdrop conformance harness")
+    group.addoption("--impl", default=os.environ.get("NPDROP_IMPL") or None, metavar="MODULE:NAME",
+                    help="implementation under test (default: $NPDROP_IMPL, else npdrop itself)")
+    group.addoption("--reference", default="Dropout", metavar="NAME",
+                    help="torch.nn module to compare a plugged-in implementation with (default Dropout)")
+    group.addoption("--report-json", default=None, metavar="PATH", help="write the conformance matrix as JSON")
+    group.addoption("--report-md", default=None, metavar="PATH", help="write the conformance matrix as Markdown")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "prop(name): the conformance property a test checks")
+    config.addinivalue_line("markers", "any_impl: applies to any implementation plugged in with --impl")
+    matrix = Matrix()
+    config.stash[_MATRIX] = matrix
+    _STATE["matrix"] = matrix
+    impl = None
+    if torch is not None:
+        from conformance.adapters import load_impl
+
+        try:
+            impl = load_impl(config.getoption("impl"), config.getoption("reference"))
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}") from exc
+        matrix.meta.update(impl=impl.spec, reference=list(impl.variants), exact=impl.exact,
+                           description=impl.describe())
+    config.stash[_IMPL] = impl
+
+
+def _ours(item) -> bool:
+    return str(item.path).startswith(_HERE + os.sep)
+
+
+def pytest_generate_tests(metafunc):
+    impl = metafunc.config.stash.get(_IMPL, None)
+    if impl is None or "ref" not in metafunc.fixturenames:
+        return
+    if "case" in metafunc.fixturenames:
+        from conformance.inputs import CASES
+
+        pairs = [(v, c) for v in impl.variants for c in CASES[v]]
+        metafunc.parametrize(("ref", "case"), pairs, ids=[f"{v}-{c}" for v, c in pairs])
+    else:
+        metafunc.parametrize("ref", impl.variants, ids=list(impl.variants))
+
+
+def pytest_collection_modifyitems(config, items):
+    impl = config.stash.get(_IMPL, None)
+    if impl is None or impl.spec == "npdrop":
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if _ours(item) and item.get_closest_marker("any_impl") is None else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _labels(item) -> tuple[str, str]:
+    marker = item.get_closest_marker("prop")
+    prop = marker.args[0] if marker else item.path.stem
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return prop, str(params.get("ref", params.get("variant", "-")))
+
+
+def pytest_itemcollected(item):
+    matrix = item.config.stash.get(_MATRIX, None)
+    if matrix is not None and _ours(item):
+        _LABELS[item.nodeid] = _labels(item)
+
+
+_LABELS: dict = {}
+_STATE: dict = {}
+
+
+def pytest_runtest_logreport(report):
+    labels = _LABELS.get(report.nodeid)
+    matrix = _STATE.get("matrix")
+    if labels is None or matrix is None:
+        return
+    outcome = report.outcome
+    counts = (report.when == "call" or (report.when == "setup" and outcome != "passed")
+              or (report.when == "teardown" and outcome == "failed"))
+    if counts:
+        message = ""
+        if outcome == "failed":
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr)[-2000:]
+        matrix.add(*labels, outcome, report.nodeid, message)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    matrix = session.config.stash.get(_MATRIX, None)
+    if matrix is not None and matrix.cells:
+        matrix.write(session.config.getoption("report_json"), session.config.getoption("report_md"))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if torch is None:
+        terminalreporter.write_line("npdrop conformance: torch is not installed, nothing was compared (all skipped)")
+        return
+    matrix = config.stash.get(_MATRIX, None)
+    if matrix is None or not matrix.cells:
+        return
+    terminalreporter.section("npdrop conformance matrix")
+    terminalreporter.write_line(matrix.meta.get("description", ""))
+    terminalreporter.write_line(matrix.text())
+    failed = matrix.failed_properties()
+    terminalreporter.write_line("failed properties: " + (", ".join(failed) if failed else "none"))
+    unknown = [p for p in matrix.properties() if p not in PROPERTIES]
+    if unknown:
+        terminalreporter.write_line("(rows without a prop marker are named after their module: "
+                                    + ", ".join(unknown) + ")")
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def impl(request):
+    """The implementation under test (see :mod:`conformance.adapters`)."""
+    value = request.config.stash.get(_IMPL, None)
+    if value is None:
+        pytest.skip("torch is not installed")
+    return value
+
+
+@pytest.fixture
+def seed(request) -> int:
+    """A fixed seed per test, derived from its node id: every case reruns identically."""
+    return zlib.crc32(request.node.nodeid.encode())
+
+
+@pytest.fixture
+def rng(seed) -> np.random.Generator:
+    """The harness's own generator: a stream independent of the ``seed`` handed to the
+    implementation (``default_rng(seed)`` there must not replay the harness's draws)."""
+    return np.random.default_rng([seed, 0x4E504452])
+
+
+@pytest.fixture(autouse=True)
+def _seeded_global_numpy(request, seed):
+    """Black boxes draw from ``np.random``: seed it per test, and restore it afterwards."""
+    if request.node.get_closest_marker("any_impl") is None:
+        yield
+        return
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+@pytest.fixture
+def repro(request) -> str:
+    """The command that reruns this very case, options included."""
+    options = []
+    impl = request.config.getoption("impl")
+    if impl:
+        options.append(f"--impl {impl}")
+        options.append(f"--reference {request.config.getoption('reference')}")
+    return " ".join([f"python -m pytest '{request.node.nodeid}'"] + options)

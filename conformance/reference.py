@@ -1,0 +1,92 @@
+"""The torch side: torch's dropout modules run on the harness's masks, and the facts about them.
+
+``noise_shape`` is written from torch's documentation and ``torch/nn/functional.py``, not
+from npdrop (``test_harness.py`` checks it against the shapes torch actually draws).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from npdrop.torch import inject_masks
+
+VARIANTS = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
+ALPHA = ("AlphaDropout", "FeatureAlphaDropout")
+CHANNEL = ("Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout")
+
+
+def noise_shape(ref: str, shape: tuple) -> tuple:
+    """Shape of the keep-mask ``ref`` draws for an input of ``shape`` (same rank as the input).
+
+    Element-wise variants draw one per element. Channel variants draw one per (sample,
+    channel): ``(N, C, 1, ...)``. ``Dropout1d`` treats a 2-D input as unbatched ``(C, L)``
+    and ``Dropout3d`` any input that is not 5-D as unbatched: both unsqueeze a batch axis,
+    so their mask is ``(C, 1, ...)``.
+    """
+    shape = tuple(shape)
+    if ref in ("Dropout", "AlphaDropout"):
+        return shape
+    unbatched = (ref == "Dropout1d" and len(shape) == 2) or (ref == "Dropout3d" and len(shape) != 5)
+    if unbatched:
+        return shape[:1] + (1,) * (len(shape) - 1)
+    return shape[:2] + (1,) * (len(shape) - 2)
+
+
+def broadcast_axes(ref: str, shape: tuple) -> tuple:
+    """Axes along which one draw is shared (size 1 in the noise, larger in the input)."""
+    ns = noise_shape(ref, shape)
+    return tuple(i for i, (n, s) in enumerate(zip(shape, ns)) if s == 1 and n != 1)
+
+
+def draws(ref: str, p: float, x: np.ndarray, training: bool = True) -> bool:
+    """Whether torch draws a mask at all (not in eval, not at p == 0 or 1, not for empty input)."""
+    return training and 0.0 < p < 1.0 and x.size > 0
+
+
+@dataclass
+class TorchResult:
+    out: np.ndarray
+    grad: Optional[np.ndarray]
+    input_after: np.ndarray   #: torch's input tensor after the call (in-place changes it)
+    same_object: bool         #: torch returned its input tensor itself
+
+
+def run_torch(ref: str, p: float, x: np.ndarray, keep: Optional[np.ndarray], *, grad=None,
+              training: bool = True, inplace: bool = False) -> TorchResult:
+    """``torch.nn.<ref>(p, inplace)`` on a copy of ``x`` with ``keep`` injected (strictly:
+    torch must draw exactly once when it should draw, never otherwise), then autograd with
+    the upstream gradient ``grad`` when given."""
+    module = getattr(torch.nn, ref)(p, inplace=inplace).train(training)
+    t = torch.from_numpy(np.array(x))
+    if grad is not None:
+        t.requires_grad_(True)
+    masks = [keep] if draws(ref, p, x, training) else []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with inject_masks(masks):
+            out = module(t)
+    same = out is t
+    g = None
+    if grad is not None:
+        out.backward(torch.from_numpy(np.array(grad)))
+        g = t.grad.numpy().copy()
+    return TorchResult(out.detach().numpy().copy(), g, t.detach().numpy().copy(), same)
+
+
+def tolerance(ref: str, dtype, exact: bool) -> dict:
+    """How closely a result must match torch's.
+
+    npdrop: bit for bit. Other implementations: a different but correct order of operations
+    must not fail, a wrong formula must: relative error up to 4 machine epsilons of the
+    dtype (at least 4 ULPs; a wrong scale is off by >= 10% at the tested p). Alpha variants
+    add an absolute 16 epsilons: their affine shift can cancel against ``a * x``, so a
+    correct order of operations can be a few ULPs of the operands off near zero.
+    """
+    if exact:
+        return {"exact": True}
+    eps = float(np.finfo(dtype).eps)
+    return {"exact": False, "rtol": 4 * eps, "atol": 16 * eps if ref in ALPHA else 0.0}

@@ -1,0 +1,131 @@
+"""The conformance matrix: property x variant -> pass / FAIL / skip, as text, JSON and Markdown.
+
+Each test names its property with ``@pytest.mark.prop("...")`` and its variant through a
+``ref`` or ``variant`` parameter. A cell fails if any of its tests failed (an error in
+set-up counts as a failure), passes if none failed and at least one passed, and is
+"skip" only when every test in it was skipped: a skipped check is never shown as a pass.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+#: property -> what it checks (the README and the JSON report use the same words).
+PROPERTIES = {
+    "forward": "training output equals torch's under the same mask (variant x dtype x p x shape)",
+    "nonfinite": "NaN/inf inputs give torch's output (a dropped inf becomes NaN: inf * 0)",
+    "backward": "input gradient equals torch autograd's under the same mask",
+    "backward-reuses-mask": "backward multiplies by the forward's mask (no fresh draw)",
+    "grad-at-zero-input": "gradient flows through kept units whose input is exactly 0",
+    "eval-identity": "eval() forward returns the input unchanged, backward the gradient",
+    "p-zero": "p == 0 in training is the identity, forward and backward",
+    "p-one": "p == 1 gives zeros for finite input (never NaN), and a zero gradient",
+    "mode-switch": "train/eval switching never applies a stale mask, forward or backward",
+    "instance-isolation": "two layers keep their own masks",
+    "dtype": "float16/32/64 in gives the same dtype out, forward and backward",
+    "input-unchanged": "forward and backward leave the input and the gradient unmodified",
+    "noise-shape": "one decision per noise cell, independent across cells",
+    "keep-rate": "fraction kept is 1 - p (binomial bound, false alarm <= 1e-9)",
+    "call-independence": "each call draws a new, independent mask",
+    "batch-independence": "samples in a batch get independent masks",
+    "inplace": "inplace=True matches F.dropout(inplace=True), input object included",
+    "bad-input": "inputs torch rejects are rejected, with npdrop's documented error class",
+    "nn-injection": "dropout inside MultiheadAttention / TransformerEncoderLayer / LSTM is injected",
+    "torch-func": "torch.func (bernoulli.p) and native_dropout draws are injected",
+    "mlp": "an MLP trained with SGD matches torch step for step under the same masks",
+    "harness": "the harness itself: injection strictness, bounds, mask reading",
+}
+
+
+@dataclass
+class Cell:
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: list = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.failed:
+            return "fail"
+        return "pass" if self.passed else "skip"
+
+
+class Matrix:
+    """Collects test outcomes into cells keyed by (property, variant)."""
+
+    def __init__(self):
+        self.cells: dict[tuple[str, str], Cell] = {}
+        self.meta: dict = {}
+
+    def add(self, prop: str, variant: str, outcome: str, nodeid: str = "", message: str = "") -> None:
+        cell = self.cells.setdefault((prop, variant), Cell())
+        if outcome == "passed":
+            cell.passed += 1
+        elif outcome == "skipped":
+            cell.skipped += 1
+        else:
+            cell.failed += 1
+            cell.failures.append({"test": nodeid, "message": message})
+
+    def properties(self) -> list:
+        seen = {p for p, _ in self.cells}
+        return [p for p in PROPERTIES if p in seen] + sorted(seen - set(PROPERTIES))
+
+    def variants(self) -> list:
+        seen = {v for _, v in self.cells}
+        order = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
+        return [v for v in order if v in seen] + sorted(seen - set(order))
+
+    def failed_properties(self) -> list:
+        return [p for p in self.properties() if any(c.failed for (q, _), c in self.cells.items() if q == p)]
+
+    def to_json(self) -> dict:
+        props = {}
+        for (prop, variant), cell in sorted(self.cells.items()):
+            props.setdefault(prop, {})[variant] = {
+                "status": cell.status, "passed": cell.passed, "failed": cell.failed,
+                "skipped": cell.skipped, "failures": cell.failures[:5]}
+        totals = {k: sum(getattr(c, k) for c in self.cells.values()) for k in ("passed", "failed", "skipped")}
+        return {**self.meta, "properties": props, "failed_properties": self.failed_properties(),
+                "descriptions": {p: PROPERTIES.get(p, "") for p in self.properties()}, "totals": totals}
+
+    def _rows(self, fail: str) -> tuple[list, list]:
+        variants = self.variants()
+        rows = []
+        for prop in self.properties():
+            row = [prop]
+            for v in variants:
+                cell = self.cells.get((prop, v))
+                row.append("" if cell is None else {"fail": f"{fail}({cell.failed})", "pass": "pass",
+                                                    "skip": "skip"}[cell.status])
+            rows.append(row)
+        return ["property"] + variants, rows
+
+    def text(self) -> str:
+        header, rows = self._rows("FAIL")
+        widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+        line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+        return "\n".join([line(header)] + [line(r) for r in rows])
+
+    def markdown(self) -> str:
+        header, rows = self._rows("**FAIL**")
+        out = [f"# Conformance: {self.meta.get('impl', '?')}", "", self.meta.get("description", ""), "",
+               "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(r) + " |" for r in rows]
+        fails = [(p, v, c) for (p, v), c in sorted(self.cells.items()) if c.failed]
+        if fails:
+            out += ["", "## Failures", ""]
+            for prop, variant, cell in fails:
+                first = cell.failures[0]
+                out += [f"- **{prop}** / {variant}: {cell.failed} failed, e.g. `{first['test']}`",
+                        "", "  ```", "  " + first["message"].replace("\n", "\n  "), "  ```"]
+        return "\n".join(out) + "\n"
+
+    def write(self, json_path=None, md_path=None) -> None:
+        if json_path:
+            with open(json_path, "w") as f:
+                json.dump(self.to_json(), f, indent=1)
+        if md_path:
+            with open(md_path, "w") as f:
+                f.write(self.markdown())

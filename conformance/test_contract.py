@@ -1,0 +1,132 @@
+"""What every dropout owes its caller besides the values: dtypes, untouched inputs, p == 1,
+a backward that reuses the forward's mask (also where the input is 0), the noise shape.
+
+These run on the implementation's *own* draws (no ``mask=``), reading masks off outputs.
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, own_forward  # noqa: E402
+from conformance.inputs import CASES, PALETTE, cell_shape, gradient, needs_palette, values  # noqa: E402
+from conformance.reference import ALPHA, broadcast_axes, run_torch  # noqa: E402
+from conformance.stats import check_binomial  # noqa: E402
+
+pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+
+
+def _batched(ref):
+    return CASES[ref]["batched"][0]
+
+
+@pytest.mark.prop("dtype")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_dtype_is_preserved(impl, ref, dtype, rng, seed):
+    layer = impl.make(ref, 0.3, seed)
+    x = values(_batched(ref), dtype, rng)
+    name = np.dtype(dtype).name
+    calls = [("training forward", lambda: layer.forward(x))]
+    if layer.has_backward:
+        calls.append(("backward", lambda: layer.backward(gradient(x.shape, dtype, rng))))
+    if layer.mode_style is not None:
+        calls.append(("eval forward", lambda: (layer.eval(), layer.forward(x))[1]))
+    for what, call in calls:
+        got = np.asarray(call()).dtype
+        assert got == dtype, f"{what}: out.dtype={got}, but should be {name} [{ref}(p=0.3)({name} input)]"
+
+
+@pytest.mark.prop("input-unchanged")
+def test_input_and_gradient_are_not_modified(impl, ref, rng, seed):
+    layer = impl.make(ref, 0.5, seed)
+    x = values(_batched(ref), np.float32, rng)
+    g = gradient(x.shape, np.float32, rng)
+    x0, g0 = x.copy(), g.copy()
+    layer.forward(x)
+    assert np.array_equal(x, x0), f"training forward modified its input [{ref}(p=0.5), float32]"
+    if layer.has_backward:
+        layer.backward(g)
+        assert np.array_equal(g, g0), f"backward modified the upstream gradient [{ref}(p=0.5)]"
+        assert np.array_equal(x, x0), f"backward modified the forward's input [{ref}(p=0.5)]"
+
+
+@pytest.mark.prop("p-one")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_p_one_gives_zeros(impl, ref, dtype, rng, seed, repro):
+    """p == 1: torch returns ``x * 0`` (no draw): zeros for finite x, never NaN from ``0 * inf``."""
+    layer = impl.make(ref, 1.0, seed)
+    x = values(_batched(ref), dtype, rng)
+    out = np.asarray(layer.forward(x))
+    assert not np.isnan(out).any(), f"p=1 gave {int(np.isnan(out).sum())} NaN for finite input [{ref}, {dtype.__name__}]"
+    judge = Judge(impl, ref, 1.0, dtype, x.shape, repro)
+    g = gradient(x.shape, dtype, rng)
+    expected = run_torch(ref, 1.0, x, None, grad=g)
+    judge.same(out, expected.out, "forward at p=1 (zeros)")
+    if layer.has_backward:
+        judge.same(layer.backward(g), expected.grad, "backward at p=1 (zeros)")
+
+
+@pytest.mark.prop("backward-reuses-mask")
+@pytest.mark.parametrize("p", (0.3, 0.8), ids=lambda p: f"p{p}")
+def test_backward_reuses_the_forward_mask(impl, ref, p, rng, seed):
+    """backward(ones) is nonzero exactly where the forward kept units: no fresh draw."""
+    layer = impl.make(ref, p, seed)
+    if not layer.has_backward:
+        pytest.skip("the implementation has no backward()")
+    x = values(cell_shape(ref, 40, 50, 3), np.float64, rng, needs_palette(ref, False))
+    _, keep, _ = own_forward(layer, ref, x)
+    gx = np.asarray(layer.backward(np.ones_like(x)))
+    differ = (gx != 0) != elementwise(keep, x.shape)
+    assert not differ.any(), (
+        f"backward(ones) is nonzero where the forward dropped, or zero where it kept, at "
+        f"{int(differ.sum())} of {x.size} elements (first at {tuple(np.argwhere(differ)[0])}): "
+        f"backward does not use the forward's mask [{ref}(p={p}), float64]")
+
+
+@pytest.mark.prop("grad-at-zero-input")
+def test_gradient_flows_through_zero_inputs(impl, ref, rng, seed, repro):
+    """Kept units whose input is exactly 0 (as after ReLU) must pass their gradient.
+
+    Where the input hides the mask (0 in, 0 out), the backward itself says which cells it
+    kept; their count must be Binomial(n, 1 - p) (false alarm <= 1e-9), and the whole
+    gradient must then equal torch's under that mask. A backward that re-derives the mask
+    from ``out != 0`` keeps none of them.
+    """
+    p, dtype = 0.5, np.float64
+    layer = impl.make(ref, p, seed)
+    if not layer.has_backward:
+        pytest.skip("the implementation has no backward()")
+    shape = cell_shape(ref, 100, 200, 3)
+    if ref in ALPHA:
+        x = np.where(rng.random(shape) < 0.5, 0.0, PALETTE[rng.integers(0, 16, shape)])
+    else:
+        x = np.where(rng.random(shape) < 0.4, 0.0, values(shape, dtype, rng))
+        if ref != "Dropout":
+            x[:, ::2] = 0.0  # dead channels: their whole cell is 0
+    _, keep, known = own_forward(layer, ref, x)
+    g = gradient(shape, dtype, rng)
+    gx = np.asarray(layer.backward(g))
+    axes = broadcast_axes(ref, shape)
+    said_kept = np.any(gx != 0, axis=axes, keepdims=True).reshape(keep.shape)
+    hidden = ~known
+    if hidden.any():
+        check_binomial(int((said_kept & hidden).sum()), int(hidden.sum()), 1 - p,
+                       f"cells with input exactly 0 that backward lets the gradient through [{ref}(p={p})]",
+                       repro=repro)
+    completed = np.where(known, keep, said_kept)
+    Judge(impl, ref, p, dtype, shape, repro).same(
+        gx, run_torch(ref, p, x, completed, grad=g).grad, "backward where the input is exactly 0")
+
+
+@pytest.mark.prop("noise-shape")
+def test_noise_shape(impl, ref, rng, seed, repro):
+    """One decision per noise cell (checked by reading the mask), independent across channels."""
+    p = 0.5
+    layer = impl.make(ref, p, seed)
+    x = values(cell_shape(ref, 64, 128, 4), np.float64, rng, needs_palette(ref, False))
+    _, keep, _ = own_forward(layer, ref, x)
+    cells = keep.reshape(64, 128)
+    agree = cells[:, 0::2] == cells[:, 1::2]
+    check_binomial(int(agree.sum()), agree.size, p * p + (1 - p) ** 2,
+                   f"agreement between the masks of neighbouring channels [{ref}(p={p})]", repro=repro)

@@ -1,0 +1,73 @@
+"""Training forward and backward against torch under the same mask: variant x dtype x p x shape.
+
+``ref`` and ``case`` are parametrized by ``conftest.py`` (every torch variant for npdrop,
+the ``--reference`` one for a plugged-in implementation; cases from
+:mod:`conformance.inputs`: scalar/vector/batched/unbatched, transposed and sliced views,
+empty). npdrop must match bit for bit, other implementations within
+:func:`conformance.reference.tolerance`.
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, forward_with_mask  # noqa: E402
+from conformance.inputs import gradient, make_input, needs_palette, special_input  # noqa: E402
+from conformance.reference import draws, run_torch  # noqa: E402
+
+pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+
+
+def _input(layer, ref, case, dtype, p, rng):
+    palette = needs_palette(ref, layer.accepts_mask)
+    x = make_input(ref, case, dtype, rng, palette=palette)
+    if palette and draws(ref, p, x) and x.size < 50:
+        pytest.skip("too few elements to tell an alpha-dropped unit from a kept one by its output alone")
+    return x
+
+
+@pytest.mark.prop("forward")
+@pytest.mark.parametrize("p", PS, ids=lambda p: f"p{p}")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_forward(impl, ref, case, dtype, p, rng, seed, repro):
+    layer = impl.make(ref, p, seed)
+    x = _input(layer, ref, case, dtype, p, rng)
+    call = forward_with_mask(layer, ref, x, p, rng)
+    Judge(impl, ref, p, dtype, x.shape, repro).same(call.out, run_torch(ref, p, call.x, call.keep).out, "forward")
+
+
+@pytest.mark.prop("backward")
+@pytest.mark.parametrize("p", PS, ids=lambda p: f"p{p}")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_backward(impl, ref, case, dtype, p, rng, seed, repro):
+    layer = impl.make(ref, p, seed)
+    if not layer.has_backward:
+        pytest.skip("the implementation has no backward()")
+    x = _input(layer, ref, case, dtype, p, rng)
+    call = forward_with_mask(layer, ref, x, p, rng)
+    g = gradient(x.shape, dtype, rng)
+    got = layer.backward(g)
+    expected = run_torch(ref, p, call.x, call.keep, grad=g).grad
+    Judge(impl, ref, p, dtype, x.shape, repro).same(got, expected, "backward")
+
+
+@pytest.mark.prop("nonfinite")
+@pytest.mark.parametrize("p", (0.1, 0.5, 1.0), ids=lambda p: f"p{p}")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_nonfinite_inputs(impl, ref, dtype, p, rng, seed, repro):
+    """0, -0, +-inf, NaN, a huge value and the smallest normal in the input: torch's output.
+
+    A dropped inf becomes NaN (``inf * 0``), a kept huge value overflows to inf. For a
+    mask-capable implementation the backward is compared too (a black box's mask is
+    unknown where the input is 0 or NaN; ``grad-at-zero-input`` covers that).
+    """
+    layer = impl.make(ref, p, seed)
+    x = special_input(ref, dtype, rng, palette=needs_palette(ref, layer.accepts_mask))
+    judge = Judge(impl, ref, p, dtype, x.shape, repro)
+    call = forward_with_mask(layer, ref, x, p, rng)
+    g = gradient(x.shape, dtype, rng)
+    expected = run_torch(ref, p, call.x, call.keep, grad=g)
+    judge.same(call.out, expected.out, "forward with NaN/inf/0 inputs")
+    if layer.accepts_mask and layer.has_backward:
+        judge.same(layer.backward(g), expected.grad, "backward with NaN/inf/0 inputs")

@@ -1,0 +1,100 @@
+"""Train/eval behaviour: eval and p == 0 are the identity, modes switch cleanly, layers are isolated.
+
+A mask left over from an earlier call (in forward or in backward), or one shared between
+layers, shows up at the step that used it.
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, forward_with_mask  # noqa: E402
+from conformance.inputs import CASES, gradient, needs_palette, special_input, values  # noqa: E402
+
+pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+
+
+def _needs_eval(layer):
+    if layer.mode_style is None:
+        pytest.skip("no eval mode found: no forward(x, training=...), train()/eval() or training attribute")
+
+
+def _plain_input(layer, ref, dtype, rng):
+    return values(CASES[ref]["batched"][0], dtype, rng, needs_palette(ref, layer.accepts_mask))
+
+
+@pytest.mark.prop("eval-identity")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_eval_is_identity(impl, ref, dtype, rng, seed, repro):
+    """eval(): the output is the input, bit for bit (NaN/inf included), and so is the gradient."""
+    layer = impl.make(ref, 0.3, seed)
+    _needs_eval(layer)
+    layer.eval()
+    x = special_input(ref, dtype, rng)
+    judge = Judge(impl, ref, 0.3, dtype, x.shape, repro)
+    judge.same(layer.forward(x), x, "eval forward", exact=True, against="its input")
+    if layer.has_backward:
+        g = gradient(x.shape, dtype, rng)
+        judge.same(layer.backward(g), g, "backward after an eval forward", exact=True,
+                   against="the upstream gradient")
+
+
+@pytest.mark.prop("p-zero")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_p_zero_is_identity(impl, ref, dtype, rng, seed, repro):
+    layer = impl.make(ref, 0.0, seed)
+    x = special_input(ref, dtype, rng)
+    judge = Judge(impl, ref, 0.0, dtype, x.shape, repro)
+    judge.same(layer.forward(x), x, "training forward at p=0", exact=True, against="its input")
+    if layer.has_backward:
+        g = gradient(x.shape, dtype, rng)
+        judge.same(layer.backward(g), g, "backward at p=0", exact=True, against="the upstream gradient")
+
+
+def _pattern_check(layer, ref, x, keep, what):
+    """backward(ones) must be nonzero exactly where ``keep`` kept units."""
+    gx = np.asarray(layer.backward(np.ones_like(x)))
+    differ = (gx != 0) != elementwise(keep, x.shape)
+    assert not differ.any(), (
+        f"{what}: backward(ones) disagrees with the forward's mask at {int(differ.sum())} of {x.size} "
+        f"elements (first at {tuple(int(i) for i in np.argwhere(differ)[0])}) [{ref}, float64]")
+
+
+@pytest.mark.prop("mode-switch")
+def test_switching_modes_never_uses_a_stale_mask(impl, ref, rng, seed, repro):
+    """train -> eval -> train -> eval ...: an eval forward is the identity and its backward
+    passes the gradient unchanged; a training backward uses that forward's mask (its
+    nonzero pattern; values are the ``forward``/``backward`` properties' business)."""
+    p, dtype = 0.3, np.float64
+    layer = impl.make(ref, p, seed)
+    _needs_eval(layer)
+    judge = Judge(impl, ref, p, dtype, CASES[ref]["batched"][0], repro)
+    for step in range(1, 4):
+        layer.train()
+        x = _plain_input(layer, ref, dtype, rng)
+        call = forward_with_mask(layer, ref, x, p, rng)
+        if layer.has_backward:
+            _pattern_check(layer, ref, call.x, call.keep, f"training step {step}, after {step - 1} eval calls")
+        layer.eval()
+        x2 = _plain_input(layer, ref, dtype, rng)
+        judge.same(layer.forward(x2), x2, f"eval forward after training step {step}", exact=True,
+                   against="its input")
+        if layer.has_backward:
+            g = gradient(x2.shape, dtype, rng)
+            judge.same(layer.backward(g), g, f"backward after the eval forward of step {step} (a stale mask?)",
+                       exact=True, against="the upstream gradient")
+
+
+@pytest.mark.prop("instance-isolation")
+def test_layers_keep_their_own_masks(impl, ref, rng, seed):
+    """Two layers: forward a, forward b, backward a, backward b; each backward follows its
+    own layer's mask."""
+    p, dtype = 0.5, np.float64
+    a, b = impl.make(ref, p, seed), impl.make(ref, p, seed + 1)
+    if not a.has_backward:
+        pytest.skip("the implementation has no backward()")
+    call_a = forward_with_mask(a, ref, _plain_input(a, ref, dtype, rng), p, rng)
+    call_b = forward_with_mask(b, ref, _plain_input(b, ref, dtype, rng), p, rng)
+    _pattern_check(a, ref, call_a.x, call_a.keep, "layer A's backward after layer B's forward (a shared mask?)")
+    _pattern_check(b, ref, call_b.x, call_b.keep, "layer B's backward")

@@ -1,0 +1,65 @@
+"""What injection cannot show: the implementation's own draws have the right distribution.
+
+Each check counts successes that are Bernoulli trials for a correct implementation and
+accepts them with :func:`conformance.stats.check_binomial`: false-alarm probability at
+most 1e-9 per check (Chernoff bound, no normal approximation).
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from conformance.inputs import PALETTE, cell_shape, needs_palette, values  # noqa: E402
+from conformance.harness import own_forward  # noqa: E402
+from conformance.reference import ALPHA  # noqa: E402
+from conformance.stats import check_binomial  # noqa: E402
+
+pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+
+
+def _tiled_input(ref, shape):
+    """Ones (Bernoulli variants), or the first palette values in turn (alpha variants)."""
+    if ref not in ALPHA:
+        return np.ones(shape, dtype=np.float32)
+    flat = np.resize(PALETTE[:4], int(np.prod(shape))).astype(np.float32)
+    return flat.reshape(shape)
+
+
+@pytest.mark.prop("keep-rate")
+@pytest.mark.parametrize("p,cells", [(0.1, 10**7), (0.3, 10**6), (0.8, 10**6)], ids=["p0.1-1e7", "p0.3-1e6", "p0.8-1e6"])
+def test_keep_rate(impl, ref, p, cells, seed, repro):
+    """Kept cells ~ Binomial(cells, 1 - p). At p = 0.1 with 1e7 cells the accepted rate is
+    0.9 +- 6.2e-4, so a keep probability quantised to 1/256 steps (0.8984) fails."""
+    layer = impl.make(ref, p, seed)
+    x = _tiled_input(ref, cell_shape(ref, 1000, cells // 1000))
+    _, keep, known = own_forward(layer, ref, x)
+    assert known.all(), "the input reveals every cell's mask"
+    check_binomial(int(keep.sum()), keep.size, 1 - p, f"kept fraction [{ref}(p={p}), {keep.size} cells]",
+                   repro=repro)
+
+
+@pytest.mark.prop("call-independence")
+def test_each_call_draws_a_new_mask(impl, ref, rng, seed, repro):
+    """Two calls on one input: their masks agree on each cell with probability p^2 + (1-p)^2."""
+    p = 0.5
+    layer = impl.make(ref, p, seed)
+    x = values(cell_shape(ref, 200, 500), np.float32, rng, needs_palette(ref, False))
+    first = own_forward(layer, ref, x.copy())[1]
+    second = own_forward(layer, ref, x.copy())[1]
+    check_binomial(int((first == second).sum()), first.size, p * p + (1 - p) ** 2,
+                   f"cells where two consecutive calls' masks agree [{ref}(p={p})] (a mask reused, or re-seeded?)",
+                   repro=repro)
+
+
+@pytest.mark.prop("batch-independence")
+def test_samples_in_a_batch_get_independent_masks(impl, ref, rng, seed, repro):
+    """Samples 2i and 2i+1 of one batch: agreement probability p^2 + (1-p)^2 per cell."""
+    p = 0.5
+    layer = impl.make(ref, p, seed)
+    x = values(cell_shape(ref, 200, 500), np.float32, rng, needs_palette(ref, False))
+    keep = own_forward(layer, ref, x)[1]
+    cells = keep.reshape(200, 500)
+    agree = cells[0::2] == cells[1::2]
+    check_binomial(int(agree.sum()), agree.size, p * p + (1 - p) ** 2,
+                   f"cells where samples 2i and 2i+1 agree [{ref}(p={p})] (one mask for the whole batch?)", repro=repro)

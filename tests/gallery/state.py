@@ -1,0 +1,52 @@
+"""Faults in state: eval mode, masks left over between calls or shared between layers, inputs modified."""
+import numpy as np
+
+from ._base import BlackBoxDropout
+
+
+class DropsAtEval(BlackBoxDropout):
+    """Ignores the mode: drops and rescales at eval too."""
+
+    def forward(self, x, training=True):
+        return super().forward(x, training=True)
+
+
+class ScalesAtEval(BlackBoxDropout):
+    """Identity mask at eval, but still multiplies by 1/(1-p)."""
+
+    def forward(self, x, training=True):
+        if training:
+            return super().forward(x)
+        self.noise = None
+        return x * self.scale()
+
+
+class StaleMaskAfterEval(BlackBoxDropout):
+    """An eval forward returns x but leaves the training mask in place: the next backward uses it."""
+
+    def forward(self, x, training=True):
+        if not training:
+            return x
+        return super().forward(x)
+
+
+class SharedClassMask(BlackBoxDropout):
+    """Keeps its state in a dict that is a *class* attribute, so every instance shares one mask."""
+
+    state = {}
+
+    @property
+    def noise(self):
+        return self.state.get("noise")
+
+    @noise.setter
+    def noise(self, value):
+        self.state["noise"] = value
+
+
+class ModifiesInput(BlackBoxDropout):
+    """Multiplies in place to save memory: the caller's array is overwritten."""
+
+    def apply(self, x, noise):
+        np.multiply(x, noise, out=x)
+        return x

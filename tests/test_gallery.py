@@ -1,0 +1,161 @@
+"""The conformance harness catches real mistakes: every faulty gallery entry fails, with the
+broken property named, and every correct one passes.
+
+Each entry runs the plugged-in-implementation subset of the suite in a subprocess,
+``python -m pytest <generic conformance modules> --impl tests.gallery.<module>:<Class>
+--report-json ...``; the runs go in parallel (one per CPU) once per session, and each
+entry's test reads its report. Needs torch (the harness compares with it): skipped without.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The conformance modules that apply to any implementation (the ``any_impl`` subset).
+GENERIC = ["conformance/test_forward.py", "conformance/test_modes.py",
+           "conformance/test_contract.py", "conformance/test_statistics.py"]
+
+#: entry -> (torch reference, the property that must fail; None for a correct entry)
+ENTRIES = {
+    "values:ScaleByInverseP": ("Dropout", "forward"),
+    "values:NoScaling": ("Dropout", "forward"),
+    "values:NanAtPOne": ("Dropout", "p-one"),
+    "values:Float64Output": ("Dropout", "dtype"),
+    "values:WhereLiteralZero": ("Dropout", "nonfinite"),
+    "draws:PAsKeepProbability": ("Dropout", "keep-rate"),
+    "draws:Uint8Threshold": ("Dropout", "keep-rate"),
+    "draws:OneMaskPerBatch": ("Dropout", "batch-independence"),
+    "draws:MaskNeverRedrawn": ("Dropout", "call-independence"),
+    "draws:ReseedsEveryCall": ("Dropout", "call-independence"),
+    "state:DropsAtEval": ("Dropout", "eval-identity"),
+    "state:ScalesAtEval": ("Dropout", "eval-identity"),
+    "state:StaleMaskAfterEval": ("Dropout", "mode-switch"),
+    "state:SharedClassMask": ("Dropout", "instance-isolation"),
+    "state:ModifiesInput": ("Dropout", "input-unchanged"),
+    "backward:BackwardWithoutScale": ("Dropout", "backward"),
+    "backward:BackwardFreshMask": ("Dropout", "backward-reuses-mask"),
+    "backward:BackwardFromOutput": ("Dropout", "grad-at-zero-input"),
+    "backward:BackwardIgnoresMask": ("Dropout", "backward-reuses-mask"),
+    "variants:ChannelPerElement": ("Dropout2d", "noise-shape"),
+    "variants:ChannelWrongAxis": ("Dropout2d", "noise-shape"),
+    "variants:AlphaWrongConstant": ("AlphaDropout", "forward"),
+    "variants:AlphaBackwardAddsShift": ("AlphaDropout", "backward"),
+    "variants:AlphaDropsToZero": ("AlphaDropout", "forward"),
+    "_base:BlackBoxDropout": ("Dropout", None),
+    "_base:BlackBoxAlphaDropout": ("AlphaDropout", None),
+    "correct:WhereDropout": ("Dropout", None),
+    "correct:IndexDropout": ("Dropout", None),
+    "correct:NoiseDropout": ("Dropout", None),
+    "correct:ChannelDropout2d": ("Dropout2d", None),
+    "correct:SeluAlphaDropout": ("AlphaDropout", None),
+}
+
+
+def _arguments(entry: str, report: str) -> list:
+    return [*GENERIC, "--impl", f"tests.gallery.{entry}", "--reference", ENTRIES[entry][0],
+            "--report-json", report, "-q", "--tb=no", "-p", "no:cacheprovider", "-p", "no:logging",
+            "-p", "no:hypothesispytest", "-p", "no:benchmark", "-W", "ignore"]
+
+
+def _fork_all(workdir: str, jobs: int) -> None:
+    """Driver (run in a subprocess): import torch once, then fork one pytest run per entry.
+
+    Each run would otherwise spend ~3 s importing torch and ``torch._dynamo`` (which the
+    first dispatch-mode call pulls in); forking after those imports shares them. No torch
+    op runs before the fork, so no thread pool exists to be forked.
+    """
+    import torch._dynamo  # noqa: F401
+    import npdrop.torch  # noqa: F401
+
+    running = {}
+
+    def reap():
+        pid, status = os.wait()
+        if pid in running:
+            Path(running.pop(pid) + ".rc").write_text(str(os.waitstatus_to_exitcode(status)))
+
+    for entry in ENTRIES:
+        while len(running) >= jobs:
+            reap()
+        base = os.path.join(workdir, entry.replace(":", "-"))
+        pid = os.fork()
+        if pid == 0:  # child: one pytest run, output to a file
+            code = 3
+            try:
+                with open(base + ".out", "w") as out:
+                    os.dup2(out.fileno(), 1)
+                    os.dup2(out.fileno(), 2)
+                    code = pytest.main(_arguments(entry, base + ".json"))
+            finally:
+                os._exit(int(code))
+        running[pid] = base
+    while running:
+        reap()
+
+
+def _collect(workdir: str, entry: str) -> dict:
+    base = os.path.join(workdir, entry.replace(":", "-"))
+    read = lambda suffix: Path(base + suffix).read_text() if os.path.exists(base + suffix) else None  # noqa: E731
+    result = {"output": (read(".out") or "")[-4000:], "returncode": int(read(".rc") or -1)}
+    if os.path.exists(base + ".json"):
+        result["report"] = json.loads(read(".json"))
+    return result
+
+
+def _run_separately(entry: str, workdir: str) -> dict:
+    """Fallback without os.fork: one fresh interpreter per entry."""
+    base = os.path.join(workdir, entry.replace(":", "-"))
+    done = subprocess.run([sys.executable, "-m", "pytest", *_arguments(entry, base + ".json")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    Path(base + ".out").write_text(done.stdout + done.stderr)
+    Path(base + ".rc").write_text(str(done.returncode))
+    return _collect(workdir, entry)
+
+
+@pytest.fixture(scope="module")
+def reports():
+    jobs = os.cpu_count() or 2
+    with tempfile.TemporaryDirectory() as workdir:
+        if hasattr(os, "fork"):
+            subprocess.run([sys.executable, __file__, workdir, str(jobs)], cwd=ROOT, check=True, timeout=900)
+            results = {entry: _collect(workdir, entry) for entry in ENTRIES}
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                results = dict(zip(ENTRIES, pool.map(lambda e: _run_separately(e, workdir), ENTRIES)))
+        return results
+
+
+@pytest.mark.parametrize("entry", [e for e, (_, prop) in ENTRIES.items() if prop], ids=str)
+def test_faulty_entry_fails_with_its_property_named(reports, entry):
+    expected = ENTRIES[entry][1]
+    result = reports[entry]
+    assert result["returncode"] == 1, f"{entry}: pytest exited {result['returncode']} (1 = tests failed)\n{result['output']}"
+    failed = result["report"]["failed_properties"]
+    assert expected in failed, f"{entry}: expected '{expected}' among the failed properties, got {failed}"
+    message = result["report"]["properties"][expected]
+    assert any(cell["failures"] for cell in message.values())
+
+
+@pytest.mark.parametrize("entry", [e for e, (_, prop) in ENTRIES.items() if prop is None], ids=str)
+def test_correct_entry_passes(reports, entry):
+    result = reports[entry]
+    report = result.get("report", {})
+    assert result["returncode"] == 0 and not report.get("failed_properties"), (
+        f"{entry}: exit {result['returncode']}, failed properties {report.get('failed_properties')}\n{result['output']}")
+    assert report["totals"]["passed"] > 200, f"{entry}: only {report['totals']['passed']} checks passed"
+
+
+if __name__ == "__main__":  # the driver process started by the ``reports`` fixture
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    _fork_all(sys.argv[1], int(sys.argv[2]))
