@@ -48,7 +48,9 @@ def _draw(variant: V.Variant, shape: tuple, p: float, dtype, mask, rng) -> Any:
     source = as_source(rng)
     if variant.draw == "normal":
         return source.normal(shape, np.float64)
-    return source.keep_mask(shape, p)
+    # Optional: a source may return the mask packed, drawn as it is applied (npdrop.fastmask).
+    keep_bits = getattr(source, "keep_bits", None)
+    return source.keep_mask(shape, p) if keep_bits is None else keep_bits(shape, p)
 
 
 def _check_supplied(variant: V.Variant, mask, shape: tuple, who: str):

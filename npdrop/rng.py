@@ -7,7 +7,8 @@ faster generator or a replay of torch's own stream slots in without touching the
 ``rng=`` accepts what scientific Python code expects:
 
 - ``None``: fresh, unpredictable entropy from the operating system;
-- an ``int`` (or ``numpy.random.SeedSequence``): a reproducible stream for that seed;
+- an ``int`` (or ``numpy.random.SeedSequence``): a reproducible stream for that seed, drawn
+  by :class:`npdrop.fastmask.FastSource` (exact keep probability, one byte per element);
 - a ``numpy.random.Generator``: drawn from directly, so layers holding the same generator
   share one stream and draw independent masks;
 - any :class:`MaskSource` (such as ``npdrop.TorchCPUGenerator``): used as it is.
@@ -65,8 +66,14 @@ RNGLike = Union[None, int, np.random.SeedSequence, np.random.Generator, MaskSour
 
 
 def default_source(seed=None) -> MaskSource:
-    """The source ``rng=None`` and ``rng=<seed>`` resolve to."""
-    return NumpySource(np.random.default_rng(seed))
+    """The source ``rng=None`` and ``rng=<seed>`` resolve to: :class:`npdrop.fastmask.FastSource`.
+
+    Its keep probability is exact to 2**-64 at about one random byte per element, and its
+    masks do not depend on the thread count (see :mod:`npdrop.fastmask`).
+    """
+    from .fastmask import FastSource  # local import: keeps this change inside default_source
+
+    return FastSource(seed)
 
 
 def as_source(rng: RNGLike) -> MaskSource:

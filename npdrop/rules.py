@@ -29,7 +29,14 @@ def inverted(keep: np.ndarray, p: float, dtype) -> BernoulliNoise:
     Mirrors ``noise.bernoulli_(1 - p); noise.div_(1 - p)`` in ``aten/src/ATen/native/Dropout.cpp``.
     """
     t, m = np.dtype(dtype).type, opmath(dtype)
-    return BernoulliNoise(keep, t(m(1.0) / m(1.0 - p)))
+    scale = t(m(1.0) / m(1.0 - p))
+    if np.isinf(scale):
+        # p so close to 1 that 1/(1-p) overflows the dtype (float16 above p ~ 1 - 1.5e-5):
+        # torch's noise is then inf or 0, and a dropped x gives x * 0, never 0 * inf = nan,
+        # so the mask-then-scale shortcut cannot be used; multiply by the noise itself.
+        keep = np.asarray(keep, dtype=bool)
+        return DenseNoise(np.where(keep, scale, t(0.0)), keep)
+    return BernoulliNoise(keep, scale)
 
 
 def unscaled(keep: np.ndarray, p: float, dtype) -> BernoulliNoise:

@@ -37,7 +37,7 @@ def arrays(draw, min_rank=0, max_rank=5, dtypes=DTYPES):
         view = view[tuple(slice(None, None, -1) if draw(st.booleans()) else slice(None) for _ in shape)]
     if rank > 1 and draw(st.booleans()):
         view = view.transpose(draw(st.permutations(range(rank))))
-    return view
+    return np.asarray(view)  # indexing a 0-d array with () gives a numpy scalar
 
 
 probabilities = st.one_of(st.sampled_from(EDGE_PS), st.floats(0.0, 1.0))

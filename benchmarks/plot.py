@@ -1,0 +1,116 @@
+"""Turn a pytest-benchmark JSON (from ``make bench``) into the README tables and a PNG.
+
+    python benchmarks/plot.py benchmarks/results.json [benchmarks/results.png]
+
+Prints one markdown table per kind (mask, forward, backward, forward+backward): median
+nanoseconds per element of every implementation, npdrop's speed-up over each peer
+(peer median / npdrop median, same run), the fraction of the memory-bandwidth reference
+npdrop reaches (reference median / npdrop median) and the bytes per element kept for
+backward. Writes elements/s against n as a PNG when matplotlib is installed.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+
+KINDS = ["mask", "forward", "backward", "forward+backward"]
+ORDER = ["npdrop", "npdrop packed", "npdrop inplace", "naive", "torch", "memory bound"]
+COLOURS = {"npdrop 1t": "tab:blue", "npdrop 2t": "tab:cyan", "npdrop packed 1t": "tab:purple",
+           "npdrop inplace 1t": "tab:green", "naive": "tab:orange", "torch 1t": "tab:red",
+           "torch 2t": "tab:brown", "memory bound": "black"}
+
+
+def load(path: str):
+    """``{(kind, n, p): {column: (median seconds, extra_info)}}`` and the run's metadata."""
+    with open(path) as f:
+        data = json.load(f)
+    rows: dict = defaultdict(dict)
+    for bench in data["benchmarks"]:
+        info = bench["extra_info"]
+        column = info["impl"] if info["impl"] in ("memory bound", "naive") else f"{info['impl']} {info['threads']}t"
+        rows[(info["kind"], info["n"], info["p"])][column] = (bench["stats"]["median"], info)
+    return rows, data
+
+
+def _columns(rows, kind):
+    present = {c for (k, _, _), cols in rows.items() if k == kind for c in cols}
+    return sorted(present, key=lambda c: (ORDER.index(c.rsplit(" ", 1)[0]) if c.rsplit(" ", 1)[0] in ORDER
+                                          else ORDER.index(c), c))
+
+
+def table(rows, kind: str) -> str:
+    cols = _columns(rows, kind)
+    peers = [c for c in cols if not c.startswith("npdrop") and c != "memory bound"]
+    head = ["n", "p"] + [f"{c} ns/el" for c in cols] + ["npdrop 1t Mel/s"]
+    head += [f"1t vs {c}" for c in peers] + (["2t vs torch 2t"] if "npdrop 2t" in cols and "torch 2t" in cols else [])
+    head += ["of bound (1t / 2t / inplace)"] if "memory bound" in cols else []
+    head += ["bytes kept/el (npdrop / naive / torch)"] if kind != "mask" else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (k, n, p), got in sorted(rows.items()):
+        if k != kind or "npdrop 1t" not in got:
+            continue
+        ours = got["npdrop 1t"][0]
+        cells = [f"{n:.0e}".replace("+0", ""), f"{p}"]
+        cells += [f"{got[c][0] / n * 1e9:.2f}" if c in got else "" for c in cols]
+        cells.append(f"{n / ours / 1e6:,.0f}")
+        cells += [f"{got[c][0] / ours:.1f}x" if c in got else "" for c in peers]
+        if "npdrop 2t" in cols and "torch 2t" in cols:
+            cells.append(f"{got['torch 2t'][0] / got['npdrop 2t'][0]:.1f}x" if "torch 2t" in got else "")
+        if "memory bound" in cols:
+            bound = got["memory bound"][0]
+            cells.append(" / ".join(f"{bound / got[c][0]:.2f}" if c in got else "-"
+                                    for c in ("npdrop 1t", "npdrop 2t", "npdrop inplace 1t")))
+        if kind != "mask":
+            kept = [got[c][1].get("bytes_kept_per_element") if c in got else None
+                    for c in ("npdrop 1t", "naive", "torch 1t")]
+            cells.append(" / ".join("-" if b is None else f"{b:g}" for b in kept))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows, out: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ps = sorted({p for (_, _, p) in rows})
+    fig, axes = plt.subplots(len(ps), len(KINDS), figsize=(4.2 * len(KINDS), 3.6 * len(ps)), squeeze=False)
+    for i, p in enumerate(ps):
+        for j, kind in enumerate(KINDS):
+            ax = axes[i][j]
+            for col in _columns(rows, kind):
+                pts = sorted((n, n / got[col][0]) for (k, n, q), got in rows.items()
+                             if k == kind and q == p and col in got)
+                if pts:
+                    style = ":" if col == "memory bound" else ("-" if col.startswith("npdrop") else "--")
+                    ax.plot(*zip(*pts), style, color=COLOURS.get(col), marker="o", ms=3, label=col)
+            ax.set(xscale="log", yscale="log", title=f"{kind}, p={p}", xlabel="n (float32 elements)",
+                   ylabel="elements / s")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main(argv: list[str]) -> None:
+    if not argv:
+        sys.exit(__doc__)
+    rows, data = load(argv[0])
+    info = data.get("machine_info", {})
+    print(f"<!-- {data.get('datetime', '')}; {info.get('cpu', {}).get('brand_raw', '')}; "
+          f"python {info.get('python_version', '')} -->")
+    for kind in KINDS:
+        print(f"\n**{kind}** (median ns per element; speed-ups are peer / npdrop, same run)\n")
+        print(table(rows, kind))
+    out = argv[1] if len(argv) > 1 else argv[0].rsplit(".", 1)[0] + ".png"
+    try:
+        plot(rows, out)
+        print(f"\nplot written to {out}")
+    except ImportError:
+        print("\n(matplotlib is not installed: no plot; pip install matplotlib)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
