@@ -8,8 +8,9 @@ PYTHON      ?= python3
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 TORCH_MIN   ?= 2.1
-# torch is installed at this version from the CPU wheel index (or a local CPU wheel that pip's
-# own configuration finds), never as an unpinned `torch`, which resolves to a multi-GB CUDA build.
+# torch is installed at this version from a wheel on local disk that pip's own configuration
+# finds (--find-links; these machines carry the CPU wheel), else from the CPU wheel index;
+# never as an unpinned `torch`, which resolves to a multi-GB CUDA build.
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP       := $(VENV)/.npdrop-installed
@@ -28,9 +29,12 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml Makefile
 	@if $(PY) -c "import sys, torch; v = tuple(int(n) for n in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v < tuple(int(n) for n in '$(TORCH_MIN)'.split('.')))" 2>/dev/null; then \
 		echo "using the installed torch $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	elif $(PY) -m pip download --quiet --no-deps --no-index --dest $(VENV)/.torch-wheel "$(TORCH_SPEC)" >/dev/null 2>&1; then \
+		echo "installing $(TORCH_SPEC) from the wheel on local disk: $$(ls $(VENV)/.torch-wheel)"; \
+		$(PY) -m pip install $(VENV)/.torch-wheel/*.whl && rm -rf $(VENV)/.torch-wheel; \
 	else \
-		echo "installing $(TORCH_SPEC) (CPU build)"; \
-		$(PY) -m pip install --prefer-binary "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) ; \
+		echo "installing $(TORCH_SPEC), CPU build, from $(TORCH_INDEX)"; \
+		$(PY) -m pip install "$(TORCH_SPEC)" --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple; \
 	fi
 	$(PY) -m pip install -e ".[dev]"
 	@touch $(STAMP)
