@@ -5,7 +5,7 @@ each test function directly, for every case of its ``parametrize`` marks, with s
 1..N. Under correct generators each check's false-alarm probability is below 1e-10, so
 with N = 1000 any failure at all is a real finding.
 
-    python scripts/false_alarms.py --seeds 1000 [--module tests/test_mask_statistics.py]
+    python scripts/false_alarms.py --seeds 1000 [--first 1] [--module tests/test_mask_statistics.py]
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def cases(fn):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=1000)
+    parser.add_argument("--first", type=int, default=1, help="first seed (to split a run over processes)")
     parser.add_argument("--module", action="append", default=None)
     args = parser.parse_args()
     root = Path(__file__).resolve().parents[1]
@@ -56,14 +57,14 @@ def main() -> int:
             if name.startswith("test_") and callable(fn) and "seed" in fn.__code__.co_varnames:
                 checks += [(f"{Path(path).name}::{name}", fn, kw) for kw in cases(fn)]
     failures, start = [], time.time()
-    for seed in range(1, args.seeds + 1):
+    for seed in range(args.first, args.first + args.seeds):
         for label, fn, kw in checks:
             try:
                 fn(**kw, seed=seed)
             except AssertionError as exc:
                 failures.append((seed, label, kw, str(exc).splitlines()[0]))
                 print(f"FALSE ALARM seed={seed} {label} {kw}: {failures[-1][3]}", flush=True)
-        if seed % 50 == 0:
+        if (seed - args.first + 1) % 50 == 0:
             print(f"{seed} seeds x {len(checks)} checks, {len(failures)} failures, {time.time() - start:.0f} s", flush=True)
     total = args.seeds * len(checks)
     print(f"{total} checks ({len(checks)} checks x {args.seeds} seeds): {len(failures)} failed")
