@@ -28,9 +28,22 @@ def load(path: str):
     rows: dict = defaultdict(dict)
     for bench in data["benchmarks"]:
         info = bench["extra_info"]
+        if "impl" not in info:  # the torch-stream replay benchmarks: see replay_table()
+            continue
         column = info["impl"] if info["impl"] in ("memory bound", "naive") else f"{info['impl']} {info['threads']}t"
         rows[(info["kind"], info["n"], info["p"])][column] = (bench["stats"]["median"], info)
     return rows, data
+
+
+def replay_table(data) -> str:
+    """The replay group (test_bench_replay.py): elements per second of each benchmark."""
+    lines = ["| benchmark | n | median M el/s |", "|---|---|---|"]
+    for bench in sorted(data["benchmarks"], key=lambda b: (b["group"] or "", b["name"])):
+        if "impl" in bench["extra_info"] or "elements" not in bench["extra_info"]:
+            continue
+        n = bench["extra_info"]["elements"]
+        lines.append(f"| {bench['name']} | {n:.0e} | {n / bench['stats']['median'] / 1e6:,.0f} |".replace("+0", ""))
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def _columns(rows, kind):
@@ -104,6 +117,10 @@ def main(argv: list[str]) -> None:
     for kind in KINDS:
         print(f"\n**{kind}** (median ns per element; speed-ups are peer / npdrop, same run)\n")
         print(table(rows, kind))
+    replay = replay_table(data)
+    if replay:
+        print("\n**replay of torch's stream** (`TorchCPUGenerator.keep_mask` vs torch's own `bernoulli_`, 1 thread)\n")
+        print(replay)
     out = argv[1] if len(argv) > 1 else argv[0].rsplit(".", 1)[0] + ".png"
     try:
         plot(rows, out)
