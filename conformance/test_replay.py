@@ -16,33 +16,15 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
+from conformance.replay_support import FUSED, restore_global_rng  # noqa: E402,F401 (autouse fixture)
 from npdrop.torchrng import TorchCPUGenerator, check_torch_replays  # noqa: E402
 
 SEEDS = [0, 1, 42, 2**31 - 1, 2**32 - 1, 2**32, 2**63, -1, -(2**63), 67280421310721, 987654321]
 NP_DTYPE = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 
-def _uniform_is_fused() -> bool:
-    """Which rounding this torch's uniform_ kernel uses (see TorchCPUGenerator.fused_uniform)."""
-    try:
-        check_torch_replays(torch, draws=("uniform",), fused_uniform=True)
-        return True
-    except RuntimeError:
-        return False
-
-
-FUSED = _uniform_is_fused()
-
-
 def gen(seed) -> TorchCPUGenerator:
     return TorchCPUGenerator(seed, fused_uniform=FUSED)
-
-
-@pytest.fixture(autouse=True)
-def _restore_global_rng():
-    state = torch.get_rng_state()
-    yield
-    torch.set_rng_state(state)
 
 
 def torch_state() -> np.ndarray:

@@ -21,7 +21,8 @@ torch = pytest.importorskip("torch")
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import npdrop  # noqa: E402
-from npdrop.torchrng import TorchCPUGenerator, check_torch_replays  # noqa: E402
+from conformance.replay_support import FUSED, restore_global_rng  # noqa: E402,F401 (autouse fixture)
+from npdrop.torchrng import TorchCPUGenerator  # noqa: E402
 
 STEPS = 100
 D_IN, HIDDEN, D_OUT, BATCH = 8, 32, 4, 16
@@ -36,24 +37,6 @@ TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 for _name in ("Sequential", "MLP", "Linear", "ReLU", "Dropout", "MSELoss", "CrossEntropyLoss", "SGD"):
     if not hasattr(npdrop, _name):
         pytest.skip(f"npdrop.{_name} is not available yet", allow_module_level=True)
-
-
-def _uniform_is_fused() -> bool:
-    try:
-        check_torch_replays(torch, draws=("uniform",), fused_uniform=True)
-        return True
-    except RuntimeError:
-        return False
-
-
-FUSED = _uniform_is_fused()
-
-
-@pytest.fixture(autouse=True)
-def _restore_global_rng():
-    state = torch.get_rng_state()
-    yield
-    torch.set_rng_state(state)
 
 
 class RecordBernoulli(TorchDispatchMode):
