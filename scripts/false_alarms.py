@@ -64,8 +64,10 @@ def main() -> int:
             except AssertionError as exc:
                 failures.append((seed, label, kw, str(exc).splitlines()[0]))
                 print(f"FALSE ALARM seed={seed} {label} {kw}: {failures[-1][3]}", flush=True)
-        if (seed - args.first + 1) % 50 == 0:
-            print(f"{seed} seeds x {len(checks)} checks, {len(failures)} failures, {time.time() - start:.0f} s", flush=True)
+        done = seed - args.first + 1
+        if done % 50 == 0:
+            print(f"seeds {args.first}..{seed}: {done} x {len(checks)} checks, {len(failures)} failures, "
+                  f"{time.time() - start:.0f} s", flush=True)
     total = args.seeds * len(checks)
     print(f"{total} checks ({len(checks)} checks x {args.seeds} seeds): {len(failures)} failed")
     return 1 if failures else 0
