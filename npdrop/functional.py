@@ -42,12 +42,29 @@ class Saved:
         return getattr(self.noise, "keep", None)
 
 
-def _draw(variant: V.Variant, shape: tuple, p: float, dtype, mask, rng) -> Any:
+def _memory_order(x: np.ndarray) -> tuple[int, ...] | None:
+    """The axis order in which a dense, non-C-ordered ``x`` lies in memory (``None`` otherwise).
+
+    Torch's ``empty_like`` gives the noise tensor the strides of a dense input (a transposed
+    or channels-last one, say) and ``bernoulli_`` fills it in memory order; sliced
+    (non-dense) inputs get C-ordered noise.
+    """
+    if x.ndim < 2 or x.flags.c_contiguous or min(x.strides) < 0:
+        return None
+    order = tuple(sorted(range(x.ndim), key=lambda axis: -x.strides[axis]))
+    return order if x.transpose(order).flags.c_contiguous else None
+
+
+def _draw(variant: V.Variant, x: np.ndarray, shape: tuple, p: float, mask, rng) -> Any:
     if mask is not None:
         return mask
     source = as_source(rng)
     if variant.draw == "normal":
         return source.normal(shape, np.float64)
+    order = _memory_order(x) if shape == x.shape else None
+    if order is not None and getattr(source, "draws_in_memory_order", False):
+        # A replay of torch's stream (npdrop.TorchCPUGenerator) must draw in torch's order.
+        return source.keep_mask(tuple(shape[axis] for axis in order), p).transpose(np.argsort(order))
     # Optional: a source may return the mask packed, drawn as it is applied (npdrop.fastmask).
     keep_bits = getattr(source, "keep_bits", None)
     return source.keep_mask(shape, p) if keep_bits is None else keep_bits(shape, p)
@@ -99,7 +116,7 @@ def forward(
             noise = V.rules.zero(dtype)
         else:
             noise_shape = variant.noise_shape(x.shape)
-            noise = variant.rule(_draw(variant, noise_shape, p, dtype, mask, rng), p, dtype)
+            noise = variant.rule(_draw(variant, x, noise_shape, p, mask, rng), p, dtype)
         if noise is None or x.ndim > 0:
             out = apply_noise(x, noise, inplace)
         else:  # a 0-d input runs as shape (1,): numpy turns 0-d results into scalars otherwise

@@ -148,6 +148,9 @@ class TorchCPUGenerator:
     which one a given torch uses.
     """
 
+    #: Torch fills a dense input's noise in memory order; npdrop's forward honours this flag.
+    draws_in_memory_order = True
+
     def __init__(self, seed: int = TORCH_DEFAULT_SEED, *, fused_uniform: bool = True) -> None:
         self.fused_uniform = bool(fused_uniform)
         self._bitgen = np.random.MT19937(0)  # state replaced by manual_seed below
