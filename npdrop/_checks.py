@@ -40,6 +40,14 @@ def check_input(x, who: str) -> np.ndarray:
     return x
 
 
+def check_floating(x, who: str, what: str = "input") -> np.ndarray:
+    """``x`` as an array of any float dtype (the MLP layers and losses), or ``TypeError``."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{who}: {what} must be a floating-point array, got dtype {x.dtype}")
+    return x
+
+
 def check_grad(grad, shape: tuple[int, ...], dtype: np.dtype, who: str) -> np.ndarray:
     """The upstream gradient: same shape as the forward output, cast to its dtype like autograd."""
     grad = np.asarray(grad)

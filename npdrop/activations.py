@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from npdrop._checks import check_floating
 from npdrop.module import Module
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -77,13 +78,6 @@ def erf(x) -> np.ndarray:
     return (np.copysign(out, x64)).astype(x.dtype, copy=False)
 
 
-def _check_input(x, who: str) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{who}: expected a floating-point input, got dtype {x.dtype}")
-    return x
-
-
 class _Elementwise(Module):
     """Shared plumbing: save one array in forward, check the incoming grad in backward."""
 
@@ -107,7 +101,7 @@ class ReLU(_Elementwise):
     """max(x, 0), like ``torch.nn.ReLU``; gradient 1 where x > 0, else 0 (0 at x == 0)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = _check_input(x, "ReLU")
+        x = check_floating(x, "ReLU")
         y = np.maximum(x, 0)
         self._saved = y
         return y
@@ -122,7 +116,7 @@ class Tanh(_Elementwise):
     """tanh(x), like ``torch.nn.Tanh``; derivative 1 - tanh(x)^2 from the saved output."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = _check_input(x, "Tanh")
+        x = check_floating(x, "Tanh")
         y = np.tanh(x)
         self._saved = y
         return y
@@ -139,7 +133,7 @@ class Sigmoid(_Elementwise):
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = _check_input(x, "Sigmoid")
+        x = check_floating(x, "Sigmoid")
         z = np.exp(-np.abs(x))
         y = np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
         self._saved = y
@@ -168,7 +162,7 @@ class GELU(_Elementwise):
         self.approximate = approximate
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = _check_input(x, "GELU")
+        x = check_floating(x, "GELU")
         self._saved = x
         if self.approximate == "tanh":
             inner = self._BETA * (x + self._KAPPA * x * x * x)

@@ -10,16 +10,10 @@ import numbers
 
 import numpy as np
 
+from npdrop._checks import check_floating
 from npdrop.module import Module
 
 _REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_pred(pred, who: str) -> np.ndarray:
-    pred = np.asarray(pred)
-    if pred.dtype.kind != "f":
-        raise TypeError(f"{who}: predictions must be a floating-point array, got dtype {pred.dtype}")
-    return pred
 
 
 class _Loss(Module):
@@ -74,7 +68,7 @@ class MSELoss(_Loss):
     """
 
     def forward(self, pred: np.ndarray, target: np.ndarray):
-        pred = _check_pred(pred, "MSELoss")
+        pred = check_floating(pred, "MSELoss", "predictions")
         target = np.asarray(target)
         if target.dtype.kind not in "biuf":
             raise TypeError(f"MSELoss: target must be a real numeric array, got dtype {target.dtype}")
@@ -110,7 +104,7 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index = int(ignore_index)
 
     def forward(self, logits: np.ndarray, target: np.ndarray):
-        logits = _check_pred(logits, "CrossEntropyLoss")
+        logits = check_floating(logits, "CrossEntropyLoss", "predictions")
         if logits.ndim == 0:
             raise ValueError("CrossEntropyLoss: logits must have shape (C,) or (N, C, ...), got a 0-d array")
         axis = 0 if logits.ndim == 1 else 1
