@@ -74,6 +74,16 @@ def test_body_exception_propagates_and_removes_the_mode():
     assert _get_current_dispatch_mode_stack() == []
 
 
+def test_body_exception_after_a_draw_leaves_torchs_rng_and_modes_as_they_were():
+    state = torch.get_rng_state()
+    with pytest.raises(ZeroDivisionError):
+        with inject_masks([KEEP]):
+            F.dropout(torch.ones(2, 3), 0.5)
+            1 / 0
+    assert torch.equal(torch.get_rng_state(), state), "torch's generator moved in an injected region"
+    assert _get_current_dispatch_mode_stack() == []
+
+
 def test_non_strict_draws_for_real_and_tolerates_leftovers():
     out, injector = _drop(strict=False)
     assert injector.used == 0 and len(injector.passed) == 1
