@@ -115,26 +115,21 @@ class BernoulliNoise:
     shifts are scalars of the input's dtype, already rounded the way torch rounds them.
     """
 
-    def __init__(self, keep, scale, shift=None, *, pack: bool = True):
+    def __init__(self, keep, scale, shift=None):
         self.shape = tuple(keep.shape)
         self.scale = scale
         self.shift = shift  # None, or (shift_keep, shift_drop)
-        if isinstance(keep, PackedKeep):
-            self.packed, self._bits = True, keep
-        elif pack:
-            self.packed, self._bits = True, PackedKeep(self.shape, np.packbits(keep, axis=None))
-        else:
-            self.packed, self._keep = False, np.ascontiguousarray(keep)
+        self._bits = keep if isinstance(keep, PackedKeep) else PackedKeep(self.shape, np.packbits(keep, axis=None))
 
     @property
     def keep(self) -> np.ndarray:
         """The boolean keep-mask, unpacked."""
-        return self._bits.unpack() if self.packed else self._keep
+        return self._bits.unpack()
 
     @property
     def nbytes(self) -> int:
         """Bytes held for backward."""
-        return self._bits.bits.nbytes if self.packed else self._keep.nbytes
+        return self._bits.bits.nbytes
 
     def _block(self, src: np.ndarray, keep: np.ndarray, dst: np.ndarray, shift: bool) -> None:
         # Mask first, then scale: see the module docstring.
@@ -146,9 +141,6 @@ class BernoulliNoise:
 
     def _blocked(self, src: np.ndarray, dst: np.ndarray, shift: bool) -> np.ndarray:
         """``dst = src * keep * scale (+ shift)`` over an element-wise mask, block by block."""
-        if not self.packed:
-            self._block(src, self._keep, dst, shift)
-            return dst
         bits = self._bits
         if src.size <= BLOCK:  # one block, any layout: no slabs, no views
             self._block(src, bits.take_flat().reshape(src.shape), dst, shift)
@@ -172,29 +164,18 @@ class BernoulliNoise:
             self._block(src[index], piece, dst[index], shift)
         return dst
 
+    def _run(self, src: np.ndarray, dst: np.ndarray, shift: bool) -> np.ndarray:
+        if self.shape != src.shape:  # broadcast (channel) noise: the mask is small, unpack it whole
+            self._block(src, self.keep, dst, shift)
+            return dst
+        return self._blocked(src, dst, shift)
+
     def apply(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-        if self.shape != x.shape:  # broadcast (channel) noise: the mask is small, unpack it
-            keep = self.keep
-            out = np.multiply(x, keep, out=out)
-            np.multiply(out, self.scale, out=out)
-            if self.shift is not None:
-                shift_keep, shift_drop = self.shift
-                np.add(out, np.where(keep, shift_keep, shift_drop), out=out)
-            return out
-        if out is None:
-            out = np.empty(x.shape, dtype=x.dtype)
-        return self._blocked(x, out, shift=True)
+        return self._run(x, np.empty(x.shape, dtype=x.dtype) if out is None else out, shift=True)
 
     def grad(self, grad: np.ndarray) -> np.ndarray:
         # The shift does not depend on x, so it has no gradient.
-        if self.shape != grad.shape:
-            out = np.multiply(grad, self.keep)
-            return np.multiply(out, self.scale, out=out)
-        return self._blocked(grad, np.empty(grad.shape, dtype=grad.dtype), shift=False)
-
-    def dense(self, dtype) -> np.ndarray:
-        """The float noise tensor torch would hold (for inspection and tests)."""
-        return (self.keep * self.scale).astype(dtype)
+        return self._run(grad, np.empty(grad.shape, dtype=grad.dtype), shift=False)
 
 
 class ConstantNoise:
