@@ -61,10 +61,11 @@ def _draw(variant: V.Variant, x: np.ndarray, shape: tuple, p: float, mask, rng) 
     source = as_source(rng)
     if variant.draw == "normal":
         return source.normal(shape, np.float64)
-    order = _memory_order(x) if shape == x.shape else None
-    if order is not None and getattr(source, "draws_in_memory_order", False):
+    if getattr(source, "draws_in_memory_order", False) and shape == x.shape:
         # A replay of torch's stream (npdrop.TorchCPUGenerator) must draw in torch's order.
-        return source.keep_mask(tuple(shape[axis] for axis in order), p).transpose(np.argsort(order))
+        order = _memory_order(x)
+        if order is not None:
+            return source.keep_mask(tuple(shape[axis] for axis in order), p).transpose(np.argsort(order))
     # Optional: a source may return the mask packed, drawn as it is applied (npdrop.fastmask).
     keep_bits = getattr(source, "keep_bits", None)
     return source.keep_mask(shape, p) if keep_bits is None else keep_bits(shape, p)
