@@ -39,27 +39,30 @@ def test_keep_rate(impl, ref, p, cells, seed, repro):
                    repro=repro)
 
 
+def _half_layer(impl, ref, rng, seed):
+    """A p = 0.5 layer and a 200 x 500-cell input for the independence checks."""
+    return impl.make(ref, 0.5, seed), values(cell_shape(ref, 200, 500), np.float32, rng, needs_palette(ref, False))
+
+
+def _check_independent(a, b, what: str, repro) -> None:
+    """Independent p = 0.5 masks agree on each cell with probability p^2 + (1-p)^2 = 1/2."""
+    check_binomial(int((a == b).sum()), a.size, 0.5, what, repro=repro)
+
+
 @pytest.mark.prop("call-independence")
 def test_each_call_draws_a_new_mask(impl, ref, rng, seed, repro):
     """Two calls on one input: their masks agree on each cell with probability p^2 + (1-p)^2."""
-    p = 0.5
-    layer = impl.make(ref, p, seed)
-    x = values(cell_shape(ref, 200, 500), np.float32, rng, needs_palette(ref, False))
+    layer, x = _half_layer(impl, ref, rng, seed)
     first = own_forward(layer, ref, x.copy())[1]
     second = own_forward(layer, ref, x.copy())[1]
-    check_binomial(int((first == second).sum()), first.size, p * p + (1 - p) ** 2,
-                   f"cells where two consecutive calls' masks agree [{ref}(p={p})] (a mask reused, or re-seeded?)",
-                   repro=repro)
+    _check_independent(first, second, f"cells where two consecutive calls' masks agree [{ref}(p=0.5)] "
+                       "(a mask reused, or re-seeded?)", repro)
 
 
 @pytest.mark.prop("batch-independence")
 def test_samples_in_a_batch_get_independent_masks(impl, ref, rng, seed, repro):
     """Samples 2i and 2i+1 of one batch: agreement probability p^2 + (1-p)^2 per cell."""
-    p = 0.5
-    layer = impl.make(ref, p, seed)
-    x = values(cell_shape(ref, 200, 500), np.float32, rng, needs_palette(ref, False))
-    keep = own_forward(layer, ref, x)[1]
-    cells = keep.reshape(200, 500)
-    agree = cells[0::2] == cells[1::2]
-    check_binomial(int(agree.sum()), agree.size, p * p + (1 - p) ** 2,
-                   f"cells where samples 2i and 2i+1 agree [{ref}(p={p})] (one mask for the whole batch?)", repro=repro)
+    layer, x = _half_layer(impl, ref, rng, seed)
+    cells = own_forward(layer, ref, x)[1].reshape(200, 500)
+    _check_independent(cells[0::2], cells[1::2], f"cells where samples 2i and 2i+1 agree [{ref}(p=0.5)] "
+                       "(one mask for the whole batch?)", repro)
