@@ -73,16 +73,17 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
 
     ``elements_per_second`` for every benchmark; for npdrop's, ``speedup_vs`` (peer median /
     this median, for every other implementation of its group: same kind, n and p, same run)
-    and, where the group has one, ``of_memory_bound`` (the bandwidth reference's median / this).
+    and, where the group has them, ``of_memory_bound``, ``of_memory_bound_fresh`` and
+    ``of_floor`` (that reference's median / this one: 1 means as fast as the reference).
     """
     groups: dict = {}
     for bench in output_json["benchmarks"]:
         info = bench["extra_info"]
-        if "impl" not in info:  # another file's benchmark
+        if "label" not in info:  # another file's benchmark
             continue
         info["elements_per_second"] = info["n"] / bench["stats"]["median"]
-        label = info["impl"] if info["impl"] in ("naive", "memory bound") else f"{info['impl']} {info['threads']}t"
-        groups.setdefault((info["kind"], info["n"], info["p"]), {})[label] = bench
+        groups.setdefault((info["kind"], info["n"], info["p"]), {})[info["label"]] = bench
+    bounds = ("memory bound", "memory bound fresh", "floor")
     for members in groups.values():
         for label, bench in members.items():
             if not label.startswith("npdrop"):
@@ -90,6 +91,8 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
             median = bench["stats"]["median"]
             bench["extra_info"]["speedup_vs"] = {
                 peer: other["stats"]["median"] / median for peer, other in members.items()
-                if not peer.startswith("npdrop") and peer != "memory bound"}
-            if "memory bound" in members:
-                bench["extra_info"]["of_memory_bound"] = members["memory bound"]["stats"]["median"] / median
+                if not peer.startswith("npdrop") and peer not in bounds}
+            for ref in bounds:
+                if ref in members:
+                    key = "of_" + ref.replace(" ", "_")
+                    bench["extra_info"][key] = members[ref]["stats"]["median"] / median

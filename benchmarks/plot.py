@@ -4,9 +4,11 @@
 
 Prints one markdown table per kind (mask, forward, backward, forward+backward): median
 nanoseconds per element of every implementation, npdrop's speed-up over each peer
-(peer median / npdrop median, same run), the fraction of the memory-bandwidth reference
-npdrop reaches (reference median / npdrop median) and the bytes per element kept for
-backward. Writes elements/s against n as a PNG when matplotlib is installed.
+(peer median / npdrop median, same run), the fraction of the in-place memory bound
+npdrop reaches (bound median / npdrop median) and the bytes per element kept for
+backward; then a table of the forward's three bounds (see test_bench_mask.py) and what
+fraction of each npdrop reaches. Writes elements/s against n as a PNG when matplotlib is
+installed.
 """
 from __future__ import annotations
 
@@ -15,10 +17,13 @@ import sys
 from collections import defaultdict
 
 KINDS = ["mask", "forward", "backward", "forward+backward"]
-ORDER = ["npdrop", "npdrop packed", "npdrop inplace", "naive", "torch", "memory bound"]
+ORDER = ["npdrop", "npdrop packed", "npdrop inplace", "naive", "torch", "memory bound", "memory bound fresh",
+         "floor"]
+BOUNDS = ("memory bound", "memory bound fresh", "floor")
 COLOURS = {"npdrop 1t": "tab:blue", "npdrop 2t": "tab:cyan", "npdrop packed 1t": "tab:purple",
            "npdrop inplace 1t": "tab:green", "naive": "tab:orange", "torch 1t": "tab:red",
-           "torch 2t": "tab:brown", "memory bound": "black"}
+           "torch 2t": "tab:brown", "memory bound": "black",
+           "memory bound fresh": "dimgray", "floor": "silver"}
 
 
 def load(path: str):
@@ -28,10 +33,9 @@ def load(path: str):
     rows: dict = defaultdict(dict)
     for bench in data["benchmarks"]:
         info = bench["extra_info"]
-        if "impl" not in info:  # the torch-stream replay benchmarks: see replay_table()
+        if "label" not in info:  # the torch-stream replay benchmarks: see replay_table()
             continue
-        column = info["impl"] if info["impl"] in ("memory bound", "naive") else f"{info['impl']} {info['threads']}t"
-        rows[(info["kind"], info["n"], info["p"])][column] = (bench["stats"]["median"], info)
+        rows[(info["kind"], info["n"], info["p"])][info["label"]] = (bench["stats"]["median"], info)
     return rows, data
 
 
@@ -53,8 +57,8 @@ def _columns(rows, kind):
 
 
 def table(rows, kind: str) -> str:
-    cols = _columns(rows, kind)
-    peers = [c for c in cols if not c.startswith("npdrop") and c != "memory bound"]
+    cols = [c for c in _columns(rows, kind) if c not in BOUNDS[1:]]  # those two: see bounds_table()
+    peers = [c for c in cols if not c.startswith("npdrop") and c not in BOUNDS]
     head = ["n", "p"] + [f"{c} ns/el" for c in cols] + ["npdrop 1t Mel/s"]
     head += [f"1t vs {c}" for c in peers] + (["2t vs torch 2t"] if "npdrop 2t" in cols and "torch 2t" in cols else [])
     head += ["of bound (1t / 2t / inplace)"] if "memory bound" in cols else []
@@ -82,6 +86,24 @@ def table(rows, kind: str) -> str:
     return "\n".join(lines)
 
 
+def bounds_table(rows) -> str:
+    """The forward's bounds (ns/el) and the fraction of each that npdrop reaches (bound / npdrop)."""
+    head = ["n", "p", "memory bound ns/el", "memory bound fresh ns/el", "floor ns/el", "npdrop 1t ns/el",
+            "npdrop inplace 1t ns/el", "inplace: of memory bound", "1t: of memory bound fresh",
+            "1t: of floor", "ceiling of any new-array forward: memory bound / fresh"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (k, n, p), got in sorted(rows.items()):
+        if k != "forward" or not all(c in got for c in BOUNDS + ("npdrop 1t", "npdrop inplace 1t")):
+            continue
+        t = {c: got[c][0] for c in got}
+        cells = [f"{n:.0e}".replace("+0", ""), f"{p}"]
+        cells += [f"{t[c] / n * 1e9:.2f}" for c in BOUNDS + ("npdrop 1t", "npdrop inplace 1t")]
+        cells += [f"{t['memory bound'] / t['npdrop inplace 1t']:.2f}", f"{t['memory bound fresh'] / t['npdrop 1t']:.2f}",
+                  f"{t['floor'] / t['npdrop 1t']:.2f}", f"{t['memory bound'] / t['memory bound fresh']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def plot(rows, out: str) -> None:
     import matplotlib
 
@@ -97,7 +119,7 @@ def plot(rows, out: str) -> None:
                 pts = sorted((n, n / got[col][0]) for (k, n, q), got in rows.items()
                              if k == kind and q == p and col in got)
                 if pts:
-                    style = ":" if col == "memory bound" else ("-" if col.startswith("npdrop") else "--")
+                    style = ":" if col in BOUNDS else ("-" if col.startswith("npdrop") else "--")
                     ax.plot(*zip(*pts), style, color=COLOURS.get(col), marker="o", ms=3, label=col)
             ax.set(xscale="log", yscale="log", title=f"{kind}, p={p}", xlabel="n (float32 elements)",
                    ylabel="elements / s")
@@ -117,6 +139,10 @@ def main(argv: list[str]) -> None:
     for kind in KINDS:
         print(f"\n**{kind}** (median ns per element; speed-ups are peer / npdrop, same run)\n")
         print(table(rows, kind))
+    bounds = bounds_table(rows)
+    if bounds:
+        print("\n**forward against its bounds** (median ns per element; fractions are bound / npdrop, same run)\n")
+        print(bounds)
     replay = replay_table(data)
     if replay:
         print("\n**replay of torch's stream** (`TorchCPUGenerator.keep_mask` vs torch's own `bernoulli_`, 1 thread)\n")

@@ -6,9 +6,14 @@ as ``"<kind> n=<n> p=<p>"``:
 - ``mask``: npdrop's ``FastSource.keep_mask`` (bool) and ``keep_bits`` (packed) against the
   naive ``rng.random(n) < 1 - p`` and torch's ``torch.empty(n).bernoulli_(1 - p)``;
 - ``forward``: ``npdrop.functional.dropout_forward`` (also in place) against the naive
-  ``x * m / (1 - p)`` (mask drawn inside) and ``torch.nn.functional.dropout``, plus the
-  memory-bandwidth reference ``np.multiply(x, s, out=o)`` + writing n/8 bytes: the traffic
-  an in-place forward needs (read x, write x, write the packed mask);
+  ``x * m / (1 - p)`` (mask drawn inside) and ``torch.nn.functional.dropout``, plus three
+  references that do no masking at all: ``memory bound``, ``np.multiply(x, s, out=o)`` +
+  writing n/8 bytes, the traffic an in-place forward needs (read x, write x, write the
+  packed mask); ``memory bound fresh``, the same into a newly allocated array, the traffic
+  of a forward that returns a new array (the kernel zeroes its fresh pages on first touch);
+  ``floor``, that plus drawing the random bits npdrop draws (one byte per element, one
+  bit at p = 1/2): what is left of the forward if masking, ties, packing and the
+  bool-to-float cast cost nothing;
 - ``backward``: ``dropout_backward`` against ``g * m / (1 - p)`` and torch's autograd;
 - ``forward+backward``: both.
 
@@ -85,6 +90,28 @@ def forward_memory_bound(x, g, n, p, torch):
     return traffic, None
 
 
+def forward_memory_bound_fresh(x, g, n, p, torch):
+    bits, scale = np.empty((n + 7) // 8, dtype=np.uint8), np.float32(1 / (1 - p))
+
+    def traffic():  # what an allocating forward must move: read x, write a new array, n/8 bytes
+        bits.fill(1)
+        return np.multiply(x, scale)  # the kernel zeroes the new pages first: part of the cost
+
+    return traffic, None
+
+
+def forward_floor(x, g, n, p, torch):
+    bitgen, bits, scale = np.random.SFC64(0), np.empty((n + 7) // 8, dtype=np.uint8), np.float32(1 / (1 - p))
+    words = (n + 63) // 64 if p == 0.5 else (n + 7) // 8  # npdrop's draw: 1 bit at p = 1/2, else 1 byte
+
+    def least():  # the random bits npdrop draws, plus the fresh-output traffic; no masking at all
+        bitgen.random_raw(words)
+        bits.fill(1)
+        return np.multiply(x, scale)
+
+    return least, None
+
+
 def forward_torch(x, g, n, p, torch):
     xt = torch.from_numpy(x)
     kept = _torch_kept(torch, torch.nn.functional.dropout(xt.clone().requires_grad_(), p), n)
@@ -134,12 +161,16 @@ def forward_backward_torch(x, g, n, p, torch):
     return (lambda: torch.autograd.grad(torch.nn.functional.dropout(xr, p), xr, gt)), kept
 
 
+#: Single-threaded references, labelled without a thread count: the naive dropout and the
+#: forward's bounds (see the module docstring).
+REFERENCES = ("naive", "memory bound", "memory bound fresh", "floor")
 #: kind -> [(impl, maker, thread counts)]; "npdrop*" and "torch" honour the thread count.
 IMPLS = {
     "mask": [("npdrop", mask_npdrop, [1, 2]), ("npdrop packed", mask_npdrop_packed, [1]),
              ("naive", mask_naive, [1]), ("torch", mask_torch, [1, 2])],
     "forward": [("npdrop", forward_npdrop, [1, 2]), ("npdrop inplace", forward_npdrop_inplace, [1]),
                 ("naive", forward_naive, [1]), ("memory bound", forward_memory_bound, [1]),
+                ("memory bound fresh", forward_memory_bound_fresh, [1]), ("floor", forward_floor, [1]),
                 ("torch", forward_torch, [1, 2])],
     "backward": [("npdrop", backward_npdrop, [1, 2]), ("naive", backward_naive, [1]),
                  ("torch", backward_torch, [1, 2])],
@@ -157,7 +188,8 @@ def test_bench(benchmark, inputs, npdrop_threads, torch_threads, kind, n, p, imp
     x, g = inputs(n)
     fn, kept = maker(x, g, n, p, torch)
     benchmark.group = f"{kind} n={n:.0e} p={p}".replace("+0", "")
-    benchmark.extra_info.update(kind=kind, impl=impl, threads=k, n=n, p=p, dtype="float32")
+    label = impl if impl in REFERENCES else f"{impl} {k}t"
+    benchmark.extra_info.update(kind=kind, impl=impl, label=label, threads=k, n=n, p=p, dtype="float32")
     if kept is not None:
         benchmark.extra_info["bytes_kept_per_element"] = kept
     threads = torch_threads(torch, k) if torch is not None else npdrop_threads(k)
