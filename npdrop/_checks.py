@@ -17,6 +17,8 @@ def check_p(p, who: str = "dropout") -> float:
     Torch's check is ``p < 0 or p > 1``, which lets NaN through and then fails (or not) at
     forward time; npdrop rejects NaN up front.
     """
+    if type(p) is float and 0.0 <= p <= 1.0:  # the common case, without the ABC check below
+        return p
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"{who}: dropout probability p must be a real number, got {type(p).__name__} {p!r}")
     p = float(p)

@@ -76,10 +76,21 @@ def default_source(seed=None) -> MaskSource:
     return FastSource(seed)
 
 
+_SOURCE_METHODS = ("keep_mask", "uniform", "normal")
+_source_classes: set = set()  # classes whose instances all have the three methods
+
+
 def _is_source(rng) -> bool:
     # Duck typing, not isinstance(rng, MaskSource): a runtime Protocol check costs about
     # 7 us, as much as a whole 10^4-element dropout, and layers resolve rng= on every call.
-    return all(callable(getattr(rng, name, None)) for name in ("keep_mask", "uniform", "normal"))
+    # A class that defines the methods itself is remembered, so the check is one set lookup.
+    cls = type(rng)
+    if cls in _source_classes:
+        return True
+    if all(callable(getattr(cls, name, None)) for name in _SOURCE_METHODS):
+        _source_classes.add(cls)
+        return True
+    return all(callable(getattr(rng, name, None)) for name in _SOURCE_METHODS)
 
 
 def as_source(rng: RNGLike) -> MaskSource:

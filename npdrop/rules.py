@@ -8,6 +8,7 @@ bit-identical to torch, float16 included.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -28,15 +29,21 @@ def inverted(keep: np.ndarray, p: float, dtype) -> BernoulliNoise:
     A kept unit is scaled by ``1/(1-p)`` so that ``E[out] = x``; eval is then the identity.
     Mirrors ``noise.bernoulli_(1 - p); noise.div_(1 - p)`` in ``aten/src/ATen/native/Dropout.cpp``.
     """
-    t, m = np.dtype(dtype).type, opmath(dtype)
-    scale = t(m(1.0) / m(1.0 - p))
-    if np.isinf(scale):
+    scale = _inverted_scale(p, np.dtype(dtype))
+    if math.isinf(scale):
         # p so close to 1 that 1/(1-p) overflows the dtype (float16 above p ~ 1 - 1.5e-5):
         # torch's noise is then inf or 0, and a dropped x gives x * 0, never 0 * inf = nan,
         # so the mask-then-scale shortcut cannot be used; multiply by the noise itself.
         keep = np.asarray(keep, dtype=bool)
-        return DenseNoise(np.where(keep, scale, t(0.0)), keep)
+        return DenseNoise(np.where(keep, scale, scale.dtype.type(0.0)), keep)
     return BernoulliNoise(keep, scale)
+
+
+@lru_cache(maxsize=1024)
+def _inverted_scale(p: float, dtype: np.dtype):
+    """``1 / (1 - p)`` in torch's op-math, rounded to ``dtype`` (cached: layers reuse one p)."""
+    m = opmath(dtype)
+    return dtype.type(m(1.0) / m(1.0 - p))
 
 
 def unscaled(keep: np.ndarray, p: float, dtype) -> BernoulliNoise:
