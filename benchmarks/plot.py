@@ -17,11 +17,11 @@ import sys
 from collections import defaultdict
 
 KINDS = ["mask", "forward", "backward", "forward+backward"]
-ORDER = ["npdrop", "npdrop packed", "npdrop inplace", "naive", "torch", "memory bound", "memory bound fresh",
+ORDER = ["npdrop", "npdrop packed", "npdrop out", "npdrop inplace", "naive", "torch", "memory bound", "memory bound fresh",
          "floor"]
 BOUNDS = ("memory bound", "memory bound fresh", "floor")
 COLOURS = {"npdrop 1t": "tab:blue", "npdrop 2t": "tab:cyan", "npdrop packed 1t": "tab:purple",
-           "npdrop inplace 1t": "tab:green", "naive": "tab:orange", "torch 1t": "tab:red",
+           "npdrop inplace 1t": "tab:green", "npdrop out 1t": "tab:olive", "naive": "tab:orange", "torch 1t": "tab:red",
            "torch 2t": "tab:brown", "memory bound": "black",
            "memory bound fresh": "dimgray", "floor": "silver"}
 
@@ -61,7 +61,7 @@ def table(rows, kind: str) -> str:
     peers = [c for c in cols if not c.startswith("npdrop") and c not in BOUNDS]
     head = ["n", "p"] + [f"{c} ns/el" for c in cols] + ["npdrop 1t Mel/s"]
     head += [f"1t vs {c}" for c in peers] + (["2t vs torch 2t"] if "npdrop 2t" in cols and "torch 2t" in cols else [])
-    head += ["of bound (1t / 2t / inplace)"] if "memory bound" in cols else []
+    head += ["of bound (1t / 2t / out / inplace)"] if "memory bound" in cols else []
     head += ["bytes kept/el (npdrop / naive / torch)"] if kind != "mask" else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (k, n, p), got in sorted(rows.items()):
@@ -77,7 +77,7 @@ def table(rows, kind: str) -> str:
         if "memory bound" in cols:
             bound = got["memory bound"][0]
             cells.append(" / ".join(f"{bound / got[c][0]:.2f}" if c in got else "-"
-                                    for c in ("npdrop 1t", "npdrop 2t", "npdrop inplace 1t")))
+                                    for c in ("npdrop 1t", "npdrop 2t", "npdrop out 1t", "npdrop inplace 1t")))
         if kind != "mask":
             kept = [got[c][1].get("bytes_kept_per_element") if c in got else None
                     for c in ("npdrop 1t", "naive", "torch 1t")]
@@ -88,18 +88,20 @@ def table(rows, kind: str) -> str:
 
 def bounds_table(rows) -> str:
     """The forward's bounds (ns/el) and the fraction of each that npdrop reaches (bound / npdrop)."""
-    head = ["n", "p", "memory bound ns/el", "memory bound fresh ns/el", "floor ns/el", "npdrop 1t ns/el",
-            "npdrop inplace 1t ns/el", "inplace: of memory bound", "1t: of memory bound fresh",
-            "1t: of floor", "ceiling of any new-array forward: memory bound / fresh"]
+    ours = ("npdrop 1t", "npdrop out 1t", "npdrop inplace 1t")
+    head = ["n", "p", "memory bound ns/el", "memory bound fresh ns/el", "floor ns/el"] + [f"{c} ns/el" for c in ours]
+    head += ["1t: of memory bound fresh", "1t: of floor", "out: of memory bound", "inplace: of memory bound",
+             "ceiling of any new-array forward: memory bound / fresh"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (k, n, p), got in sorted(rows.items()):
-        if k != "forward" or not all(c in got for c in BOUNDS + ("npdrop 1t", "npdrop inplace 1t")):
+        if k != "forward" or not all(c in got for c in BOUNDS + ours):
             continue
         t = {c: got[c][0] for c in got}
         cells = [f"{n:.0e}".replace("+0", ""), f"{p}"]
-        cells += [f"{t[c] / n * 1e9:.2f}" for c in BOUNDS + ("npdrop 1t", "npdrop inplace 1t")]
-        cells += [f"{t['memory bound'] / t['npdrop inplace 1t']:.2f}", f"{t['memory bound fresh'] / t['npdrop 1t']:.2f}",
-                  f"{t['floor'] / t['npdrop 1t']:.2f}", f"{t['memory bound'] / t['memory bound fresh']:.2f}"]
+        cells += [f"{t[c] / n * 1e9:.2f}" for c in BOUNDS + ours]
+        cells += [f"{t['memory bound fresh'] / t['npdrop 1t']:.2f}", f"{t['floor'] / t['npdrop 1t']:.2f}",
+                  f"{t['memory bound'] / t['npdrop out 1t']:.2f}", f"{t['memory bound'] / t['npdrop inplace 1t']:.2f}",
+                  f"{t['memory bound'] / t['memory bound fresh']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) if len(lines) > 2 else ""
 

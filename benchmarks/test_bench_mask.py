@@ -5,7 +5,8 @@ as ``"<kind> n=<n> p=<p>"``:
 
 - ``mask``: npdrop's ``FastSource.keep_mask`` (bool) and ``keep_bits`` (packed) against the
   naive ``rng.random(n) < 1 - p`` and torch's ``torch.empty(n).bernoulli_(1 - p)``;
-- ``forward``: ``npdrop.functional.dropout_forward`` (also in place) against the naive
+- ``forward``: ``npdrop.functional.dropout_forward`` (also into a reused ``out=`` buffer, and
+  in place) against the naive
   ``x * m / (1 - p)`` (mask drawn inside) and ``torch.nn.functional.dropout``, plus three
   references that do no masking at all: ``memory bound``, ``np.multiply(x, s, out=o)`` +
   writing n/8 bytes, the traffic an in-place forward needs (read x, write x, write the
@@ -14,7 +15,8 @@ as ``"<kind> n=<n> p=<p>"``:
   ``floor``, that plus drawing the random bits npdrop draws (one byte per element, one
   bit at p = 1/2): what is left of the forward if masking, ties, packing and the
   bool-to-float cast cost nothing;
-- ``backward``: ``dropout_backward`` against ``g * m / (1 - p)`` and torch's autograd;
+- ``backward``: ``dropout_backward`` (also into a reused ``out=``) against ``g * m / (1 - p)``
+  and torch's autograd;
 - ``forward+backward``: both.
 
 npdrop and torch run on 1 and 2 threads (``set_num_threads``, restored after). One test
@@ -67,6 +69,11 @@ def mask_torch(x, g, n, p, torch):
 def forward_npdrop(x, g, n, p, torch):
     src = FastSource(0)
     return (lambda: dropout_forward(x, p, True, rng=src)), dropout_forward(x, p, rng=src)[1].noise.nbytes / n
+
+
+def forward_npdrop_out(x, g, n, p, torch):
+    buf, src = np.empty_like(x), FastSource(0)
+    return (lambda: dropout_forward(x, p, True, rng=src, out=buf)), 0.125
 
 
 def forward_npdrop_inplace(x, g, n, p, torch):
@@ -123,6 +130,12 @@ def backward_npdrop(x, g, n, p, torch):
     return (lambda: dropout_backward(g, saved)), saved.noise.nbytes / n
 
 
+def backward_npdrop_out(x, g, n, p, torch):
+    _, saved = dropout_forward(x, p, rng=FastSource(0))
+    buf = np.empty_like(g)
+    return (lambda: dropout_backward(g, saved, out=buf)), saved.noise.nbytes / n
+
+
 def backward_naive(x, g, n, p, torch):
     keep = 1 - p
     mask = np.random.default_rng(0).random(n) < keep
@@ -168,11 +181,13 @@ REFERENCES = ("naive", "memory bound", "memory bound fresh", "floor")
 IMPLS = {
     "mask": [("npdrop", mask_npdrop, [1, 2]), ("npdrop packed", mask_npdrop_packed, [1]),
              ("naive", mask_naive, [1]), ("torch", mask_torch, [1, 2])],
-    "forward": [("npdrop", forward_npdrop, [1, 2]), ("npdrop inplace", forward_npdrop_inplace, [1]),
+    "forward": [("npdrop", forward_npdrop, [1, 2]), ("npdrop out", forward_npdrop_out, [1]),
+                ("npdrop inplace", forward_npdrop_inplace, [1]),
                 ("naive", forward_naive, [1]), ("memory bound", forward_memory_bound, [1]),
                 ("memory bound fresh", forward_memory_bound_fresh, [1]), ("floor", forward_floor, [1]),
                 ("torch", forward_torch, [1, 2])],
-    "backward": [("npdrop", backward_npdrop, [1, 2]), ("naive", backward_naive, [1]),
+    "backward": [("npdrop", backward_npdrop, [1, 2]), ("npdrop out", backward_npdrop_out, [1]),
+                 ("naive", backward_naive, [1]),
                  ("torch", backward_torch, [1, 2])],
     "forward+backward": [("npdrop", forward_backward_npdrop, [1, 2]), ("naive", forward_backward_naive, [1]),
                          ("torch", forward_backward_torch, [1, 2])],

@@ -62,6 +62,30 @@ def check_grad(grad, shape: tuple[int, ...], dtype: np.dtype, who: str) -> np.nd
     return grad.astype(dtype, copy=False)
 
 
+def check_out(out, like: np.ndarray, who: str) -> np.ndarray:
+    """An ``out=`` buffer for a result shaped and typed like ``like``: checked before anything is written.
+
+    It must be a writeable ndarray of exactly ``like``'s shape and dtype, and either be
+    ``like`` itself (the same memory, viewed the same way) or not overlap it at all: a
+    partial overlap would read elements the blocked loop has already overwritten.
+    """
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{who}: out= must be a numpy array, got {type(out).__name__}")
+    if out.shape != like.shape or out.dtype != like.dtype:
+        raise ValueError(
+            f"{who}: out= must have the result's shape {like.shape} and dtype {like.dtype}, "
+            f"got shape {out.shape} and dtype {out.dtype}"
+        )
+    if not out.flags.writeable:
+        raise ValueError(f"{who}: out= is read-only")
+    same = (out.__array_interface__["data"][0] == like.__array_interface__["data"][0]
+            and out.strides == like.strides)
+    if not same and np.may_share_memory(out, like):
+        raise ValueError(f"{who}: out= overlaps the input without being the input itself; "
+                         "use a separate buffer (or inplace=True)")
+    return out
+
+
 def check_mask(mask, shape: tuple[int, ...], who: str) -> np.ndarray:
     """A caller-supplied keep-mask: bool, exactly the layer's noise shape."""
     mask = np.asarray(mask)

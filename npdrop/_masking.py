@@ -173,9 +173,9 @@ class BernoulliNoise:
     def apply(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         return self._run(x, np.empty(x.shape, dtype=x.dtype) if out is None else out, shift=True)
 
-    def grad(self, grad: np.ndarray) -> np.ndarray:
+    def grad(self, grad: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         # The shift does not depend on x, so it has no gradient.
-        return self._run(grad, np.empty(grad.shape, dtype=grad.dtype), shift=False)
+        return self._run(grad, np.empty(grad.shape, dtype=grad.dtype) if out is None else out, shift=False)
 
 
 class ConstantNoise:
@@ -190,8 +190,8 @@ class ConstantNoise:
     def apply(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         return np.multiply(x, self.value, out=out)
 
-    def grad(self, grad: np.ndarray) -> np.ndarray:
-        return np.multiply(grad, self.value)
+    def grad(self, grad: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.multiply(grad, self.value, out=out)
 
 
 class DenseNoise:
@@ -212,13 +212,20 @@ class DenseNoise:
     def apply(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         return np.multiply(x, self.noise, out=out)
 
-    def grad(self, grad: np.ndarray) -> np.ndarray:
-        return np.multiply(grad, self.noise)
+    def grad(self, grad: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.multiply(grad, self.noise, out=out)
 
 
-def apply_noise(x: np.ndarray, noise, inplace: bool) -> np.ndarray:
-    """Forward: ``x * noise (+ shift)``, written into ``x`` itself when ``inplace``."""
+def apply_noise(x: np.ndarray, noise, inplace: bool, out: np.ndarray | None = None) -> np.ndarray:
+    """Forward: ``x * noise (+ shift)``, written into ``x`` itself when ``inplace``, else into ``out``.
+
+    ``out`` (checked by the caller: :func:`npdrop._checks.check_out`) spares a large forward
+    the kernel's zeroing of a fresh output; with no noise (the identity) ``x`` is copied into it.
+    """
     if noise is None:
+        if out is not None:
+            np.copyto(out, x)
+            return out
         return x
     if inplace:
         if not x.flags.writeable:
@@ -226,11 +233,14 @@ def apply_noise(x: np.ndarray, noise, inplace: bool) -> np.ndarray:
         if np.broadcast_shapes(x.shape, noise.shape) != x.shape:
             raise ValueError(f"inplace=True: noise of shape {noise.shape} does not broadcast to the input {x.shape}")
         return noise.apply(x, out=x)
-    return noise.apply(x, out=None)
+    return noise.apply(x, out=out)
 
 
-def noise_grad(grad: np.ndarray, noise) -> np.ndarray:
-    """Backward: ``grad * noise``; the identity when the forward was."""
+def noise_grad(grad: np.ndarray, noise, out: np.ndarray | None = None) -> np.ndarray:
+    """Backward: ``grad * noise``, into ``out`` if given; the identity when the forward was."""
     if noise is None:
+        if out is not None:
+            np.copyto(out, grad)
+            return out
         return grad
-    return noise.grad(grad)
+    return noise.grad(grad, out)

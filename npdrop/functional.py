@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import variants as V
-from ._checks import check_grad, check_input, check_mask, check_p
+from ._checks import check_grad, check_input, check_mask, check_out, check_p
 from ._masking import apply_noise, noise_grad
 from .rng import RNGLike, as_source
 
@@ -94,13 +94,23 @@ def forward(
     mask=None,
     rng: RNGLike = None,
     who: str | None = None,
+    out: np.ndarray | None = None,
 ):
-    """Run ``variant`` on ``x``; returns ``(out, Saved)``. The module classes call this."""
+    """Run ``variant`` on ``x``; returns ``(out, Saved)``. The module classes call this.
+
+    ``out=`` takes a buffer for the result (same shape and dtype as ``x``, not overlapping
+    it), which is filled and returned, also when the forward is the identity (then ``x`` is
+    copied). A large forward into a reused buffer skips the zeroing of fresh pages.
+    """
     who = who or variant.name
     p = check_p(p, who)
     if p == 1.0 and not variant.allows_p_one:
         raise ValueError(f"{who}: p must be below 1 (the noise variance p/(1-p) is infinite at p=1), got {p}")
     x = check_input(x, who)
+    if out is not None:
+        if inplace:
+            raise ValueError(f"{who}: inplace=True and out= cannot be combined")
+        out = check_out(out, x, who)
     variant.check(x.shape)
     if mask is not None:
         mask = _check_supplied(variant, mask, x.shape, who)
@@ -118,58 +128,70 @@ def forward(
         else:
             noise_shape = variant.noise_shape(x.shape)
             noise = variant.rule(_draw(variant, x, noise_shape, p, mask, rng), p, dtype)
-        if noise is None or x.ndim > 0:
-            out = apply_noise(x, noise, inplace)
+        if x.ndim > 0:
+            out = apply_noise(x, noise, inplace, out)
         else:  # a 0-d input runs as shape (1,): numpy turns 0-d results into scalars otherwise
-            out = apply_noise(x.reshape(1), noise, inplace).reshape(())
-            out = x if inplace else out
+            res = apply_noise(x.reshape(1), noise, inplace, None if out is None else out.reshape(1))
+            if inplace or (noise is None and out is None):
+                out = x  # torch returns the input object itself
+            elif out is None:
+                out = res.reshape(())
     return out, Saved(variant.name, p, noise, out.shape, out.dtype)
 
 
-def dropout_backward(grad, saved: Saved) -> np.ndarray:
-    """Input gradient of any dropout variant: ``grad * noise`` (torch's ``mul`` backward)."""
+def dropout_backward(grad, saved: Saved, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Input gradient of any dropout variant: ``grad * noise`` (torch's ``mul`` backward).
+
+    ``out=`` takes a buffer for it (the forward output's shape and dtype, not overlapping
+    ``grad`` unless it is ``grad`` itself), filled and returned.
+    """
     grad = check_grad(grad, saved.shape, saved.dtype, saved.variant)
+    if out is not None:
+        out = check_out(out, grad, f"{saved.variant}.backward")
     with np.errstate(invalid="ignore", over="ignore"):
-        return noise_grad(grad.reshape(1) if grad.ndim == 0 else grad, saved.noise).reshape(grad.shape)
+        if grad.ndim > 0:
+            return noise_grad(grad, saved.noise, out)
+        res = noise_grad(grad.reshape(1), saved.noise, None if out is None else out.reshape(1))
+        return res.reshape(()) if out is None else out
 
 
 def dropout_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None,
-                    broadcast_dims=(), inverted=True):
+                    broadcast_dims=(), inverted=True, out=None):
     """``F.dropout``: element-wise keep-mask, kept units scaled by ``1/(1-p)``.
 
     ``broadcast_dims`` shares one mask draw along those axes; ``inverted=False`` is the
     original dropout (no training scale, eval multiplies by ``1-p``), see :class:`npdrop.Dropout`.
     """
     variant = V.dropout_variant(broadcast_dims, inverted)
-    return forward(variant, x, p, training, inplace, mask=mask, rng=rng)
+    return forward(variant, x, p, training, inplace, mask=mask, rng=rng, out=out)
 
 
-def dropout1d_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None):
+def dropout1d_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None, out=None):
     """``F.dropout1d``: whole channels of (N, C, L) or (C, L); noise (N, C, 1) or (C, 1)."""
-    return forward(V.DROPOUT1D, x, p, training, inplace, mask=mask, rng=rng)
+    return forward(V.DROPOUT1D, x, p, training, inplace, mask=mask, rng=rng, out=out)
 
 
-def dropout2d_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None):
+def dropout2d_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None, out=None):
     """``F.dropout2d``: whole channels of (N, C, H, W); noise (N, C, 1, 1)."""
-    return forward(V.DROPOUT2D, x, p, training, inplace, mask=mask, rng=rng)
+    return forward(V.DROPOUT2D, x, p, training, inplace, mask=mask, rng=rng, out=out)
 
 
-def dropout3d_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None):
+def dropout3d_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None, out=None):
     """``F.dropout3d``: whole channels of (N, C, D, H, W) or (C, D, H, W)."""
-    return forward(V.DROPOUT3D, x, p, training, inplace, mask=mask, rng=rng)
+    return forward(V.DROPOUT3D, x, p, training, inplace, mask=mask, rng=rng, out=out)
 
 
-def alpha_dropout_forward(x, p=0.5, training=False, inplace=False, *, mask=None, rng=None):
+def alpha_dropout_forward(x, p=0.5, training=False, inplace=False, *, mask=None, rng=None, out=None):
     """``F.alpha_dropout`` (note torch's default ``training=False``); ``inplace`` is ignored as in torch."""
-    return forward(V.ALPHA_DROPOUT, x, p, training, inplace, mask=mask, rng=rng)
+    return forward(V.ALPHA_DROPOUT, x, p, training, inplace, mask=mask, rng=rng, out=out)
 
 
-def feature_alpha_dropout_forward(x, p=0.5, training=False, inplace=False, *, mask=None, rng=None):
+def feature_alpha_dropout_forward(x, p=0.5, training=False, inplace=False, *, mask=None, rng=None, out=None):
     """``F.feature_alpha_dropout``: alpha dropout of whole channels; noise (N, C, 1, ...)."""
-    return forward(V.FEATURE_ALPHA_DROPOUT, x, p, training, inplace, mask=mask, rng=rng)
+    return forward(V.FEATURE_ALPHA_DROPOUT, x, p, training, inplace, mask=mask, rng=rng, out=out)
 
 
 def gaussian_dropout_forward(x, p=0.5, training=True, inplace=False, *, mask=None, rng=None,
-                             broadcast_dims=()):
+                             broadcast_dims=(), out=None):
     """Gaussian dropout: ``x * (1 + sqrt(p/(1-p)) * z)``, ``z ~ N(0, 1)``; ``mask=`` supplies ``z``."""
-    return forward(V.gaussian_variant(broadcast_dims), x, p, training, inplace, mask=mask, rng=rng)
+    return forward(V.gaussian_variant(broadcast_dims), x, p, training, inplace, mask=mask, rng=rng, out=out)
