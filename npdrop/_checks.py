@@ -78,12 +78,15 @@ def check_out(out, like: np.ndarray, who: str) -> np.ndarray:
         )
     if not out.flags.writeable:
         raise ValueError(f"{who}: out= is read-only")
-    same = (out.__array_interface__["data"][0] == like.__array_interface__["data"][0]
-            and out.strides == like.strides)
-    if not same and np.may_share_memory(out, like):
+    if out is not like and np.may_share_memory(out, like) and not _same_view(out, like):
         raise ValueError(f"{who}: out= overlaps the input without being the input itself; "
                          "use a separate buffer (or inplace=True)")
     return out
+
+
+def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    """The same memory seen the same way (same first byte and strides; shapes already equal)."""
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.strides == b.strides
 
 
 def check_mask(mask, shape: tuple[int, ...], who: str) -> np.ndarray:
