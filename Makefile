@@ -16,12 +16,12 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP       := $(VENV)/.npdrop-installed
 PYTEST      := $(PY) -m pytest
 
-.PHONY: conformance test test-core bench bench-plot clean help
+.PHONY: conformance test test-core bench clean help
 
 help:
 	@echo "make conformance   set up, then run the conformance suite against torch (pytest conformance/)"
 	@echo "make test          set up, then run every test (tests/, conformance/, benchmarks/ without timing)"
-	@echo "make bench         run the benchmarks for real and write benchmarks/results.json"
+	@echo "make bench         run the benchmarks for real: benchmarks/results.json, its tables and results.png"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,7 @@ test-core: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTEST) benchmarks/ --benchmark-only --benchmark-json=benchmarks/results.json
+	$(PY) benchmarks/plot.py benchmarks/results.json benchmarks/results.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks
