@@ -4,8 +4,8 @@
 
 Prints one markdown table per kind (mask, forward, backward, forward+backward): median
 nanoseconds per element of every implementation, npdrop's speed-up over each peer
-(peer median / npdrop median, same run), the fraction of the in-place memory bound
-npdrop reaches (bound median / npdrop median) and the bytes per element kept for
+(peer median / npdrop median, same run), the fraction of the memory bound (a multiply into
+a reused buffer) npdrop reaches (bound median / npdrop median) and the bytes per element kept for
 backward; then a table of the forward's three bounds (see test_bench_mask.py) and what
 fraction of each npdrop reaches. Writes elements/s against n as a PNG when matplotlib is
 installed.

@@ -6,15 +6,15 @@ as ``"<kind> n=<n> p=<p>"``:
 - ``mask``: npdrop's ``FastSource.keep_mask`` (bool) and ``keep_bits`` (packed) against the
   naive ``rng.random(n) < 1 - p`` and torch's ``torch.empty(n).bernoulli_(1 - p)``;
 - ``forward``: ``npdrop.functional.dropout_forward`` (also into a reused ``out=`` buffer, and
-  in place) against the naive
-  ``x * m / (1 - p)`` (mask drawn inside) and ``torch.nn.functional.dropout``, plus three
-  references that do no masking at all: ``memory bound``, ``np.multiply(x, s, out=o)`` +
-  writing n/8 bytes, the traffic an in-place forward needs (read x, write x, write the
-  packed mask); ``memory bound fresh``, the same into a newly allocated array, the traffic
-  of a forward that returns a new array (the kernel zeroes its fresh pages on first touch);
-  ``floor``, that plus drawing the random bits npdrop draws (one byte per element, one
-  bit at p = 1/2): what is left of the forward if masking, ties, packing and the
-  bool-to-float cast cost nothing;
+  in place) against the naive ``x * m / (1 - p)`` (mask drawn inside) and
+  ``torch.nn.functional.dropout``, plus three references that do no masking at all:
+  ``memory bound``, ``np.multiply(x, s, out=o)`` into a reused buffer + writing n/8 bytes, the
+  traffic of a forward into a reused buffer (read x, write a warm buffer, write the packed
+  mask; in place moves the same bytes); ``memory bound fresh``, the same into a newly
+  allocated array, the traffic of a forward that returns a new array (the kernel zeroes its
+  fresh pages on first touch); ``floor``, that plus drawing the random bits npdrop draws (one
+  byte per element, one bit at p = 1/2): what is left of the forward if masking, ties,
+  packing and the bool-to-float cast cost nothing;
 - ``backward``: ``dropout_backward`` (also into a reused ``out=``) against ``g * m / (1 - p)``
   and torch's autograd;
 - ``forward+backward``: both.
@@ -90,7 +90,7 @@ def forward_naive(x, g, n, p, torch):
 def forward_memory_bound(x, g, n, p, torch):
     out, bits, scale = np.empty_like(x), np.empty((n + 7) // 8, dtype=np.uint8), np.float32(1 / (1 - p))
 
-    def traffic():  # what an in-place forward must move: read x, write x, write n/8 bytes
+    def traffic():  # a forward into a reused buffer: read x, write the warm buffer, write n/8 bytes
         np.multiply(x, scale, out=out)
         bits.fill(1)
 
