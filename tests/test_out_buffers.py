@@ -9,6 +9,7 @@ import pytest
 
 from npdrop import _parallel
 from npdrop import functional as F
+from test_dropout import assert_bits_equal  # equal values or both NaN, and equal sign bits
 
 DTYPES = [np.float16, np.float32, np.float64]
 #: name -> (forward, input shape, extra keyword arguments)
@@ -32,13 +33,6 @@ def sample(shape, dtype, seed=0):
     return x
 
 
-def assert_same_bits(actual, expected, prop, where):
-    assert actual.dtype == expected.dtype and actual.shape == expected.shape, \
-        f"{prop}: got {actual.dtype} {actual.shape}, expected {expected.dtype} {expected.shape} {where}"
-    same = ((actual == expected) | (np.isnan(actual) & np.isnan(expected))) & (np.signbit(actual) == np.signbit(expected))
-    assert same.all(), f"{prop}: {int((~same).sum())} of {same.size} elements differ {where}"
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("p", [0.1, 0.5])
 @pytest.mark.parametrize("name", list(FORWARDS))
@@ -51,13 +45,13 @@ def test_out_matches_the_allocating_call(name, p, dtype):
     buf = np.full(shape, 3.0, dtype=dtype)
     got, saved_out = fn(x, p, True, rng=7, out=buf, **kw)
     assert got is buf, f"out= returns the buffer {where}"
-    assert_same_bits(buf, expected, "forward out=", where)
-    assert_same_bits(x, x0, "input untouched by out=", where)
+    assert_bits_equal(buf, expected, "forward out=", where)
+    assert_bits_equal(x, x0, "input untouched by out=", where)
 
     gbuf = np.full(shape, 3.0, dtype=dtype)
     got = F.dropout_backward(g, saved_out, out=gbuf)
     assert got is gbuf, f"backward out= returns the buffer {where}"
-    assert_same_bits(gbuf, F.dropout_backward(g, saved), "backward out=", where)
+    assert_bits_equal(gbuf, F.dropout_backward(g, saved), "backward out=", where)
 
 
 @pytest.mark.parametrize("case", ["eval", "p=0", "p=1", "empty", "0-d"])
@@ -68,10 +62,10 @@ def test_out_is_filled_when_the_forward_is_the_identity_or_constant(case):
     buf = np.full(x.shape, 9.0)
     got, saved_out = F.dropout_forward(x, p, training, rng=3, out=buf)
     assert got is buf, f"out= returns the buffer [{case}]"
-    assert_same_bits(buf, np.asarray(expected), "forward out=", f"[{case}]")
+    assert_bits_equal(buf, np.asarray(expected), "forward out=", f"[{case}]")
     gbuf = np.full(x.shape, 9.0)
     assert F.dropout_backward(np.ones(x.shape), saved_out, out=gbuf) is gbuf
-    assert_same_bits(gbuf, np.asarray(F.dropout_backward(np.ones(x.shape), saved)), "backward out=", f"[{case}]")
+    assert_bits_equal(gbuf, np.asarray(F.dropout_backward(np.ones(x.shape), saved)), "backward out=", f"[{case}]")
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -92,7 +86,7 @@ def test_out_on_large_and_strided_arrays(layout, threads):
     finally:
         _parallel.set_num_threads(old)
     assert got is buf
-    assert_same_bits(buf, expected, "forward out=", f"[dropout, p=0.3, float32, {layout}, {threads} threads]")
+    assert_bits_equal(buf, expected, "forward out=", f"[dropout, p=0.3, float32, {layout}, {threads} threads]")
 
 
 def test_out_may_be_the_input_itself():
@@ -100,7 +94,7 @@ def test_out_may_be_the_input_itself():
     expected, _ = F.dropout_forward(x.copy(), 0.2, True, True, rng=5)  # in place on a copy
     got, _ = F.dropout_forward(x, 0.2, rng=5, out=x)
     assert got is x
-    assert_same_bits(x, expected, "out=x", "[dropout, p=0.2, float32]")
+    assert_bits_equal(x, expected, "out=x", "[dropout, p=0.2, float32]")
 
 
 def _bad_outs(x):
@@ -126,10 +120,10 @@ def test_bad_out_is_refused_before_anything_is_written(bad):
     before_buf = np.array(buf, copy=True) if isinstance(buf, np.ndarray) else None
     with pytest.raises(error, match=words):
         F.dropout_forward(x, 0.5, rng=1, out=buf)
-    assert_same_bits(big, before_big, f"input untouched after a refused out= ({bad})", "[dropout, p=0.5, float32]")
-    assert_same_bits(x, before_x, f"input untouched after a refused out= ({bad})", "[dropout, p=0.5, float32]")
+    assert_bits_equal(big, before_big, f"input untouched after a refused out= ({bad})", "[dropout, p=0.5, float32]")
+    assert_bits_equal(x, before_x, f"input untouched after a refused out= ({bad})", "[dropout, p=0.5, float32]")
     if before_buf is not None:
-        assert_same_bits(buf, before_buf, f"out= untouched after being refused ({bad})", "[dropout, p=0.5, float32]")
+        assert_bits_equal(buf, before_buf, f"out= untouched after being refused ({bad})", "[dropout, p=0.5, float32]")
 
 
 def test_inplace_and_out_together_are_refused():
@@ -138,7 +132,7 @@ def test_inplace_and_out_together_are_refused():
     before = x.copy()
     with pytest.raises(ValueError, match="inplace=True and out="):
         F.dropout_forward(x, 0.5, True, True, rng=1, out=buf)
-    assert_same_bits(x, before, "input untouched", "[dropout, p=0.5, float32]")
+    assert_bits_equal(x, before, "input untouched", "[dropout, p=0.5, float32]")
     assert not buf.any(), "out= untouched"
 
 
