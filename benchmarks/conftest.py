@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from npdrop import _parallel
+from plot import BOUNDS
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +84,6 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
             continue
         info["elements_per_second"] = info["n"] / bench["stats"]["median"]
         groups.setdefault((info["kind"], info["n"], info["p"]), {})[info["label"]] = bench
-    bounds = ("memory bound", "memory bound fresh", "floor")
     for members in groups.values():
         for label, bench in members.items():
             if not label.startswith("npdrop"):
@@ -91,8 +91,8 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
             median = bench["stats"]["median"]
             bench["extra_info"]["speedup_vs"] = {
                 peer: other["stats"]["median"] / median for peer, other in members.items()
-                if not peer.startswith("npdrop") and peer not in bounds}
-            for ref in bounds:
+                if not peer.startswith("npdrop") and peer not in BOUNDS}
+            for ref in BOUNDS:
                 if ref in members:
                     key = "of_" + ref.replace(" ", "_")
                     bench["extra_info"][key] = members[ref]["stats"]["median"] / median

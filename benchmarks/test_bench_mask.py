@@ -32,6 +32,7 @@ import pytest
 
 from npdrop.fastmask import FastSource
 from npdrop.functional import dropout_backward, dropout_forward
+from plot import BOUNDS
 
 SIZES = [10_000, 1_000_000, 10_000_000]
 PS = [0.1, 0.5]
@@ -176,7 +177,7 @@ def forward_backward_torch(x, g, n, p, torch):
 
 #: Single-threaded references, labelled without a thread count: the naive dropout and the
 #: forward's bounds (see the module docstring).
-REFERENCES = ("naive", "memory bound", "memory bound fresh", "floor")
+REFERENCES = ("naive",) + BOUNDS
 #: kind -> [(impl, maker, thread counts)]; "npdrop*" and "torch" honour the thread count.
 IMPLS = {
     "mask": [("npdrop", mask_npdrop, [1, 2]), ("npdrop packed", mask_npdrop_packed, [1]),
