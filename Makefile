@@ -9,8 +9,9 @@ VENV        ?= .venv
 PY          := $(VENV)/bin/python
 TORCH_MIN   ?= 2.1
 # torch is installed at this version from a wheel on local disk that pip's own configuration
-# finds (--find-links; these machines carry the CPU wheel), else from the CPU wheel index;
-# never as an unpinned `torch`, which resolves to a multi-GB CUDA build.
+# finds (--find-links), else from PyTorch's CPU wheel index (TORCH_INDEX) with pip's own
+# configured index for its dependencies; never as an unpinned `torch`, which resolves to a
+# multi-GB CUDA build.
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP       := $(VENV)/.npdrop-installed
@@ -21,7 +22,7 @@ PYTEST      := $(PY) -m pytest
 help:
 	@echo "make conformance   set up, then run the conformance suite against torch (pytest conformance/)"
 	@echo "make test          set up, then run every test (tests/, conformance/, benchmarks/ without timing)"
-	@echo "make bench         run the benchmarks for real: benchmarks/results.json, its tables and results.png"
+	@echo "make bench         run the benchmarks for real: benchmarks/latest.json, its tables and latest.png"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +35,7 @@ $(STAMP): $(PY) pyproject.toml Makefile
 		$(PY) -m pip install $(VENV)/.torch-wheel/*.whl && rm -rf $(VENV)/.torch-wheel; \
 	else \
 		echo "installing $(TORCH_SPEC), CPU build, from $(TORCH_INDEX)"; \
-		$(PY) -m pip install "$(TORCH_SPEC)" --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple; \
+		$(PY) -m pip install "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX); \
 	fi
 	$(PY) -m pip install -e ".[dev]"
 	@touch $(STAMP)
@@ -49,8 +50,8 @@ test-core: $(STAMP)
 	$(PYTEST) tests/
 
 bench: $(STAMP)
-	$(PYTEST) benchmarks/ --benchmark-only --benchmark-json=benchmarks/results.json
-	$(PY) benchmarks/plot.py benchmarks/results.json benchmarks/results.png
+	$(PYTEST) benchmarks/ --benchmark-only --benchmark-json=benchmarks/latest.json
+	$(PY) benchmarks/plot.py benchmarks/latest.json benchmarks/latest.png
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks
+	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks benchmarks/latest.json benchmarks/latest.png
