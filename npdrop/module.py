@@ -40,6 +40,13 @@ class Parameter:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """``np.asarray(param)`` is its data, as ``param.numpy()`` is for a torch parameter."""
+        if copy is False and dtype is not None and np.dtype(dtype) != self.data.dtype:
+            raise ValueError(f"Parameter.__array__: cannot give {self.data.dtype} data as {np.dtype(dtype)} without a copy")
+        data = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return data.copy() if copy else data
+
     def accumulate(self, grad: np.ndarray) -> None:
         """Add ``grad`` to ``self.grad`` (torch's ``.grad`` accumulation semantics)."""
         if self.grad is None:

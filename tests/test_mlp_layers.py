@@ -327,3 +327,16 @@ def test_mlp_with_dropout_in_eval_mode_gradcheck():
 def test_mlp_rejects_bad_arguments(kwargs, error):
     with pytest.raises(error):
         MLP(**kwargs)
+
+
+def test_parameter_converts_to_its_data():
+    layer = Linear(3, 2, rng=0)
+    weight = layer.weight.data
+    assert np.asarray(layer.weight) is weight                     # no copy, the same array
+    assert np.array_equal(layer.weight, weight.copy())             # compares as an array, not a 0-d object
+    assert np.array(layer.weight).base is None and np.array_equal(np.array(layer.weight), weight)  # np.array copies
+    as64 = np.asarray(layer.weight, dtype=np.float64)
+    assert as64.dtype == np.float64 and np.array_equal(as64, weight.astype(np.float64))
+    with pytest.raises(ValueError, match="without a copy"):
+        np.asarray(layer.weight, dtype=np.float64, copy=False)
+    assert (layer.weight.data + 0 == np.add(layer.weight, 0)).all()  # ufuncs take it like an array
