@@ -6,11 +6,8 @@ import numbers
 
 import numpy as np
 
+from .dtypes import is_dropout_float, is_float
 from .errors import ComplexInputError, DropoutTypeError, DropoutValueError
-
-#: dtypes npdrop computes in; torch has no float128, and integer/bool/complex dropout is
-#: meaningless (torch fails on them only once it tries to scale).
-FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_p(p, who: str = "dropout") -> float:
@@ -38,11 +35,12 @@ def check_input(x, who: str) -> np.ndarray:
             x = np.asarray(x)
         else:
             raise TypeError(f"{who}: expected a numpy array, got {type(x).__name__}")
-    if x.dtype not in FLOAT_DTYPES:
+    if not is_dropout_float(x.dtype):
+        # integer/bool/complex dropout is meaningless (torch fails on it once it tries to scale)
         error = ComplexInputError if x.dtype.kind == "c" else DropoutTypeError
         raise error(
-            f"{who}: input dtype {x.dtype} is not supported; dropout needs float16, float32 or "
-            "float64 (cast integer, bool or complex data explicitly)"
+            f"{who}: input dtype {x.dtype} is not supported; dropout needs float16, bfloat16 "
+            "(ml_dtypes), float32 or float64 (cast integer, bool or complex data explicitly)"
         )
     return x
 
@@ -58,7 +56,7 @@ def check_floating(x, who: str, what: str = "input") -> np.ndarray:
 def check_grad(grad, shape: tuple[int, ...], dtype: np.dtype, who: str) -> np.ndarray:
     """The upstream gradient: same shape as the forward output, cast to its dtype like autograd."""
     grad = np.asarray(grad)
-    if grad.dtype.kind != "f":
+    if not is_float(grad.dtype):
         raise TypeError(f"{who}.backward: gradient dtype {grad.dtype} is not a float dtype")
     if grad.shape != tuple(shape):
         raise DropoutValueError(

@@ -23,49 +23,48 @@ import numpy as np
 from . import variants as V
 from ._checks import check_grad, check_input, check_mask, check_out, check_p
 from ._masking import apply_noise, noise_grad
+from .layout import dense_strides, memory_order
 from .rng import RNGLike, as_source
 
 
 @dataclass
 class Saved:
-    """What backward needs: the noise (``None`` for the identity) and the output's shape and dtype."""
+    """What backward needs: the noise (``None`` for the identity), the output's shape and dtype,
+    and the memory order of torch's noise tensor (``None``: C order; see :mod:`npdrop.layout`)."""
 
     variant: str
     p: float
     noise: Any
     shape: tuple
     dtype: np.dtype
+    order: tuple | None = None
 
     @property
     def keep(self) -> np.ndarray | None:
         """The boolean keep-mask drawn (or supplied) in forward, ``None`` when nothing was drawn."""
         return getattr(self.noise, "keep", None)
 
-
-def _memory_order(x: np.ndarray) -> tuple[int, ...] | None:
-    """The axis order in which a dense, non-C-ordered ``x`` lies in memory (``None`` otherwise).
-
-    Torch's ``empty_like`` gives the noise tensor the strides of a dense input (a transposed
-    or channels-last one, say) and ``bernoulli_`` fills it in memory order; sliced
-    (non-dense) inputs get C-ordered noise.
-    """
-    if x.ndim < 2 or x.flags.c_contiguous or min(x.strides) < 0:
-        return None
-    order = tuple(sorted(range(x.ndim), key=lambda axis: -x.strides[axis]))
-    return order if x.transpose(order).flags.c_contiguous else None
+    def noise_strides(self, shape: tuple) -> tuple:
+        """Strides of torch's noise tensor broadcast to ``shape``: the layout ``grad * noise`` falls back on."""
+        noise_shape = tuple(getattr(self.noise, "shape", ()))
+        if len(noise_shape) != len(shape):  # a scalar noise (p == 1: torch's zeros({})) says nothing
+            return ()
+        if noise_shape == tuple(shape):  # element-wise: empty_like(x), in x's order
+            return dense_strides(shape, self.order or tuple(range(len(shape))))
+        strides = dense_strides(noise_shape, tuple(range(len(shape))))  # channel noise: a new C-ordered tensor
+        return tuple(0 if n == 1 and m != 1 else st for st, n, m in zip(strides, noise_shape, shape))
 
 
-def _draw(variant: V.Variant, x: np.ndarray, shape: tuple, p: float, mask, rng) -> Any:
+def _draw(variant: V.Variant, x: np.ndarray, shape: tuple, p: float, mask, rng, order) -> Any:
     if mask is not None:
         return mask
     source = as_source(rng)
     if variant.draw == "normal":
         return source.normal(shape, np.float64)
-    if getattr(source, "draws_in_memory_order", False) and shape == x.shape:
-        # A replay of torch's stream (npdrop.TorchCPUGenerator) must draw in torch's order.
-        order = _memory_order(x)
-        if order is not None:
-            return source.keep_mask(tuple(shape[axis] for axis in order), p).transpose(np.argsort(order))
+    if order is not None and shape == x.shape and getattr(source, "draws_in_memory_order", False):
+        # A replay of torch's stream (npdrop.TorchCPUGenerator) must draw in torch's order:
+        # bernoulli_ fills empty_like(x) in memory order, for sliced inputs too.
+        return source.keep_mask(tuple(shape[axis] for axis in order), p).transpose(np.argsort(order))
     # Optional: a source may return the mask packed, drawn as it is applied (npdrop.fastmask).
     keep_bits = getattr(source, "keep_bits", None)
     return source.keep_mask(shape, p) if keep_bits is None else keep_bits(shape, p)
@@ -116,7 +115,7 @@ def forward(
         mask = _check_supplied(variant, mask, x.shape, who)
     inplace = bool(inplace) and variant.honours_inplace
 
-    dtype = x.dtype
+    dtype, order = x.dtype, memory_order(x)
     # torch is silent about inf * 0 and about scales that overflow float16 (p near 1)
     with np.errstate(invalid="ignore", over="ignore"):
         if not training:
@@ -127,7 +126,7 @@ def forward(
             noise = V.rules.zero(dtype)
         else:
             noise_shape = variant.noise_shape(x.shape)
-            noise = variant.rule(_draw(variant, x, noise_shape, p, mask, rng), p, dtype)
+            noise = variant.rule(_draw(variant, x, noise_shape, p, mask, rng, order), p, dtype)
         if x.ndim > 0:
             out = apply_noise(x, noise, inplace, out)
         else:  # a 0-d input runs as shape (1,): numpy turns 0-d results into scalars otherwise
@@ -136,11 +135,13 @@ def forward(
                 out = x  # torch returns the input object itself
             elif out is None:
                 out = res.reshape(())
-    return out, Saved(variant.name, p, noise, out.shape, out.dtype)
+    return out, Saved(variant.name, p, noise, out.shape, out.dtype, order)
 
 
 def dropout_backward(grad, saved: Saved, *, out: np.ndarray | None = None) -> np.ndarray:
     """Input gradient of any dropout variant: ``grad * noise`` (torch's ``mul`` backward).
+
+    A new result is laid out as torch lays out ``grad * noise``: in ``grad``'s stride order.
 
     ``out=`` takes a buffer for it (the forward output's shape and dtype, not overlapping
     ``grad`` unless it is ``grad`` itself), filled and returned.
@@ -150,7 +151,8 @@ def dropout_backward(grad, saved: Saved, *, out: np.ndarray | None = None) -> np
         out = check_out(out, grad, f"{saved.variant}.backward")
     with np.errstate(invalid="ignore", over="ignore"):
         if grad.ndim > 0:
-            return noise_grad(grad, saved.noise, out)
+            fallback = () if out is not None or grad.flags.c_contiguous else saved.noise_strides(grad.shape)
+            return noise_grad(grad, saved.noise, out, fallback)
         res = noise_grad(grad.reshape(1), saved.noise, None if out is None else out.reshape(1))
         return res.reshape(()) if out is None else out
 
