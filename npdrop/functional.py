@@ -10,6 +10,9 @@ One generic forward serves every variant (see :mod:`npdrop.variants`):
    mask source, and the variant's affine rule turns it into noise, applied by
    :func:`npdrop._masking.apply_noise`.
 
+A new output is laid out as torch lays it out (the input's stride order, see
+:mod:`npdrop.layout`), and so is a new input gradient (the upstream gradient's order).
+
 Backward is ``grad * noise`` with the forward's own noise: never a fresh draw, never a mask
 re-derived from ``out != 0`` (wrong wherever the input was exactly 0).
 """
