@@ -126,3 +126,65 @@ def test_replayed_masks_follow_the_layout(variant, shape, layout, seed, rng):
                 dtype=np.dtype(np.float32), shape=shape)
     assert np.array_equal(g.get_state(), torch.get_rng_state().numpy()), f"generator states differ {where}"
     same_strides(ours, theirs, "forward output", where)
+
+
+def random_view(rng: np.random.Generator, shape: tuple, dtype=np.float32) -> np.ndarray:
+    """A view of ``shape`` with a random axis order and steps and, one time in five, an axis
+    broadcast with stride 0."""
+    rank = len(shape)
+    steps = [int(s) for s in rng.choice([1, 1, 2, 3], rank)]
+    order = rng.permutation(rank)
+    parent = values(tuple(shape[a] * steps[a] for a in order), dtype, rng)
+    view = parent[tuple(slice(None, None, steps[a]) for a in order)].transpose(np.argsort(order))
+    if rng.random() < 0.2:
+        axis = int(rng.integers(rank))
+        view = np.broadcast_to(view[tuple(slice(0, 1) if a == axis else slice(None) for a in range(rank))], shape)
+    return view
+
+
+def broadcast_channels(shape: tuple, rng) -> np.ndarray:
+    """An input of ``shape`` whose channel axis (1) is broadcast (stride 0) and whose other
+    axes lie in reverse order: the channel noise's own strides then decide the output's order."""
+    narrow = values(tuple(reversed((shape[0], 1) + shape[2:])), np.float32, rng).transpose()
+    return np.broadcast_to(narrow, shape)
+
+
+def check_replay_and_layout(variant: str, x: np.ndarray, grad: np.ndarray, seed: int) -> None:
+    """One forward with TorchCPUGenerator against torch's on the same seed, then backward."""
+    where = f"[{variant}, p={P}, float32, shape {x.shape}, strides {x.strides}, gradient strides {grad.strides}]"
+    torch.manual_seed(seed)
+    t = to_tensor(x).requires_grad_()
+    g = npdrop.TorchCPUGenerator(seed)
+    layer = getattr(npdrop, variant)(P, rng=g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = getattr(torch.nn, variant)(P)(t)
+        ours = layer(x)
+    assert_same(ours, to_numpy(theirs), what="forward with the replayed mask", variant=variant, p=P,
+                dtype=np.dtype(np.float32), shape=x.shape)
+    assert np.array_equal(g.get_state(), torch.get_rng_state().numpy()), f"generator states differ {where}"
+    same_strides(ours, theirs, "forward output", where)
+    (t_grad,) = torch.autograd.grad(theirs, t, to_tensor(grad))
+    our_grad = layer.backward(grad)
+    same_strides(our_grad, t_grad, "input gradient", where)
+    assert_same(our_grad, to_numpy(t_grad), what="backward", variant=variant, p=P, dtype=np.dtype(np.float32),
+                shape=x.shape)
+
+
+RANDOM_VIEWS = [pytest.param(k, variant, id=f"{variant}-view{k}") for k in range(30) for variant in RANKS]
+
+
+@pytest.mark.parametrize("k,variant", RANDOM_VIEWS)
+def test_random_views(k, variant):
+    """Random shapes, axis orders, steps and zero strides, for the input and, independently,
+    the upstream gradient."""
+    rng = np.random.default_rng(1000 + k)
+    rank = int(rng.integers(2, 4)) if variant == "Dropout1d" else int(rng.integers(2, 6))
+    shape = tuple(int(n) for n in rng.integers(1, 5, rank))
+    check_replay_and_layout(variant, random_view(rng, shape), random_view(rng, shape), k)
+
+
+@pytest.mark.parametrize("variant,shape,layout", [c for c in CASES if c.values[2] == "contiguous"])
+def test_broadcast_channels(variant, shape, layout, rng):
+    x = broadcast_channels(shape, rng)
+    check_replay_and_layout(variant, x, broadcast_channels(shape, rng), 3)

@@ -217,12 +217,14 @@ class DenseNoise:
         return np.multiply(grad, self.noise, out=out)
 
 
-def apply_noise(x: np.ndarray, noise, inplace: bool, out: np.ndarray | None = None) -> np.ndarray:
+def apply_noise(x: np.ndarray, noise, inplace: bool, out: np.ndarray | None = None,
+                noise_strides: tuple = ()) -> np.ndarray:
     """Forward: ``x * noise (+ shift)``, written into ``x`` itself when ``inplace``, else into ``out``.
 
     ``out`` (checked by the caller: :func:`npdrop._checks.check_out`) spares a large forward
     the kernel's zeroing of a fresh output; with no noise (the identity) ``x`` is copied into it.
-    Without it the result is a new array in torch's layout for ``x`` (:mod:`npdrop.layout`).
+    Without it the result is a new array in torch's layout for ``x * noise``: ``x``'s stride
+    order, the noise's ``noise_strides`` deciding where ``x``'s do not (:mod:`npdrop.layout`).
     """
     if noise is None:
         if out is not None:
@@ -235,7 +237,9 @@ def apply_noise(x: np.ndarray, noise, inplace: bool, out: np.ndarray | None = No
         if np.broadcast_shapes(x.shape, noise.shape) != x.shape:
             raise ValueError(f"inplace=True: noise of shape {noise.shape} does not broadcast to the input {x.shape}")
         return noise.apply(x, out=x)
-    return noise.apply(x, out=empty_like(x) if out is None else out)
+    if out is None:
+        out = empty_like(x, noise_strides) if noise_strides else empty_like(x)
+    return noise.apply(x, out=out)
 
 
 def noise_grad(grad: np.ndarray, noise, out: np.ndarray | None = None, noise_strides: tuple = ()) -> np.ndarray:

@@ -52,9 +52,8 @@ class Saved:
         noise_shape = tuple(getattr(self.noise, "shape", ()))
         if len(noise_shape) != len(shape):  # a scalar noise (p == 1: torch's zeros({})) says nothing
             return ()
-        if noise_shape == tuple(shape):  # element-wise: empty_like(x), in x's order
-            return dense_strides(shape, self.order or tuple(range(len(shape))))
-        strides = dense_strides(noise_shape, tuple(range(len(shape))))  # channel noise: a new C-ordered tensor
+        # element-wise noise lies in x's order (self.order), channel noise in C order
+        strides = dense_strides(noise_shape, self.order or tuple(range(len(shape))))
         return tuple(0 if n == 1 and m != 1 else st for st, n, m in zip(strides, noise_shape, shape))
 
 
@@ -64,7 +63,7 @@ def _draw(variant: V.Variant, x: np.ndarray, shape: tuple, p: float, mask, rng, 
     source = as_source(rng)
     if variant.draw == "normal":
         return source.normal(shape, np.float64)
-    if order is not None and shape == x.shape and getattr(source, "draws_in_memory_order", False):
+    if order is not None and getattr(source, "draws_in_memory_order", False):
         # A replay of torch's stream (npdrop.TorchCPUGenerator) must draw in torch's order:
         # bernoulli_ fills empty_like(x) in memory order, for sliced inputs too.
         return source.keep_mask(tuple(shape[axis] for axis in order), p).transpose(np.argsort(order))
@@ -118,7 +117,9 @@ def forward(
         mask = _check_supplied(variant, mask, x.shape, who)
     inplace = bool(inplace) and variant.honours_inplace
 
-    dtype, order = x.dtype, memory_order(x)
+    dtype = x.dtype
+    # torch's element-wise noise is empty_like(x), in x's memory order; channel noise is a new C-ordered tensor
+    order = memory_order(x) if variant.noise_is_like_input else None
     # torch is silent about inf * 0 and about scales that overflow float16 (p near 1)
     with np.errstate(invalid="ignore", over="ignore"):
         if not training:
@@ -130,15 +131,17 @@ def forward(
         else:
             noise_shape = variant.noise_shape(x.shape)
             noise = variant.rule(_draw(variant, x, noise_shape, p, mask, rng, order), p, dtype)
+        saved = Saved(variant.name, p, noise, x.shape, dtype, order)
         if x.ndim > 0:
-            out = apply_noise(x, noise, inplace, out)
+            fallback = () if x.flags.c_contiguous or noise is None else saved.noise_strides(x.shape)
+            out = apply_noise(x, noise, inplace, out, fallback)
         else:  # a 0-d input runs as shape (1,): numpy turns 0-d results into scalars otherwise
             res = apply_noise(x.reshape(1), noise, inplace, None if out is None else out.reshape(1))
             if inplace or (noise is None and out is None):
                 out = x  # torch returns the input object itself
             elif out is None:
                 out = res.reshape(())
-    return out, Saved(variant.name, p, noise, out.shape, out.dtype, order)
+    return out, saved
 
 
 def dropout_backward(grad, saved: Saved, *, out: np.ndarray | None = None) -> np.ndarray:

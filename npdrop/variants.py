@@ -121,6 +121,12 @@ class Variant:
     honours_inplace: bool = True
     allows_p_one: bool = True
 
+    @property
+    def noise_is_like_input(self) -> bool:
+        """Torch's element-wise noise is ``empty_like(x)`` (x's memory layout); channel noise
+        is a new tensor (C order), even where its shape equals the input's (2-D input)."""
+        return self.noise_shape is elementwise
+
 
 DROPOUT = Variant("dropout", elementwise, rules.inverted)
 DROPOUT1D = Variant("dropout1d", unbatched_feature(3), rules.inverted, check=_dropout1d_rank)
