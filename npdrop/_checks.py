@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .dtypes import is_dropout_float, is_float
+from .dtypes import NUMPY_FLOATS, is_bfloat16, is_float
 from .errors import ComplexInputError, DropoutTypeError, DropoutValueError
 
 
@@ -35,7 +35,7 @@ def check_input(x, who: str) -> np.ndarray:
             x = np.asarray(x)
         else:
             raise TypeError(f"{who}: expected a numpy array, got {type(x).__name__}")
-    if not is_dropout_float(x.dtype):
+    if x.dtype not in NUMPY_FLOATS and not is_bfloat16(x.dtype):
         # integer/bool/complex dropout is meaningless (torch fails on it once it tries to scale)
         error = ComplexInputError if x.dtype.kind == "c" else DropoutTypeError
         raise error(

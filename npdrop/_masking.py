@@ -30,7 +30,6 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 
 from ._parallel import parallel_for
-from .layout import empty_like
 
 #: Elements per block: a float32 block of x and of out plus its mask stay in L2 (256 KiB
 #: each); below about 16K elements the per-call Python overhead of numpy dominates.
@@ -171,12 +170,12 @@ class BernoulliNoise:
             return dst
         return self._blocked(src, dst, shift)
 
-    def apply(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-        return self._run(x, out, shift=True)
+    def apply(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        return self._run(x, np.empty(x.shape, dtype=x.dtype) if out is None else out, shift=True)
 
-    def grad(self, grad: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def grad(self, grad: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         # The shift does not depend on x, so it has no gradient.
-        return self._run(grad, out, shift=False)
+        return self._run(grad, np.empty(grad.shape, dtype=grad.dtype) if out is None else out, shift=False)
 
 
 class ConstantNoise:
@@ -188,10 +187,10 @@ class ConstantNoise:
 
     nbytes = 0
 
-    def apply(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def apply(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         return np.multiply(x, self.value, out=out)
 
-    def grad(self, grad: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def grad(self, grad: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.multiply(grad, self.value, out=out)
 
 
@@ -210,21 +209,18 @@ class DenseNoise:
     def nbytes(self) -> int:
         return self.noise.nbytes
 
-    def apply(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def apply(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         return np.multiply(x, self.noise, out=out)
 
-    def grad(self, grad: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def grad(self, grad: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.multiply(grad, self.noise, out=out)
 
 
-def apply_noise(x: np.ndarray, noise, inplace: bool, out: np.ndarray | None = None,
-                noise_strides: tuple = ()) -> np.ndarray:
+def apply_noise(x: np.ndarray, noise, inplace: bool, out: np.ndarray | None = None) -> np.ndarray:
     """Forward: ``x * noise (+ shift)``, written into ``x`` itself when ``inplace``, else into ``out``.
 
     ``out`` (checked by the caller: :func:`npdrop._checks.check_out`) spares a large forward
     the kernel's zeroing of a fresh output; with no noise (the identity) ``x`` is copied into it.
-    Without it the result is a new array in torch's layout for ``x * noise``: ``x``'s stride
-    order, the noise's ``noise_strides`` deciding where ``x``'s do not (:mod:`npdrop.layout`).
     """
     if noise is None:
         if out is not None:
@@ -237,22 +233,14 @@ def apply_noise(x: np.ndarray, noise, inplace: bool, out: np.ndarray | None = No
         if np.broadcast_shapes(x.shape, noise.shape) != x.shape:
             raise ValueError(f"inplace=True: noise of shape {noise.shape} does not broadcast to the input {x.shape}")
         return noise.apply(x, out=x)
-    if out is None:
-        out = empty_like(x, noise_strides) if noise_strides else empty_like(x)
     return noise.apply(x, out=out)
 
 
-def noise_grad(grad: np.ndarray, noise, out: np.ndarray | None = None, noise_strides: tuple = ()) -> np.ndarray:
-    """Backward: ``grad * noise``, into ``out`` if given; the identity when the forward was.
-
-    A new result takes torch's layout for ``grad * noise``: ``grad``'s stride order, with the
-    noise's ``noise_strides`` deciding where ``grad``'s strides do not (:mod:`npdrop.layout`).
-    """
+def noise_grad(grad: np.ndarray, noise, out: np.ndarray | None = None) -> np.ndarray:
+    """Backward: ``grad * noise``, into ``out`` if given; the identity when the forward was."""
     if noise is None:
         if out is not None:
             np.copyto(out, grad)
             return out
         return grad
-    if out is None:
-        out = empty_like(grad, noise_strides) if noise_strides else empty_like(grad)
     return noise.grad(grad, out)

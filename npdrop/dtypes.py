@@ -20,12 +20,6 @@ def is_bfloat16(dtype) -> bool:
     return dtype.kind == "V" and dtype.name == "bfloat16" and dtype.itemsize == 2
 
 
-def is_dropout_float(dtype) -> bool:
-    """A dtype the dropout family takes: float16, bfloat16, float32 or float64."""
-    dtype = np.dtype(dtype)
-    return dtype in NUMPY_FLOATS or is_bfloat16(dtype)
-
-
 def is_float(dtype) -> bool:
     """Any NumPy float kind, or bfloat16."""
     dtype = np.dtype(dtype)

@@ -26,7 +26,7 @@ import numpy as np
 from . import variants as V
 from ._checks import check_grad, check_input, check_mask, check_out, check_p
 from ._masking import apply_noise, noise_grad
-from .layout import dense_strides, memory_order
+from .layout import dense_strides, empty_like, memory_order
 from .rng import RNGLike, as_source
 
 
@@ -117,9 +117,9 @@ def forward(
         mask = _check_supplied(variant, mask, x.shape, who)
     inplace = bool(inplace) and variant.honours_inplace
 
-    dtype = x.dtype
+    dtype, contiguous = x.dtype, x.flags.c_contiguous
     # torch's element-wise noise is empty_like(x), in x's memory order; channel noise is a new C-ordered tensor
-    order = memory_order(x) if variant.noise_is_like_input else None
+    order = None if contiguous or not variant.noise_is_like_input else memory_order(x)
     # torch is silent about inf * 0 and about scales that overflow float16 (p near 1)
     with np.errstate(invalid="ignore", over="ignore"):
         if not training:
@@ -133,8 +133,9 @@ def forward(
             noise = variant.rule(_draw(variant, x, noise_shape, p, mask, rng, order), p, dtype)
         saved = Saved(variant.name, p, noise, x.shape, dtype, order)
         if x.ndim > 0:
-            fallback = () if x.flags.c_contiguous or noise is None else saved.noise_strides(x.shape)
-            out = apply_noise(x, noise, inplace, out, fallback)
+            if out is None and noise is not None and not inplace and not contiguous:
+                out = empty_like(x, saved.noise_strides(x.shape))  # torch's layout for x * noise
+            out = apply_noise(x, noise, inplace, out)
         else:  # a 0-d input runs as shape (1,): numpy turns 0-d results into scalars otherwise
             res = apply_noise(x.reshape(1), noise, inplace, None if out is None else out.reshape(1))
             if inplace or (noise is None and out is None):
@@ -157,8 +158,9 @@ def dropout_backward(grad, saved: Saved, *, out: np.ndarray | None = None) -> np
         out = check_out(out, grad, f"{saved.variant}.backward")
     with np.errstate(invalid="ignore", over="ignore"):
         if grad.ndim > 0:
-            fallback = () if out is not None or grad.flags.c_contiguous else saved.noise_strides(grad.shape)
-            return noise_grad(grad, saved.noise, out, fallback)
+            if out is None and saved.noise is not None and not grad.flags.c_contiguous:
+                out = empty_like(grad, saved.noise_strides(grad.shape))  # torch's layout for grad * noise
+            return noise_grad(grad, saved.noise, out)
         res = noise_grad(grad.reshape(1), saved.noise, None if out is None else out.reshape(1))
         return res.reshape(()) if out is None else out
 

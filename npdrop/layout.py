@@ -12,7 +12,8 @@ Torch's dropout output is ``x * noise``, with ``noise = empty_like(x)``; its inp
 
 So a channels_last, channels_last_3d or permuted input gives an output in the same order, a
 sliced one a dense output in its stride order: NumPy's ``order='K'`` convention. A C-ordered
-operand keeps C order, which is the fast path (:func:`empty_like` returns ``np.empty``).
+operand keeps C order, the fast path: npdrop's forward and backward then allocate with
+``np.empty`` as before and never call into this module.
 NumPy's negative strides, which torch cannot express, are ordered by their magnitude.
 
 ``bernoulli_`` fills its noise tensor in memory order, so :class:`npdrop.TorchCPUGenerator`'s
@@ -71,12 +72,13 @@ def empty_in_order(shape: tuple, dtype, order: tuple[int, ...]) -> np.ndarray:
 def empty_like(a: np.ndarray, *others: tuple) -> np.ndarray:
     """A new array for ``a op other``: ``a``'s shape and dtype, torch's layout for it.
 
-    ``others`` are further operands' strides (in any unit), consulted where ``a``'s own
-    strides leave the order open. A C-contiguous ``a`` gets a plain C-ordered array.
+    ``others`` are further operands' strides (in any unit; an empty tuple, a 0-d operand,
+    says nothing), consulted where ``a``'s own strides leave the order open. A C-contiguous
+    ``a`` gets a plain C-ordered array.
     """
     if a.flags.c_contiguous:
         return np.empty(a.shape, dtype=a.dtype)
-    return empty_in_order(a.shape, a.dtype, stride_order(a.shape, a.strides, *others))
+    return empty_in_order(a.shape, a.dtype, stride_order(a.shape, a.strides, *(o for o in others if o)))
 
 
 def memory_order(a: np.ndarray) -> tuple[int, ...] | None:
