@@ -17,8 +17,12 @@ from npdrop.torch import assert_same
 from .observe import observe
 from .reference import draws, noise_shape, run_torch, tolerance
 
-DTYPES = (np.float16, np.float32, np.float64)
-DTYPE_IDS = ("float16", "float32", "float64")
+try:  # bfloat16 joins the matrix when the optional ml_dtypes package is installed
+    from ml_dtypes import bfloat16
+except ImportError:
+    bfloat16 = None
+DTYPES = (np.float16, np.float32, np.float64) + (() if bfloat16 is None else (bfloat16,))
+DTYPE_IDS = ("float16", "float32", "float64") + (() if bfloat16 is None else ("bfloat16",))
 PS = (0.0, 0.1, 0.3, 0.5, 0.8, 1.0)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from npdrop.dtypes import finfo
+
 from .reference import ALPHA
 
 #: case -> (shape, layout) per variant; layout is how the array is laid out in memory.
@@ -51,7 +53,7 @@ def values(shape: tuple, dtype, rng: np.random.Generator, palette: bool = False)
 
 def plant_specials(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Write the special values at distinct random positions of ``x`` (in place; returns x)."""
-    info = np.finfo(x.dtype)
+    info = finfo(x.dtype)
     specials = [0.0, -0.0, np.inf, -np.inf, np.nan, float(info.max) / 2, float(info.tiny)]
     flat = x.reshape(-1)
     spots = rng.choice(flat.size, size=min(flat.size, 2 * len(specials)), replace=False)

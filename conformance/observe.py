@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from npdrop.dtypes import is_float
+
 from .reference import ALPHA, broadcast_axes, noise_shape
 
 
@@ -90,7 +92,7 @@ def observe(ref: str, x: np.ndarray, out) -> tuple[np.ndarray, np.ndarray]:
     out = np.asarray(out)
     if out.shape != x.shape:
         raise ObservationError(f"output shape {out.shape} differs from the input shape {x.shape}")
-    if out.dtype.kind != "f":
+    if not is_float(out.dtype):
         raise ObservationError(f"output dtype {out.dtype} is not a float dtype")
     elements = _alpha_elements if ref in ALPHA else _bernoulli_elements
     kept, known = elements(x, out)

@@ -12,7 +12,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from npdrop.torch import inject_masks
+from npdrop.dtypes import finfo
+from npdrop.torch import inject_masks, to_numpy, to_tensor
 
 VARIANTS = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
 ALPHA = ("AlphaDropout", "FeatureAlphaDropout")
@@ -61,7 +62,7 @@ def run_torch(ref: str, p: float, x: np.ndarray, keep: Optional[np.ndarray], *, 
     torch must draw exactly once when it should draw, never otherwise), then autograd with
     the upstream gradient ``grad`` when given."""
     module = getattr(torch.nn, ref)(p, inplace=inplace).train(training)
-    t = torch.from_numpy(np.array(x))
+    t = to_tensor(np.array(x))
     if grad is not None:
         t.requires_grad_(True)
     masks = [keep] if draws(ref, p, x, training) else []
@@ -72,9 +73,9 @@ def run_torch(ref: str, p: float, x: np.ndarray, keep: Optional[np.ndarray], *, 
     same = out is t
     g = None
     if grad is not None:
-        out.backward(torch.from_numpy(np.array(grad)))
-        g = t.grad.numpy().copy()
-    return TorchResult(out.detach().numpy().copy(), g, t.detach().numpy().copy(), same)
+        out.backward(to_tensor(np.array(grad)))
+        g = to_numpy(t.grad).copy()
+    return TorchResult(to_numpy(out).copy(), g, to_numpy(t).copy(), same)
 
 
 def tolerance(ref: str, dtype, exact: bool) -> dict:
@@ -88,5 +89,5 @@ def tolerance(ref: str, dtype, exact: bool) -> dict:
     """
     if exact:
         return {"exact": True}
-    eps = float(np.finfo(dtype).eps)
+    eps = float(finfo(dtype).eps)
     return {"exact": False, "rtol": 4 * eps, "atol": 16 * eps if ref in ALPHA else 0.0}

@@ -14,7 +14,7 @@ import torch.nn.functional as F  # noqa: E402
 
 import npdrop  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES  # noqa: E402
-from npdrop.torch import assert_same, inject_masks, record_masks, ulp_distance  # noqa: E402
+from npdrop.torch import assert_same, inject_masks, record_masks, to_numpy, to_tensor, ulp_distance  # noqa: E402
 
 pytestmark = pytest.mark.prop("torch-func")
 P = 0.3
@@ -33,8 +33,8 @@ def _case(dtype, rng, shape=(4, 6)):
 def test_torch_func_vjp(dtype, rng):
     x, keep, g, out, grad = _case(dtype, rng)
     with inject_masks([keep]) as injector:
-        t_out, vjp = torch.func.vjp(lambda t: F.dropout(t, P), torch.from_numpy(x))
-        (t_grad,) = vjp(torch.from_numpy(g))
+        t_out, vjp = torch.func.vjp(lambda t: F.dropout(t, P), to_tensor(x))
+        (t_grad,) = vjp(to_tensor(g))
     assert [s.op for s in injector.sites] == ["bernoulli.p"]
     assert_same(out, t_out, what="forward under torch.func.vjp", variant="Dropout", p=P)
     assert_same(grad, t_grad, what="input gradient under torch.func.vjp", variant="Dropout", p=P)
@@ -64,8 +64,8 @@ def test_native_dropout_answer_is_torchs_kernel(dtype, rng):
     """The injected answer to native_dropout equals torch's own CPU kernel given its mask,
     forward and backward (several p, so 1/(1-p) rounds differently)."""
     for p in (0.1, P, 0.77):
-        t = torch.from_numpy((rng.standard_normal((40, 50)) * 2).astype(dtype)).requires_grad_()
-        g = torch.from_numpy(rng.standard_normal((40, 50)).astype(dtype))
+        t = to_tensor((rng.standard_normal((40, 50)) * 2).astype(dtype)).requires_grad_()
+        g = to_tensor(rng.standard_normal((40, 50)).astype(dtype))
         with record_masks() as recording:
             real_out, real_mask = torch.ops.aten.native_dropout(t, p, True)
         (real_grad,) = torch.autograd.grad(real_out, t, g)
@@ -73,8 +73,8 @@ def test_native_dropout_answer_is_torchs_kernel(dtype, rng):
             out, mask = torch.ops.aten.native_dropout(t, p, True)
         (grad,) = torch.autograd.grad(out, t, g)
         assert torch.equal(mask, real_mask)
-        assert_same(out.detach().numpy(), real_out, what="injected native_dropout vs torch's kernel", p=p)
-        assert_same(grad.numpy(), real_grad, what="backward of the injected native_dropout", p=p)
+        assert_same(out, real_out, what="injected native_dropout vs torch's kernel", p=p)
+        assert_same(grad, real_grad, what="backward of the injected native_dropout", p=p)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -82,18 +82,18 @@ def test_native_dropout_forward_and_backward(dtype, rng):
     """Against npdrop. Forward, bit for bit: torch's CPU kernel, like its composite path,
     multiplies by the noise ``mask * (1/(1-p))`` rounded to the dtype. Backward: torch's
     ``native_dropout_backward`` scales in float arithmetic without rounding the noise to
-    half first, so in float16 it may differ from the composite path's gradient (which
-    npdrop reproduces) by 1 ULP; bit for bit in float32 and float64."""
+    half first, so in float16 and bfloat16 it may differ from the composite path's gradient
+    (which npdrop reproduces) by 1 ULP; bit for bit in float32 and float64."""
     x, keep, g, out, grad = _case(dtype, rng)
-    t = torch.from_numpy(x).requires_grad_()
+    t = to_tensor(x).requires_grad_()
     with inject_masks([keep]) as injector:
         t_out, t_mask = torch.ops.aten.native_dropout(t, P, True)
-    t_out.backward(torch.from_numpy(g))
+    t_out.backward(to_tensor(g))
     assert [s.op for s in injector.sites] == ["native_dropout"]
     assert np.array_equal(t_mask.numpy(), keep)
     assert_same(out, t_out, what="native_dropout forward", variant="Dropout", p=P)
-    if dtype == np.float16:
-        distance = ulp_distance(grad, t.grad.numpy())
+    if np.dtype(dtype).itemsize == 2:  # float16, bfloat16
+        distance = ulp_distance(grad, to_numpy(t.grad))
         assert np.nanmax(distance) <= 1, f"native_dropout_backward is {np.nanmax(distance):.0f} ULP from npdrop's"
     else:
         assert_same(grad, t.grad, what="native_dropout_backward", variant="Dropout", p=P)

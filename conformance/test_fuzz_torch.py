@@ -1,7 +1,7 @@
 """Property-based conformance: npdrop stays bit-identical to torch on arbitrary inputs.
 
 Hypothesis draws shapes of rank 0-5 (empty dimensions included), strided, reversed and
-transposed views, float16/32/64, and p anywhere in [0, 1] including 1e-10 and 1 - 1e-10.
+transposed views, float16/32/64 (and bfloat16 when ml_dtypes is installed), and p anywhere in [0, 1] including 1e-10 and 1 - 1e-10.
 Each example injects one keep-mask into the real torch module and into npdrop and compares
 output and input gradient bit for bit. CI uses the derandomised ``ci`` profile;
 ``NPDROP_HYPOTHESIS_PROFILE=long`` searches longer.
@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 import npdrop  # noqa: E402
-from npdrop.torch import inject_masks  # noqa: E402
+from conformance.harness import DTYPES  # noqa: E402
+from npdrop.dtypes import is_float  # noqa: E402
+from npdrop.torch import inject_masks, to_numpy, to_tensor  # noqa: E402
 
 settings.register_profile("ci", derandomize=True, max_examples=80, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -33,7 +35,6 @@ PAIRS = {
     "AlphaDropout": (npdrop.AlphaDropout, torch.nn.AlphaDropout),
     "FeatureAlphaDropout": (npdrop.FeatureAlphaDropout, torch.nn.FeatureAlphaDropout),
 }
-DTYPES = [np.float16, np.float32, np.float64]
 
 
 @st.composite
@@ -58,7 +59,7 @@ def bits(a: np.ndarray) -> np.ndarray:
     the compiler's operand order (npdrop and torch agree on them except, seen here, in
     float16 alpha dropout at p within 1e-5 of 1); where NaNs are is compared, not their bits.
     """
-    a = np.where(np.isnan(a), a.dtype.type(np.nan), a) if a.dtype.kind == "f" else a
+    a = np.where(np.isnan(a), a.dtype.type(np.nan), a) if is_float(a.dtype) else a
     return np.ascontiguousarray(a).view(np.uint8 if a.itemsize == 1 else f"u{a.itemsize}")
 
 
@@ -71,16 +72,16 @@ def run_both(name, x, p, seed):
             out = ours(x)
         except ValueError as ours_error:
             with pytest.raises(RuntimeError):
-                torch_cls(p)(torch.from_numpy(x.copy()))
+                torch_cls(p)(to_tensor(x.copy()))
             return None
         mask = ours.last_mask
-        tx = torch.from_numpy(x.copy()).requires_grad_()
+        tx = to_tensor(x.copy()).requires_grad_()
         masks = [] if mask is None else [mask]
         with inject_masks(masks):
             ty = torch_cls(p)(tx)
     grad = np.random.default_rng(seed).standard_normal(x.shape).astype(x.dtype)
-    ty.backward(torch.from_numpy(grad))
-    return out, ours.backward(grad), ty.detach().numpy(), tx.grad.numpy()
+    ty.backward(to_tensor(grad))
+    return out, ours.backward(grad), to_numpy(ty), to_numpy(tx.grad)
 
 
 @given(x=views(), p=st.one_of(st.sampled_from([0.0, 1e-10, 0.5, 1 - 1e-10, 1.0]), st.floats(0.0, 1.0)),

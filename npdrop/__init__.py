@@ -18,6 +18,7 @@ from .optim import SGD
 from .serialization import load, save
 from .torchrng import TorchCPUGenerator, check_torch_replays
 from .rng import MaskQueue, MaskSource, NumpySource, as_source
+from .errors import ComplexInputError, DropoutTypeError, DropoutValueError
 
 __version__ = "0.1.0"
 
@@ -33,4 +34,5 @@ __all__ = [
     "check_module_gradients", "numerical_gradient",
     "TorchCPUGenerator", "check_torch_replays",
     "MaskQueue", "MaskSource", "NumpySource", "as_source",
+    "DropoutValueError", "DropoutTypeError", "ComplexInputError",
 ]

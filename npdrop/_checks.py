@@ -6,9 +6,8 @@ import numbers
 
 import numpy as np
 
-#: dtypes npdrop computes in; torch has no float128, and integer/bool/complex dropout is
-#: meaningless (torch fails on them only once it tries to scale).
-FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+from .dtypes import NUMPY_FLOATS, is_bfloat16, is_float
+from .errors import ComplexInputError, DropoutTypeError, DropoutValueError
 
 
 def check_p(p, who: str = "dropout") -> float:
@@ -23,7 +22,9 @@ def check_p(p, who: str = "dropout") -> float:
         raise TypeError(f"{who}: dropout probability p must be a real number, got {type(p).__name__} {p!r}")
     p = float(p)
     if math.isnan(p) or p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        # torch: ValueError for p outside [0, 1] (a Python check), RuntimeError for NaN (ATen's)
+        error = DropoutValueError if math.isnan(p) else ValueError
+        raise error(f"dropout probability has to be between 0 and 1, but got {p}")
     return p
 
 
@@ -34,10 +35,12 @@ def check_input(x, who: str) -> np.ndarray:
             x = np.asarray(x)
         else:
             raise TypeError(f"{who}: expected a numpy array, got {type(x).__name__}")
-    if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(
-            f"{who}: input dtype {x.dtype} is not supported; dropout needs float16, float32 or "
-            "float64 (cast integer, bool or complex data explicitly)"
+    if x.dtype not in NUMPY_FLOATS and not is_bfloat16(x.dtype):
+        # integer/bool/complex dropout is meaningless (torch fails on it once it tries to scale)
+        error = ComplexInputError if x.dtype.kind == "c" else DropoutTypeError
+        raise error(
+            f"{who}: input dtype {x.dtype} is not supported; dropout needs float16, bfloat16 "
+            "(ml_dtypes), float32 or float64 (cast integer, bool or complex data explicitly)"
         )
     return x
 
@@ -53,10 +56,10 @@ def check_floating(x, who: str, what: str = "input") -> np.ndarray:
 def check_grad(grad, shape: tuple[int, ...], dtype: np.dtype, who: str) -> np.ndarray:
     """The upstream gradient: same shape as the forward output, cast to its dtype like autograd."""
     grad = np.asarray(grad)
-    if grad.dtype.kind != "f":
+    if not is_float(grad.dtype):
         raise TypeError(f"{who}.backward: gradient dtype {grad.dtype} is not a float dtype")
     if grad.shape != tuple(shape):
-        raise ValueError(
+        raise DropoutValueError(
             f"{who}.backward: gradient shape {grad.shape} does not match the forward output shape {tuple(shape)}"
         )
     return grad.astype(dtype, copy=False)

@@ -10,17 +10,29 @@ from typing import Optional
 
 import numpy as np
 
+from .dtypes import is_float
+
 
 def to_numpy(value) -> np.ndarray:
-    """A numpy view of a tensor (detached, on the CPU) or ``np.asarray`` of anything else."""
+    """A numpy view of a tensor (detached, on the CPU) or ``np.asarray`` of anything else.
+
+    A bfloat16 tensor, which ``Tensor.numpy()`` refuses, comes back as an ``ml_dtypes.bfloat16``
+    array through a 16-bit integer view (same bits, same strides).
+    """
     if hasattr(value, "detach") and hasattr(value, "resolve_conj"):  # a torch tensor, duck-typed
-        return value.detach().cpu().resolve_conj().resolve_neg().numpy()
+        t = value.detach().cpu().resolve_conj().resolve_neg()
+        if str(t.dtype) == "torch.bfloat16":
+            import ml_dtypes  # a bfloat16 tensor to compare: the optional bfloat16 extra is needed
+            import torch  # there is a tensor, so torch is there
+
+            return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        return t.numpy()
     return np.asarray(value)
 
 
-#: ``torch.testing.assert_close``'s default (rtol, atol) per dtype.
-DEFAULT_TOLERANCE = {np.dtype(np.float16): (1e-3, 1e-5), np.dtype(np.float32): (1.3e-6, 1e-5),
-                     np.dtype(np.float64): (1e-7, 1e-7)}
+#: ``torch.testing.assert_close``'s default (rtol, atol) per dtype name.
+DEFAULT_TOLERANCE = {"float16": (1e-3, 1e-5), "bfloat16": (1.6e-2, 1e-5), "float32": (1.3e-6, 1e-5),
+                     "float64": (1e-7, 1e-7)}
 
 
 class Mismatch(AssertionError):
@@ -39,7 +51,7 @@ def ulp_distance(a, b) -> np.ndarray:
     float64: exact below 2**53. NaN against anything gives NaN.
     """
     a, b = np.asarray(a), np.asarray(b)
-    if a.dtype != b.dtype or a.dtype.kind != "f":
+    if a.dtype != b.dtype or not is_float(a.dtype):
         raise TypeError(f"ulp_distance needs two arrays of one float dtype, got {a.dtype} and {b.dtype}")
     signed = np.dtype(f"i{a.dtype.itemsize}")
     lowest = np.iinfo(signed).min
@@ -95,12 +107,12 @@ def assert_same(actual, expected, *, exact: bool = True, rtol: Optional[float] =
         raise Mismatch(f"{what}: shape {a.shape}, but should be {e.shape} {where}{tail}", what, "shape")
     if a.dtype != e.dtype:
         raise Mismatch(f"{what}: dtype {a.dtype}, but should be {e.dtype} {where}{tail}", what, "dtype")
-    if a.dtype.kind != "f":
+    if not is_float(a.dtype):
         ok = a == e
     elif exact:
         ok = _same_bits(a, e)
     else:
-        r, t = DEFAULT_TOLERANCE.get(a.dtype, (0.0, 0.0))
+        r, t = DEFAULT_TOLERANCE.get(a.dtype.name, (0.0, 0.0))
         r, t = r if rtol is None else rtol, t if atol is None else atol
         with np.errstate(invalid="ignore", over="ignore"):
             diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
@@ -111,7 +123,7 @@ def assert_same(actual, expected, *, exact: bool = True, rtol: Optional[float] =
     first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
     finite = bad & np.isfinite(a) & np.isfinite(e)
     parts = [f"{int(bad.sum())} of {a.size} elements differ"]
-    if finite.any() and a.dtype.kind == "f":
+    if finite.any() and is_float(a.dtype):
         with np.errstate(over="ignore"):
             err = np.abs(a[finite].astype(np.float64) - e[finite].astype(np.float64))
         parts.append(f"max {np.nanmax(ulp_distance(a[finite], e[finite])):.0f} ULP")

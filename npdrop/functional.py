@@ -10,6 +10,9 @@ One generic forward serves every variant (see :mod:`npdrop.variants`):
    mask source, and the variant's affine rule turns it into noise, applied by
    :func:`npdrop._masking.apply_noise`.
 
+A new output is laid out as torch lays it out (the input's stride order, see
+:mod:`npdrop.layout`), and so is a new input gradient (the upstream gradient's order).
+
 Backward is ``grad * noise`` with the forward's own noise: never a fresh draw, never a mask
 re-derived from ``out != 0`` (wrong wherever the input was exactly 0).
 """
@@ -23,49 +26,47 @@ import numpy as np
 from . import variants as V
 from ._checks import check_grad, check_input, check_mask, check_out, check_p
 from ._masking import apply_noise, noise_grad
+from .layout import dense_strides, empty_like, memory_order
 from .rng import RNGLike, as_source
 
 
 @dataclass
 class Saved:
-    """What backward needs: the noise (``None`` for the identity) and the output's shape and dtype."""
+    """What backward needs: the noise (``None`` for the identity), the output's shape and dtype,
+    and the memory order of torch's noise tensor (``None``: C order; see :mod:`npdrop.layout`)."""
 
     variant: str
     p: float
     noise: Any
     shape: tuple
     dtype: np.dtype
+    order: tuple | None = None
 
     @property
     def keep(self) -> np.ndarray | None:
         """The boolean keep-mask drawn (or supplied) in forward, ``None`` when nothing was drawn."""
         return getattr(self.noise, "keep", None)
 
-
-def _memory_order(x: np.ndarray) -> tuple[int, ...] | None:
-    """The axis order in which a dense, non-C-ordered ``x`` lies in memory (``None`` otherwise).
-
-    Torch's ``empty_like`` gives the noise tensor the strides of a dense input (a transposed
-    or channels-last one, say) and ``bernoulli_`` fills it in memory order; sliced
-    (non-dense) inputs get C-ordered noise.
-    """
-    if x.ndim < 2 or x.flags.c_contiguous or min(x.strides) < 0:
-        return None
-    order = tuple(sorted(range(x.ndim), key=lambda axis: -x.strides[axis]))
-    return order if x.transpose(order).flags.c_contiguous else None
+    def noise_strides(self, shape: tuple) -> tuple:
+        """Strides of torch's noise tensor broadcast to ``shape``: the layout ``grad * noise`` falls back on."""
+        noise_shape = tuple(getattr(self.noise, "shape", ()))
+        if len(noise_shape) != len(shape):  # a scalar noise (p == 1: torch's zeros({})) says nothing
+            return ()
+        # element-wise noise lies in x's order (self.order), channel noise in C order
+        strides = dense_strides(noise_shape, self.order or tuple(range(len(shape))))
+        return tuple(0 if n == 1 and m != 1 else st for st, n, m in zip(strides, noise_shape, shape))
 
 
-def _draw(variant: V.Variant, x: np.ndarray, shape: tuple, p: float, mask, rng) -> Any:
+def _draw(variant: V.Variant, x: np.ndarray, shape: tuple, p: float, mask, rng, order) -> Any:
     if mask is not None:
         return mask
     source = as_source(rng)
     if variant.draw == "normal":
         return source.normal(shape, np.float64)
-    if getattr(source, "draws_in_memory_order", False) and shape == x.shape:
-        # A replay of torch's stream (npdrop.TorchCPUGenerator) must draw in torch's order.
-        order = _memory_order(x)
-        if order is not None:
-            return source.keep_mask(tuple(shape[axis] for axis in order), p).transpose(np.argsort(order))
+    if order is not None and getattr(source, "draws_in_memory_order", False):
+        # A replay of torch's stream (npdrop.TorchCPUGenerator) must draw in torch's order:
+        # bernoulli_ fills empty_like(x) in memory order, for sliced inputs too.
+        return source.keep_mask(tuple(shape[axis] for axis in order), p).transpose(np.argsort(order))
     # Optional: a source may return the mask packed, drawn as it is applied (npdrop.fastmask).
     keep_bits = getattr(source, "keep_bits", None)
     return source.keep_mask(shape, p) if keep_bits is None else keep_bits(shape, p)
@@ -116,7 +117,9 @@ def forward(
         mask = _check_supplied(variant, mask, x.shape, who)
     inplace = bool(inplace) and variant.honours_inplace
 
-    dtype = x.dtype
+    dtype, contiguous = x.dtype, x.flags.c_contiguous
+    # torch's element-wise noise is empty_like(x), in x's memory order; channel noise is a new C-ordered tensor
+    order = None if contiguous or not variant.noise_is_like_input else memory_order(x)
     # torch is silent about inf * 0 and about scales that overflow float16 (p near 1)
     with np.errstate(invalid="ignore", over="ignore"):
         if not training:
@@ -127,8 +130,11 @@ def forward(
             noise = V.rules.zero(dtype)
         else:
             noise_shape = variant.noise_shape(x.shape)
-            noise = variant.rule(_draw(variant, x, noise_shape, p, mask, rng), p, dtype)
+            noise = variant.rule(_draw(variant, x, noise_shape, p, mask, rng, order), p, dtype)
+        saved = Saved(variant.name, p, noise, x.shape, dtype, order)
         if x.ndim > 0:
+            if out is None and noise is not None and not inplace and not contiguous:
+                out = empty_like(x, saved.noise_strides(x.shape))  # torch's layout for x * noise
             out = apply_noise(x, noise, inplace, out)
         else:  # a 0-d input runs as shape (1,): numpy turns 0-d results into scalars otherwise
             res = apply_noise(x.reshape(1), noise, inplace, None if out is None else out.reshape(1))
@@ -136,11 +142,13 @@ def forward(
                 out = x  # torch returns the input object itself
             elif out is None:
                 out = res.reshape(())
-    return out, Saved(variant.name, p, noise, out.shape, out.dtype)
+    return out, saved
 
 
 def dropout_backward(grad, saved: Saved, *, out: np.ndarray | None = None) -> np.ndarray:
     """Input gradient of any dropout variant: ``grad * noise`` (torch's ``mul`` backward).
+
+    A new result is laid out as torch lays out ``grad * noise``: in ``grad``'s stride order.
 
     ``out=`` takes a buffer for it (the forward output's shape and dtype, not overlapping
     ``grad`` unless it is ``grad`` itself), filled and returned.
@@ -150,6 +158,8 @@ def dropout_backward(grad, saved: Saved, *, out: np.ndarray | None = None) -> np
         out = check_out(out, grad, f"{saved.variant}.backward")
     with np.errstate(invalid="ignore", over="ignore"):
         if grad.ndim > 0:
+            if out is None and saved.noise is not None and not grad.flags.c_contiguous:
+                out = empty_like(grad, saved.noise_strides(grad.shape))  # torch's layout for grad * noise
             return noise_grad(grad, saved.noise, out)
         res = noise_grad(grad.reshape(1), saved.noise, None if out is None else out.reshape(1))
         return res.reshape(()) if out is None else out

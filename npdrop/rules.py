@@ -1,9 +1,9 @@
 """Affine rules: what a kept and a dropped unit become, rounded exactly as torch rounds it.
 
-Torch computes every scalar step in the input dtype's *op-math* type (float32 for float16,
-otherwise the dtype itself), with the Python double converted to that type first, and
-rounds back to the dtype after each step. Reproducing that order is what makes npdrop
-bit-identical to torch, float16 included.
+Torch computes every scalar step in the input dtype's *op-math* type (float32 for float16
+and bfloat16, otherwise the dtype itself), with the Python double converted to that type
+first, and rounds back to the dtype after each step. Reproducing that order is what makes
+npdrop bit-identical to torch, float16 and bfloat16 included.
 """
 from __future__ import annotations
 
@@ -13,14 +13,10 @@ from functools import lru_cache
 import numpy as np
 
 from ._masking import BernoulliNoise, ConstantNoise, DenseNoise
+from .dtypes import opmath
 
 #: SELU's negative saturation value -lambda*alpha, negated: torch's ``alpha`` in Dropout.cpp.
 SELU_ALPHA_PRIME = 1.7580993408473766
-
-
-def opmath(dtype: np.dtype) -> type:
-    """The type torch computes a scalar step in for tensors of ``dtype``."""
-    return np.float32 if np.dtype(dtype) == np.float16 else np.dtype(dtype).type
 
 
 def inverted(keep: np.ndarray, p: float, dtype) -> BernoulliNoise:
@@ -68,7 +64,7 @@ def alpha(keep: np.ndarray, p: float, dtype) -> BernoulliNoise:
     a = 1.0 / math.sqrt((SELU_ALPHA_PRIME * SELU_ALPHA_PRIME * p + 1) * (1 - p))
     slope, offset = SELU_ALPHA_PRIME * a, SELU_ALPHA_PRIME * a * p
     # torch's add_ casts its scalar to the tensor dtype first (unlike mul_/div_, which keep
-    # it in op-math precision): for float16 the offset is rounded to half before the sum.
+    # it in op-math precision): for float16 and bfloat16 the offset is rounded to the dtype before the sum.
     offset = m(t(offset))
     shift_keep = t(m(t(m(0.0) * m(slope))) + offset)
     shift_drop = t(m(t(m(-1.0) * m(slope))) + offset)

@@ -39,9 +39,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .compare import DEFAULT_TOLERANCE, Mismatch, assert_same, to_numpy, ulp_distance  # noqa: F401
+from .dtypes import is_bfloat16
 
 __all__ = ["DrawSite", "MaskInjectionError", "Mismatch", "Recording", "assert_same",
-           "inject_masks", "record_masks", "to_numpy", "ulp_distance"]
+           "inject_masks", "record_masks", "to_numpy", "to_tensor", "ulp_distance"]
 
 _aten = torch.ops.aten
 _DRAW_OPS = {
@@ -49,6 +50,17 @@ _DRAW_OPS = {
     _aten.bernoulli.p: "bernoulli.p",
     _aten.native_dropout.default: "native_dropout",
 }
+
+
+def to_tensor(a: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy(a)`` for every dtype npdrop takes: same memory, same strides.
+
+    An ``ml_dtypes.bfloat16`` array, which ``from_numpy`` refuses, goes through a 16-bit
+    integer view of the same bits; :func:`to_numpy` is the way back.
+    """
+    if is_bfloat16(a.dtype):
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
 
 
 class MaskInjectionError(RuntimeError):

@@ -148,7 +148,8 @@ class TorchCPUGenerator:
     which one a given torch uses.
     """
 
-    #: Torch fills a dense input's noise in memory order; npdrop's forward honours this flag.
+    #: Torch fills its noise tensor (empty_like of the input: for a sliced input, dense in the
+    #: input's stride order) in memory order; npdrop's forward honours this flag (npdrop.layout).
     draws_in_memory_order = True
 
     def __init__(self, seed: int = TORCH_DEFAULT_SEED, *, fused_uniform: bool = True) -> None:

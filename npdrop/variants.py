@@ -1,7 +1,8 @@
 """Each dropout variant as data: which shape its noise has, and which affine rule it follows.
 
 Torch's rank rules are reproduced here, with torch's wording: ``Dropout1d`` rejects any rank
-but 2 or 3 (npdrop raises ``ValueError``, torch ``RuntimeError``); ``Dropout2d`` and
+but 2 or 3 (torch raises ``RuntimeError``; npdrop's
+:class:`~npdrop.errors.DropoutValueError` is both a ``ValueError`` and a ``RuntimeError``); ``Dropout2d`` and
 ``Dropout3d`` warn on unexpected ranks, and ``Dropout2d`` reads a 3-D input as (N, C, L);
 channel ("feature") noise has shape (N, C, 1, ...), and needs at least 2 dimensions.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from . import rules
+from .errors import DropoutValueError
 
 Shape = tuple
 
@@ -23,7 +25,7 @@ def elementwise(shape: Shape) -> Shape:
 def feature(shape: Shape) -> Shape:
     """(N, C, 1, ..., 1): one draw per channel, as torch's ``make_feature_noise``."""
     if len(shape) < 2:
-        raise ValueError("Feature dropout requires at least 2 dimensions in the input")
+        raise DropoutValueError("Feature dropout requires at least 2 dimensions in the input")
     return tuple(shape[:2]) + (1,) * (len(shape) - 2)
 
 
@@ -55,7 +57,7 @@ def shared(broadcast_dims) -> Callable[[Shape], Shape]:
 
 def _dropout1d_rank(shape: Shape) -> None:
     if len(shape) not in (2, 3):
-        raise ValueError(
+        raise DropoutValueError(
             f"dropout1d: Expected 2D or 3D input, but received a {len(shape)}D input. "
             "Note that dropout1d exists to provide channel-wise dropout on inputs with 1 "
             "spatial dimension, a channel dimension, and an optional batch dimension "
@@ -118,6 +120,12 @@ class Variant:
     draw: str = "bernoulli"
     honours_inplace: bool = True
     allows_p_one: bool = True
+
+    @property
+    def noise_is_like_input(self) -> bool:
+        """Torch's element-wise noise is ``empty_like(x)`` (x's memory layout); channel noise
+        is a new tensor (C order), even where its shape equals the input's (2-D input)."""
+        return self.noise_shape is elementwise
 
 
 DROPOUT = Variant("dropout", elementwise, rules.inverted)
