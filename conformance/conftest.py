@@ -45,6 +45,8 @@ def pytest_addoption(parser):
                     help="what the implementation's p is (default: from its name, else drop as in torch)")
     group.addoption("--form", default=None, choices=("inverted", "original"),
                     help="inverted dropout (torch's, the default) or the original form: x*m, eval x*(1-p)")
+    group.addoption("--repro-command", default="python -m pytest", metavar="CMD",
+                    help="how failure messages say to rerun a case (npdrop-conform sets its own name)")
     group.addoption("--report-json", default=None, metavar="PATH", help="write the conformance matrix as JSON")
     group.addoption("--report-md", default=None, metavar="PATH", help="write the conformance matrix as Markdown")
 
@@ -201,10 +203,14 @@ def repro(request) -> str:
     """The command that reruns this very case, options included."""
     options = []
     impl = request.config.getoption("impl")
+    command = request.config.getoption("repro_command")
     if impl:
         options.append(f"--impl {impl}")
         options.append(f"--reference {request.config.getoption('reference')}")
         for name in ("forward", "backward", "p_means", "form"):
             if request.config.getoption(name):
                 options.append(f"--{name.replace('_', '-')} {request.config.getoption(name)}")
-    return " ".join([f"python -m pytest '{request.node.nodeid}'"] + options)
+    case = f"'{request.node.nodeid}'"
+    if command == "npdrop-conform" and impl:  # MODULE:NAME comes first there
+        return " ".join([command, impl, case] + options[1:])
+    return " ".join([command, case] + options)

@@ -97,6 +97,7 @@ class Matrix:
                 "status": cell.status, "passed": cell.passed, "failed": cell.failed,
                 "skipped": cell.skipped, "n/a": cell.na, "failures": cell.failures[:5]}
         totals = {k: sum(getattr(c, k) for c in self.cells.values()) for k in ("passed", "failed", "skipped")}
+        totals["n/a"] = sum(c.na for c in self.cells.values())
         return {**self.meta, "properties": props, "failed_properties": self.failed_properties(),
                 "descriptions": {p: PROPERTIES.get(p, "") for p in self.properties()}, "totals": totals}
 

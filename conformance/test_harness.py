@@ -1,5 +1,5 @@
 """The harness checks itself: injection strictness, torch's noise shapes, the statistical
-bounds, mask reading, comparison messages, adapters and the report's cell rules."""
+bounds, mask reading, comparison messages and the report's cell rules."""
 import math
 import warnings
 

@@ -355,6 +355,6 @@ def detect(target, options: Options):
     raise AdapterError(
         f"{found} matches no known shape: a class NAME(p) with a forward method; a pair "
         "f(x, dropout_param) -> (out, cache) with a backward g(dout, cache) (--backward NAME); or a function "
-        f"f(x, p[, training]) whose second parameter is one of {', '.join(P_NAMES)}")
+        "f(x, p[, training]) whose second parameter names p (p, rate, dropout, keep_prob, ...)")
 
 
