@@ -37,7 +37,9 @@ class Driver:
         return self.train(False)
 
     def forward(self, x: np.ndarray, mask: Optional[np.ndarray] = None):
+        __tracebackhide__ = True
         return self.shape.forward(self.target, x, self.training, mask)
 
     def backward(self, grad: np.ndarray):
+        __tracebackhide__ = True
         return self.shape.backward(self.target, grad)

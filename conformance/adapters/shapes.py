@@ -167,6 +167,7 @@ class LayerClass:
         return self.cls(**kwargs)
 
     def forward(self, obj, x: np.ndarray, training: bool, mask=None):
+        __tracebackhide__ = True
         kwargs = self.mode.arguments(training)
         if mask is not None:
             kwargs["mask"] = mask
@@ -175,6 +176,7 @@ class LayerClass:
         return self.output.take(obj, returned, what)
 
     def backward(self, obj, grad: np.ndarray):
+        __tracebackhide__ = True
         what = f"{self.bname}(grad)"
         return self.grad.take(obj, call(what, getattr(obj, self.bname), grad), what)
 
@@ -266,6 +268,7 @@ class FunctionalPair:
         return SimpleNamespace(p=value, cache=None)
 
     def forward(self, state, x: np.ndarray, training: bool, mask=None):
+        __tracebackhide__ = True
         args, kwargs = self._arguments(state.p, training)
         shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
         what = f"{self.function.__name__}(x, {', '.join(shown)})"
@@ -273,6 +276,7 @@ class FunctionalPair:
         return out
 
     def backward(self, state, grad: np.ndarray):
+        __tracebackhide__ = True
         return call(f"{self.bname}(dout, cache)", self.backward_function, grad, state.cache)
 
     def describe(self) -> str:
@@ -324,6 +328,7 @@ class ForwardOnly:
         return SimpleNamespace(p=value)
 
     def forward(self, state, x: np.ndarray, training: bool, mask=None):
+        __tracebackhide__ = True
         kwargs = self._arguments(state.p, training)
         what = f"{self.function.__name__}(x, {', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
         return call(what, self.function, x, **kwargs)

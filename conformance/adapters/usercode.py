@@ -35,12 +35,16 @@ def where(exc: BaseException) -> str:
     if not frames:
         return "location unknown"
     frame = frames[-1]
-    return f"{frame.filename}:{frame.lineno} (in {frame.name})"
+    path = frame.filename
+    if path.startswith(os.getcwd() + os.sep):  # the user's own project: a short, portable path
+        path = os.path.relpath(path)
+    return f"{path}:{frame.lineno} (in {frame.name})"
 
 
 def call(what: str, function, *args, **kwargs):
     """``function(*args, **kwargs)``; an exception it raises becomes a :class:`UserCodeError`
     naming ``what`` was called and where in the user's code it failed."""
+    __tracebackhide__ = True  # pytest shows the user's frames and the test's, not these
     try:
         return function(*args, **kwargs)
     except Exception as exc:
