@@ -9,13 +9,17 @@ is loaded (:func:`find_result`).
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
+import warnings
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from .usercode import UserCodeError
 
+SEED_NAMES = ("rng", "seed")
 FORWARD_NAMES = ("forward", "fprop", "forward_pass", "forward_propagation", "call", "__call__")
 BACKWARD_NAMES = ("backward", "bprop", "backward_pass", "backward_propagation", "backprop")
 OUTPUT_ATTRIBUTES = ("output", "out", "outputs", "y", "result", "activation", "a")
@@ -90,3 +94,39 @@ def find_result(target, returned, shape: tuple, names: tuple):
         if isinstance(value, np.ndarray) and value.shape == shape:
             return Stored(name)
     return None
+
+
+@contextlib.contextmanager
+def probing():
+    """A probing call leaves the global numpy stream as it found it, and stays quiet."""
+    state = np.random.get_state()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        np.random.set_state(state)
+
+
+def probe_input(shape: tuple) -> np.ndarray:
+    return np.linspace(0.5, 1.5, int(np.prod(shape))).reshape(shape)
+
+
+def required(params: dict, skip: tuple) -> list:
+    return [n for n, q in params.items() if n not in skip and q.default is q.empty
+            and q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
+
+
+def is_function(target) -> bool:
+    return inspect.isfunction(target) or inspect.isbuiltin(target)
+
+
+def second_parameter(function) -> Optional[str]:
+    names = [n for n, q in parameters(function).items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
+    return names[1] if len(names) > 1 else None
+
+
+def as_pair(returned, what: str):
+    if not (isinstance(returned, tuple) and len(returned) == 2):
+        raise UserCodeError(f"{what} returned {type(returned).__name__}, not a pair (out, cache)")
+    return returned
