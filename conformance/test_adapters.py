@@ -200,3 +200,28 @@ def test_original_form_expectation_is_the_bare_mask():
     assert np.array_equal(impl.form.at_eval(X, 0.3), X * 0.7)
     with pytest.raises(ValueError, match="--form"):
         form("halved")
+
+
+def test_a_pair_whose_backward_takes_p_again_gets_it():
+    def fwd(x, keep_prob):
+        return x, "cache"
+
+    def bwd(dA, cache, keep_prob):
+        return dA * keep_prob
+
+    found = detect(fwd, _options(backward="bwd", module=type("M", (), {"bwd": staticmethod(bwd)})))
+    layer = Driver(found, 0.25, seed=0)
+    layer.forward(X)
+    assert type(found) is FunctionalPair and np.array_equal(layer.backward(X), X * 0.75)
+
+
+def test_results_on_attributes_are_found_for_code_that_takes_2d_input_only():
+    class Dense2d:
+        def __init__(self, rate):
+            pass
+
+        def forward(self, inputs, training):
+            n, m = inputs.shape
+            self.output = inputs
+
+    assert detect(Dense2d, _options(probe_shape=(6, 7, 5))).output.describe() == "self.output"
