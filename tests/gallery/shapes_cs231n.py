@@ -9,23 +9,21 @@ import numpy as np
 
 
 def dropout_forward(x, dropout_param):
-    """Correct, ``p`` = keep probability."""
+    """Correct, ``p`` = keep probability; binomial draws, the 0/1 mask cached unscaled."""
     p, mode = dropout_param["p"], dropout_param["mode"]
-    if "seed" in dropout_param:
-        np.random.seed(dropout_param["seed"])
-    mask = None
-    out = x
-    if mode == "train" and p < 1:
-        mask = ((np.asarray(np.random.rand(*x.shape)) < p) * (1.0 / p if p > 0 else 0.0)).astype(x.dtype)
-        out = x * mask
-    return out, (dropout_param, mask)
+    if mode != "train" or p == 1:
+        return x, (p, None)
+    keep = np.random.binomial(1, p, size=np.shape(x)).astype(bool)
+    scale = x.dtype.type(1.0 / p if p > 0 else 0.0)
+    return np.where(keep, x * scale, x * x.dtype.type(0)), (p, (keep, scale))
 
 
 def dropout_backward(dout, cache):
-    dropout_param, mask = cache
-    if dropout_param["mode"] == "train" and mask is not None:
-        return dout * mask
-    return dout
+    p, saved = cache
+    if saved is None:
+        return dout
+    keep, scale = saved
+    return np.where(keep, dout * scale, dout * dout.dtype.type(0))
 
 
 def old_dropout_forward(x, dropout_param):
