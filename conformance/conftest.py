@@ -5,6 +5,11 @@
     pytest conformance/ --impl mypkg:MyDrop2d --reference Dropout2d
     NPDROP_IMPL=mypkg.layers:MyDropout pytest conformance/ # the same, by environment variable
     pytest conformance/ --report-json out.json --report-md out.md
+    pytest conformance/ --impl mymod:dropout_forward --p-means keep   # a CS231n pair, p = keep probability
+    pytest conformance/ --impl mymod:Net --forward run --form original
+
+How the implementation is driven (its shape, mode, p meaning, form) is decided once, in
+:func:`conformance.adapters.load_impl`; an object it cannot drive is a usage error here.
 
 With ``--impl`` only the tests that apply to any implementation run (marked ``any_impl``);
 npdrop-specific ones (in-place, error classes, MLP, harness self-tests) are deselected.

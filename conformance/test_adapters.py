@@ -225,3 +225,12 @@ def test_results_on_attributes_are_found_for_code_that_takes_2d_input_only():
             self.output = inputs
 
     assert detect(Dense2d, _options(probe_shape=(6, 7, 5))).output.describe() == "self.output"
+
+
+def test_a_function_taking_a_generator_gets_one_per_instance_that_advances():
+    def noisy(x, rate, rng):
+        return x * (rng.random(x.shape) >= rate)
+
+    found = detect(noisy, _options())
+    layer = Driver(found, 0.5, seed=3)
+    assert not np.array_equal(layer.forward(np.ones(1000)), layer.forward(np.ones(1000)))

@@ -14,6 +14,17 @@ from .meaning import P_NAMES, p_meaning
 from .modes import Keyword, find_mode
 from .usercode import AdapterError, call
 
+#: a function parameter that takes a numpy Generator: one per instance, so calls draw anew
+GENERATOR_NAMES = ("rng", "generator")
+
+
+def generator_parameter(function) -> Optional[str]:
+    return next((n for n in GENERATOR_NAMES if n in parameters(function)), None)
+
+
+def generator_argument(shape, state) -> dict:
+    return {shape.rng_name: state.rng} if shape.rng_name else {}
+
 
 def _partner(function, options):
     """The backward of a functional pair: ``--backward`` or the forward's name with
@@ -73,9 +84,10 @@ class FunctionalPair:
             self.p_name = second_parameter(function)
             self.meaning = p_meaning(self.p_name, options.p_means)
             self.mode = find_mode(parameters(function))
+        self.rng_name = None if self.dict_name else generator_parameter(function)
         with probing():
             try:
-                args, kwargs = self._arguments(0.5, True)
+                args, kwargs = self._arguments(self.build(self.meaning.value(0.5), 0), True)
                 returned = self.function(probe_input(options.probe_shape), *args, **kwargs)
             except Exception:
                 return
@@ -83,18 +95,18 @@ class FunctionalPair:
             raise AdapterError(f"{signature_text(function.__name__, function)} returned "
                                f"{type(returned).__name__}, not (out, cache) for {self.bname}(dout, cache)")
 
-    def _arguments(self, value: float, training: bool) -> tuple:
-        """``(args, kwargs)`` after ``x``: a fresh dict, or p and the mode as keywords."""
+    def _arguments(self, state, training: bool) -> tuple:
+        """``(args, kwargs)`` after ``x``: a fresh dict, or p, the mode (and a generator) as keywords."""
         if self.dict_name:
-            return ({"p": value, **self.mode.arguments(training)},), {}
-        return (), {self.p_name: value, **self.mode.arguments(training)}
+            return ({"p": state.p, **self.mode.arguments(training)},), {}
+        return (), {self.p_name: state.p, **self.mode.arguments(training), **generator_argument(self, state)}
 
     def build(self, value: float, seed: int):
-        return SimpleNamespace(p=value, cache=None)
+        return SimpleNamespace(p=value, cache=None, rng=np.random.default_rng(seed))
 
     def forward(self, state, x: np.ndarray, training: bool, mask=None):
         __tracebackhide__ = True
-        args, kwargs = self._arguments(state.p, training)
+        args, kwargs = self._arguments(state, training)
         shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
         what = f"{self.function.__name__}(x, {', '.join(shown)})"
         out, state.cache = as_pair(call(what, self.function, x, *args, **kwargs), what)
@@ -132,14 +144,16 @@ class ForwardOnly:
         self.p_name = second_parameter(function)
         self.meaning = p_meaning(self.p_name, options.p_means)
         self.mode = find_mode(params)
+        self.rng_name = generator_parameter(function)
         first = next(iter(params))
-        extra = required(params, (first, self.p_name, getattr(self.mode, "name", "")))
+        extra = required(params, (first, self.p_name, getattr(self.mode, "name", ""), self.rng_name))
         if extra:
             raise AdapterError(f"{function.__name__}{inspect.signature(function)} needs more than x, p and a "
                                f"mode flag (required: {', '.join(extra)})")
         with probing():
             try:
-                returned = function(probe_input(options.probe_shape), **self._arguments(0.5, True))
+                arguments = self._arguments(self.build(self.meaning.value(0.5), 0), True)
+                returned = function(probe_input(options.probe_shape), **arguments)
             except Exception:
                 return
         if returned is None or isinstance(returned, tuple):
@@ -147,15 +161,15 @@ class ForwardOnly:
                                f"{type(returned).__name__}; a forward-only function must return the output "
                                "(a pair (out, cache) needs its backward: --backward NAME)")
 
-    def _arguments(self, value: float, training: bool) -> dict:
-        return {self.p_name: value, **self.mode.arguments(training)}
+    def _arguments(self, state, training: bool) -> dict:
+        return {self.p_name: state.p, **self.mode.arguments(training), **generator_argument(self, state)}
 
     def build(self, value: float, seed: int):
-        return SimpleNamespace(p=value)
+        return SimpleNamespace(p=value, rng=np.random.default_rng(seed))
 
     def forward(self, state, x: np.ndarray, training: bool, mask=None):
         __tracebackhide__ = True
-        kwargs = self._arguments(state.p, training)
+        kwargs = self._arguments(state, training)
         what = f"{self.function.__name__}(x, {', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
         return call(what, self.function, x, **kwargs)
 

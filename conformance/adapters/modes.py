@@ -84,9 +84,10 @@ class NoMode:
 #: forward keywords that carry the mode, first match wins.
 KEYWORDS = (Keyword("training"), Keyword("train"), Keyword("train_flg"), Keyword("is_training"),
             Keyword("train_mode"), Keyword("is_train"), Keyword("mode", "train", "test"),
+            Keyword("phase", "train", "test"),
             Keyword("deterministic", False, True), Keyword("inference", False, True))
 #: boolean attributes that carry the mode, first match wins (after train()/eval() methods).
-ATTRIBUTES = ("training", "is_training", "train_mode", "is_train", "train_flg")
+ATTRIBUTES = ("training", "is_training", "train_mode", "is_train", "train_flg", "train")
 
 
 def find_mode(parameters, target=None):
