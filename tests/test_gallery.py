@@ -97,8 +97,8 @@ FORWARD_ONLY = ("shapes_modes:KerasLikeDropout", "shapes_forward_only:dropout_la
 
 
 def _arguments(entry: str, report: str) -> list:
-    return [*GENERIC, "--impl", f"tests.gallery.{entry}", "--reference", ENTRIES[entry][0],
-            *OPTIONS.get(entry, []), "--report-json", report, "-q", "--tb=no", "-p", "no:cacheprovider", "-p", "no:logging",
+    return [*GENERIC, "--impl", f"tests.gallery.{entry}", "--reference", ENTRIES[entry][0], *OPTIONS.get(entry, []),
+            "--report-json", report, "-q", "--tb=no", "-p", "no:cacheprovider", "-p", "no:logging",
             "-p", "no:hypothesispytest", "-p", "no:benchmark", "-W", "ignore"]
 
 

@@ -5,7 +5,8 @@ wins (``--forward`` / ``--backward`` name others). A result is either returned o
 the call returns ``None``, stored on the object under one of :data:`OUTPUT_ATTRIBUTES` /
 :data:`GRAD_ATTRIBUTES` (the "Neural Networks from Scratch" layers set ``self.output`` and
 ``self.dinputs``). Which of the two is found by one probing call when the implementation
-is loaded (:func:`find_result`).
+is loaded (:func:`find_result`, inside :func:`probing`, which leaves ``np.random`` as it was).
+The signature helpers here are what the shapes use to recognise an object.
 """
 from __future__ import annotations
 
@@ -124,9 +125,3 @@ def is_function(target) -> bool:
 def second_parameter(function) -> Optional[str]:
     names = [n for n, q in parameters(function).items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
     return names[1] if len(names) > 1 else None
-
-
-def as_pair(returned, what: str):
-    if not (isinstance(returned, tuple) and len(returned) == 2):
-        raise UserCodeError(f"{what} returned {type(returned).__name__}, not a pair (out, cache)")
-    return returned

@@ -9,10 +9,10 @@ from typing import Optional
 
 import numpy as np
 
-from .calls import as_pair, is_function, parameters, probe_input, probing, required, second_parameter, signature_text
+from .calls import is_function, parameters, probe_input, probing, required, second_parameter, signature_text
 from .meaning import P_NAMES, p_meaning
 from .modes import Keyword, find_mode
-from .usercode import AdapterError, call
+from .usercode import AdapterError, UserCodeError, call
 
 #: a function parameter that takes a numpy Generator: one per instance, so calls draw anew
 GENERATOR_NAMES = ("rng", "generator")
@@ -24,6 +24,12 @@ def generator_parameter(function) -> Optional[str]:
 
 def generator_argument(shape, state) -> dict:
     return {shape.rng_name: state.rng} if shape.rng_name else {}
+
+
+def as_pair(returned, what: str):
+    if not (isinstance(returned, tuple) and len(returned) == 2):
+        raise UserCodeError(f"{what} returned {type(returned).__name__}, not a pair (out, cache)")
+    return returned
 
 
 def _partner(function, options):

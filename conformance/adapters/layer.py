@@ -32,7 +32,8 @@ class LayerClass:
     def __init__(self, cls, options):
         self.cls, self.form = cls, options.form
         params = parameters(cls)
-        named = [n for n, q in params.items() if n not in SEED_NAMES and q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
+        named = [n for n, q in params.items()
+                 if n not in SEED_NAMES and q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
         if not named:
             raise AdapterError(f"{cls.__name__}{inspect.signature(cls)} takes no parameter for p; "
                                "the harness builds NAME(p)")
