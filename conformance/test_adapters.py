@@ -234,3 +234,15 @@ def test_a_function_taking_a_generator_gets_one_per_instance_that_advances():
     found = detect(noisy, _options())
     layer = Driver(found, 0.5, seed=3)
     assert not np.array_equal(layer.forward(np.ones(1000)), layer.forward(np.ones(1000)))
+
+
+def test_a_function_returning_only_the_output_is_forward_only_despite_a_backward_beside_it():
+    def fwd(x, rate):
+        return x
+
+    def bwd(dout):
+        return dout
+
+    options = _options(module=type("M", (), {"bwd": staticmethod(bwd)}))
+    assert FunctionalPair.matches(fwd, options), "the pair shape must get the first look"
+    assert type(detect(fwd, options)) is ForwardOnly

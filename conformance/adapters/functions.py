@@ -12,7 +12,7 @@ import numpy as np
 from .calls import is_function, parameters, probe_input, probing, required, second_parameter, signature_text
 from .meaning import P_NAMES, p_meaning
 from .modes import Keyword, find_mode
-from .usercode import AdapterError, UserCodeError, call
+from .usercode import AdapterError, NotThisShape, UserCodeError, call
 
 #: a function parameter that takes a numpy Generator: one per instance, so calls draw anew
 GENERATOR_NAMES = ("rng", "generator")
@@ -98,6 +98,8 @@ class FunctionalPair:
             except Exception:
                 return
         if not (isinstance(returned, tuple) and len(returned) == 2):
+            if not self.dict_name:  # f(x, p) returning only the output: a forward-only function
+                raise NotThisShape()
             raise AdapterError(f"{signature_text(function.__name__, function)} returned "
                                f"{type(returned).__name__}, not (out, cache) for {self.bname}(dout, cache)")
 

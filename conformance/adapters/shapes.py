@@ -20,7 +20,7 @@ from typing import Optional
 from .functions import ForwardOnly, FunctionalPair
 from .layer import LayerClass
 from .meaning import Form
-from .usercode import AdapterError
+from .usercode import AdapterError, NotThisShape
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,10 @@ def detect(target, options: Options):
         raise AdapterError("--forward names a method of a class; for a function, --impl names the forward")
     for shape in SHAPES:
         if shape.matches(target, options):
-            return shape(target, options)
+            try:
+                return shape(target, options)
+            except NotThisShape:
+                continue
     try:
         found = f"{getattr(target, '__name__', type(target).__name__)}{inspect.signature(target)}"
     except (TypeError, ValueError):
