@@ -223,3 +223,15 @@ def test_report_cells_never_show_a_skip_as_a_pass():
     statuses = {p: c.status for (p, _), c in matrix.cells.items()}
     assert statuses == {"keep-rate": "skip", "forward": "pass", "backward": "fail"}
     assert matrix.to_json()["failed_properties"] == ["backward"]
+
+
+def test_report_shows_not_applicable_cells_as_n_a_never_as_pass():
+    matrix = Matrix()
+    matrix.add("backward", "Dropout", "n/a")
+    matrix.add("eval-identity", "Dropout", "n/a")
+    matrix.add("eval-identity", "Dropout", "skipped")     # a real skip is not hidden behind n/a
+    matrix.add("forward", "Dropout", "n/a")
+    matrix.add("forward", "Dropout", "passed")
+    statuses = {p: c.status for (p, _), c in matrix.cells.items()}
+    assert statuses == {"backward": "n/a", "eval-identity": "skip", "forward": "pass"}
+    assert "backward  n/a" in matrix.text() and matrix.to_json()["totals"]["n/a"] == 3
