@@ -234,4 +234,4 @@ def test_report_shows_not_applicable_cells_as_n_a_never_as_pass():
     matrix.add("forward", "Dropout", "passed")
     statuses = {p: c.status for (p, _), c in matrix.cells.items()}
     assert statuses == {"backward": "n/a", "eval-identity": "skip", "forward": "pass"}
-    assert "backward  n/a" in matrix.text() and matrix.to_json()["totals"]["n/a"] == 3
+    assert "backward       n/a" in matrix.text() and matrix.to_json()["totals"]["n/a"] == 3
