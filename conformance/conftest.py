@@ -5,6 +5,11 @@
     pytest conformance/ --impl mypkg:MyDrop2d --reference Dropout2d
     NPDROP_IMPL=mypkg.layers:MyDropout pytest conformance/ # the same, by environment variable
     pytest conformance/ --report-json out.json --report-md out.md
+    pytest conformance/ --impl mymod:dropout_forward --p-means keep   # a CS231n pair, p = keep probability
+    pytest conformance/ --impl mymod:Net --forward run --form original
+
+How the implementation is driven (its shape, mode, p meaning, form) is decided once, in
+:func:`conformance.adapters.load_impl`; an object it cannot drive is a usage error here.
 
 With ``--impl`` only the tests that apply to any implementation run (marked ``any_impl``);
 npdrop-specific ones (in-place, error classes, MLP, harness self-tests) are deselected.
@@ -19,7 +24,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conformance.report import PROPERTIES, Matrix
+from conformance.report import NOT_APPLICABLE, PROPERTIES, Matrix
 
 try:
     import torch  # noqa: F401
@@ -37,6 +42,16 @@ def pytest_addoption(parser):
                     help="implementation under test (default: $NPDROP_IMPL, else npdrop itself)")
     group.addoption("--reference", default="Dropout", metavar="NAME",
                     help="torch.nn module to compare a plugged-in implementation with (default Dropout)")
+    group.addoption("--forward", default=None, metavar="NAME",
+                    help="the forward method of --impl's class (default: forward, fprop, forward_pass, ...)")
+    group.addoption("--backward", default=None, metavar="NAME",
+                    help="the backward method, or for a function the module-level backward beside it")
+    group.addoption("--p-means", default=None, choices=("drop", "keep"),
+                    help="what the implementation's p is (default: from its name, else drop as in torch)")
+    group.addoption("--form", default=None, choices=("inverted", "original"),
+                    help="inverted dropout (torch's, the default) or the original form: x*m, eval x*(1-p)")
+    group.addoption("--repro-command", default="python -m pytest", metavar="CMD",
+                    help="how failure messages say to rerun a case (npdrop-conform sets its own name)")
     group.addoption("--report-json", default=None, metavar="PATH", help="write the conformance matrix as JSON")
     group.addoption("--report-md", default=None, metavar="PATH", help="write the conformance matrix as Markdown")
 
@@ -52,7 +67,9 @@ def pytest_configure(config):
         from conformance.adapters import load_impl
 
         try:
-            impl = load_impl(config.getoption("impl"), config.getoption("reference"))
+            impl = load_impl(config.getoption("impl"), config.getoption("reference"),
+                             forward=config.getoption("forward"), backward=config.getoption("backward"),
+                             p_means=config.getoption("p_means"), form_name=config.getoption("form"))
         except (ImportError, AttributeError, ValueError) as exc:
             raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}") from exc
         matrix.meta.update(impl=impl.spec, reference=list(impl.variants), exact=impl.exact,
@@ -112,6 +129,8 @@ def pytest_runtest_logreport(report):
     if labels is None or matrix is None:
         return
     outcome = report.outcome
+    if outcome == "skipped" and NOT_APPLICABLE in str(report.longrepr):
+        outcome = "n/a"
     counts = (report.when == "call" or (report.when == "setup" and outcome != "passed")
               or (report.when == "teardown" and outcome == "failed"))
     if counts:
@@ -189,7 +208,14 @@ def repro(request) -> str:
     """The command that reruns this very case, options included."""
     options = []
     impl = request.config.getoption("impl")
+    command = request.config.getoption("repro_command")
     if impl:
         options.append(f"--impl {impl}")
         options.append(f"--reference {request.config.getoption('reference')}")
-    return " ".join([f"python -m pytest '{request.node.nodeid}'"] + options)
+        for name in ("forward", "backward", "p_means", "form"):
+            if request.config.getoption(name):
+                options.append(f"--{name.replace('_', '-')} {request.config.getoption(name)}")
+    case = f"'{request.node.nodeid}'"
+    if command == "npdrop-conform" and impl:  # MODULE:NAME comes first there
+        return " ".join([command, impl, case] + options[1:])
+    return " ".join([command, case] + options)

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 import numpy as np
+import pytest
 
 from npdrop.torch import assert_same
 
 from .observe import observe
-from .reference import draws, noise_shape, run_torch, tolerance
+from .reference import TorchResult, draws, noise_shape, run_torch, tolerance
+from .report import NOT_APPLICABLE
 
 try:  # bfloat16 joins the matrix when the optional ml_dtypes package is installed
     from ml_dtypes import bfloat16
@@ -61,6 +63,27 @@ def own_forward(layer, ref: str, x: np.ndarray):
     return out, keep, known
 
 
+def needs(layer, capability: str) -> None:
+    """Skip as n/a (not pass, not fail) when the implementation lacks ``capability``:
+    ``"backward"`` or ``"eval"``, the two things some dropouts have no use for."""
+    if capability == "backward" and not layer.has_backward:
+        pytest.skip(f"{NOT_APPLICABLE} the implementation has no backward")
+    if capability == "eval" and not layer.has_eval:
+        pytest.skip(f"{NOT_APPLICABLE} no eval mode found (no training/mode keyword, train()/eval() or attribute)")
+
+
+def expected(impl, ref: str, p: float, x: np.ndarray, keep, *, grad=None) -> TorchResult:
+    """torch's training result under ``keep``; for ``--form original``, the same mask's
+    ``x * m`` and ``grad * m`` (exact by construction: m is 0 or 1)."""
+    result = run_torch(ref, p, x, keep, grad=grad)
+    if not impl.form.original:
+        return result
+    m = elementwise(keep, x.shape) if keep is not None else np.full(x.shape, p < 1.0)
+    out = x * m.astype(x.dtype)
+    g = None if grad is None else grad * m.astype(grad.dtype)
+    return TorchResult(out, g, result.input_after, result.same_object)
+
+
 @dataclass
 class Judge:
     """Compares results with torch's for one case, naming the case in every message."""
@@ -77,8 +100,15 @@ class Judge:
         assert_same(actual, expected, what=what, variant=self.ref, p=self.p, dtype=np.dtype(self.dtype),
                     shape=self.shape, repro=self.repro, against=against, **tol)
 
-    def torch(self, x, keep, **kwargs):
-        return run_torch(self.ref, self.p, x, keep, **kwargs)
+    def torch(self, x, keep, **kwargs) -> TorchResult:
+        """The correct training result under ``keep`` (torch's, or the original form's)."""
+        return expected(self.impl, self.ref, self.p, x, keep, **kwargs)
+
+    def at_eval(self, actual, x, what: str, against: str) -> None:
+        """An eval-mode result: ``x`` itself, bit for bit (or ``x * (1-p)`` for the original form)."""
+        scaled = self.impl.form.original
+        self.same(actual, self.impl.form.at_eval(x, self.p), what, exact=None if scaled else True,
+                  against=f"{against} times (1-p)" if scaled else against)
 
 
 def elementwise(keep: np.ndarray, shape: tuple) -> np.ndarray:

@@ -1,14 +1,19 @@
-"""The conformance matrix: property x variant -> pass / FAIL / skip, as text, JSON and Markdown.
+"""The conformance matrix: property x variant -> pass / FAIL / skip / n/a, as text, JSON and Markdown.
 
 Each test names its property with ``@pytest.mark.prop("...")`` and its variant through a
 ``ref`` or ``variant`` parameter. A cell fails if any of its tests failed (an error in
 set-up counts as a failure), passes if none failed and at least one passed, and is
 "skip" only when every test in it was skipped: a skipped check is never shown as a pass.
+A cell is "n/a" when its tests need something the implementation does not have (a
+backward, an eval mode): they skip with a reason starting with :data:`NOT_APPLICABLE`.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+
+#: the start of a skip reason that means "does not apply to this implementation".
+NOT_APPLICABLE = "n/a:"
 
 #: property -> what it checks (the README and the JSON report use the same words).
 PROPERTIES = {
@@ -43,13 +48,16 @@ class Cell:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    na: int = 0
     failures: list = field(default_factory=list)
 
     @property
     def status(self) -> str:
         if self.failed:
             return "fail"
-        return "pass" if self.passed else "skip"
+        if self.passed:
+            return "pass"
+        return "n/a" if self.na and not self.skipped else "skip"
 
 
 class Matrix:
@@ -65,6 +73,8 @@ class Matrix:
             cell.passed += 1
         elif outcome == "skipped":
             cell.skipped += 1
+        elif outcome == "n/a":
+            cell.na += 1
         else:
             cell.failed += 1
             cell.failures.append({"test": nodeid, "message": message})
@@ -86,8 +96,9 @@ class Matrix:
         for (prop, variant), cell in sorted(self.cells.items()):
             props.setdefault(prop, {})[variant] = {
                 "status": cell.status, "passed": cell.passed, "failed": cell.failed,
-                "skipped": cell.skipped, "failures": cell.failures[:5]}
+                "skipped": cell.skipped, "n/a": cell.na, "failures": cell.failures[:5]}
         totals = {k: sum(getattr(c, k) for c in self.cells.values()) for k in ("passed", "failed", "skipped")}
+        totals["n/a"] = sum(c.na for c in self.cells.values())
         return {**self.meta, "properties": props, "failed_properties": self.failed_properties(),
                 "descriptions": {p: PROPERTIES.get(p, "") for p in self.properties()}, "totals": totals}
 
@@ -99,7 +110,7 @@ class Matrix:
             for v in variants:
                 cell = self.cells.get((prop, v))
                 row.append("" if cell is None else {"fail": f"{fail}({cell.failed})", "pass": "pass",
-                                                    "skip": "skip"}[cell.status])
+                                                    "skip": "skip", "n/a": "n/a"}[cell.status])
             rows.append(row)
         return ["property"] + variants, rows
 

@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, own_forward  # noqa: E402
+from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, needs, own_forward  # noqa: E402
 from conformance.inputs import CASES, PALETTE, cell_shape, gradient, needs_palette, values  # noqa: E402
-from conformance.reference import ALPHA, broadcast_axes, run_torch  # noqa: E402
+from conformance.reference import ALPHA, broadcast_axes  # noqa: E402
 from conformance.stats import check_binomial  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -30,7 +30,7 @@ def test_dtype_is_preserved(impl, ref, dtype, rng, seed):
     calls = [("training forward", lambda: layer.forward(x))]
     if layer.has_backward:
         calls.append(("backward", lambda: layer.backward(gradient(x.shape, dtype, rng))))
-    if layer.mode_style is not None:
+    if layer.has_eval:
         calls.append(("eval forward", lambda: (layer.eval(), layer.forward(x))[1]))
     for what, call in calls:
         got = np.asarray(call()).dtype
@@ -61,7 +61,7 @@ def test_p_one_gives_zeros(impl, ref, dtype, rng, seed, repro):
     assert not np.isnan(out).any(), f"p=1 gave {int(np.isnan(out).sum())} NaN for finite input [{ref}, {dtype.__name__}]"
     judge = Judge(impl, ref, 1.0, dtype, x.shape, repro)
     g = gradient(x.shape, dtype, rng)
-    expected = run_torch(ref, 1.0, x, None, grad=g)
+    expected = judge.torch(x, None, grad=g)
     judge.same(out, expected.out, "forward at p=1 (zeros)")
     if layer.has_backward:
         judge.same(layer.backward(g), expected.grad, "backward at p=1 (zeros)")
@@ -72,8 +72,7 @@ def test_p_one_gives_zeros(impl, ref, dtype, rng, seed, repro):
 def test_backward_reuses_the_forward_mask(impl, ref, p, rng, seed):
     """backward(ones) is nonzero exactly where the forward kept units: no fresh draw."""
     layer = impl.make(ref, p, seed)
-    if not layer.has_backward:
-        pytest.skip("the implementation has no backward()")
+    needs(layer, "backward")
     x = values(cell_shape(ref, 40, 50, 3), np.float64, rng, needs_palette(ref, False))
     _, keep, _ = own_forward(layer, ref, x)
     gx = np.asarray(layer.backward(np.ones_like(x)))
@@ -95,8 +94,7 @@ def test_gradient_flows_through_zero_inputs(impl, ref, rng, seed, repro):
     """
     p, dtype = 0.5, np.float64
     layer = impl.make(ref, p, seed)
-    if not layer.has_backward:
-        pytest.skip("the implementation has no backward()")
+    needs(layer, "backward")
     shape = cell_shape(ref, 100, 200, 3)
     if ref in ALPHA:
         x = np.where(rng.random(shape) < 0.5, 0.0, PALETTE[rng.integers(0, 16, shape)])
@@ -115,8 +113,8 @@ def test_gradient_flows_through_zero_inputs(impl, ref, rng, seed, repro):
                        f"cells with input exactly 0 that backward lets the gradient through [{ref}(p={p})]",
                        repro=repro)
     completed = np.where(known, keep, said_kept)
-    Judge(impl, ref, p, dtype, shape, repro).same(
-        gx, run_torch(ref, p, x, completed, grad=g).grad, "backward where the input is exactly 0")
+    judge = Judge(impl, ref, p, dtype, shape, repro)
+    judge.same(gx, judge.torch(x, completed, grad=g).grad, "backward where the input is exactly 0")
 
 
 @pytest.mark.prop("noise-shape")

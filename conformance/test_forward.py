@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, forward_with_mask  # noqa: E402
+from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, forward_with_mask, needs  # noqa: E402
 from conformance.inputs import gradient, make_input, needs_palette, special_input  # noqa: E402
-from conformance.reference import draws, run_torch  # noqa: E402
+from conformance.reference import draws  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
@@ -34,7 +34,8 @@ def test_forward(impl, ref, case, dtype, p, rng, seed, repro):
     layer = impl.make(ref, p, seed)
     x = _input(layer, ref, case, dtype, p, rng)
     call = forward_with_mask(layer, ref, x, p, rng)
-    Judge(impl, ref, p, dtype, x.shape, repro).same(call.out, run_torch(ref, p, call.x, call.keep).out, "forward")
+    judge = Judge(impl, ref, p, dtype, x.shape, repro)
+    judge.same(call.out, judge.torch(call.x, call.keep).out, "forward")
 
 
 @pytest.mark.prop("backward")
@@ -42,14 +43,13 @@ def test_forward(impl, ref, case, dtype, p, rng, seed, repro):
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_backward(impl, ref, case, dtype, p, rng, seed, repro):
     layer = impl.make(ref, p, seed)
-    if not layer.has_backward:
-        pytest.skip("the implementation has no backward()")
+    needs(layer, "backward")
     x = _input(layer, ref, case, dtype, p, rng)
     call = forward_with_mask(layer, ref, x, p, rng)
     g = gradient(x.shape, dtype, rng)
     got = layer.backward(g)
-    expected = run_torch(ref, p, call.x, call.keep, grad=g).grad
-    Judge(impl, ref, p, dtype, x.shape, repro).same(got, expected, "backward")
+    judge = Judge(impl, ref, p, dtype, x.shape, repro)
+    judge.same(got, judge.torch(call.x, call.keep, grad=g).grad, "backward")
 
 
 @pytest.mark.prop("nonfinite")
@@ -67,7 +67,7 @@ def test_nonfinite_inputs(impl, ref, dtype, p, rng, seed, repro):
     judge = Judge(impl, ref, p, dtype, x.shape, repro)
     call = forward_with_mask(layer, ref, x, p, rng)
     g = gradient(x.shape, dtype, rng)
-    expected = run_torch(ref, p, call.x, call.keep, grad=g)
+    expected = judge.torch(call.x, call.keep, grad=g)
     judge.same(call.out, expected.out, "forward with NaN/inf/0 inputs")
     if layer.accepts_mask and layer.has_backward:
         judge.same(layer.backward(g), expected.grad, "backward with NaN/inf/0 inputs")

@@ -1,5 +1,5 @@
 """The harness checks itself: injection strictness, torch's noise shapes, the statistical
-bounds, mask reading, comparison messages, adapters and the report's cell rules."""
+bounds, mask reading, comparison messages and the report's cell rules."""
 import math
 import warnings
 
@@ -9,7 +9,6 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from conformance.adapters import Layer  # noqa: E402
 from conformance.inputs import CASES, PALETTE, values  # noqa: E402
 from conformance.observe import ObservationError, observe  # noqa: E402
 from conformance.reference import VARIANTS, noise_shape  # noqa: E402
@@ -190,7 +189,7 @@ def test_observe_rejects_alpha_without_a_common_dropped_value(rng):
         observe("AlphaDropout", x, np.where(rng.random(x.shape) < 0.5, x, -x))
 
 
-# -- comparisons, adapters, report -----------------------------------------------------------
+# -- comparisons, report -----------------------------------------------------------
 
 def test_assert_same_message_names_everything():
     expected = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
@@ -214,33 +213,6 @@ def test_assert_same_rules():
         assert_same(np.zeros(2), np.zeros(3))
 
 
-class _Argument:
-    def forward(self, x, training=True): return x          # noqa: E704
-    def backward(self, g): return g                        # noqa: E704
-
-
-class _Methods:
-    def train(self): self.on = True                        # noqa: E704
-    def eval(self): self.on = False                        # noqa: E704
-    def forward(self, x, *, mask=None): return x           # noqa: E704
-
-
-class _Attribute:
-    training = True
-    def forward(self, x): return x                         # noqa: E704
-
-
-def test_adapter_finds_each_calling_convention():
-    assert Layer(_Argument()).mode_style == "argument" and Layer(_Argument()).has_backward
-    methods = Layer(_Methods())
-    assert methods.mode_style == "methods" and methods.accepts_mask and not methods.has_backward
-    methods.eval()
-    assert methods.obj.on is False
-    attribute = Layer(_Attribute())
-    attribute.eval()
-    assert attribute.mode_style == "attribute" and attribute.obj.training is False
-
-
 def test_report_cells_never_show_a_skip_as_a_pass():
     matrix = Matrix()
     matrix.add("keep-rate", "Dropout", "skipped")
@@ -251,3 +223,15 @@ def test_report_cells_never_show_a_skip_as_a_pass():
     statuses = {p: c.status for (p, _), c in matrix.cells.items()}
     assert statuses == {"keep-rate": "skip", "forward": "pass", "backward": "fail"}
     assert matrix.to_json()["failed_properties"] == ["backward"]
+
+
+def test_report_shows_not_applicable_cells_as_n_a_never_as_pass():
+    matrix = Matrix()
+    matrix.add("backward", "Dropout", "n/a")
+    matrix.add("eval-identity", "Dropout", "n/a")
+    matrix.add("eval-identity", "Dropout", "skipped")     # a real skip is not hidden behind n/a
+    matrix.add("forward", "Dropout", "n/a")
+    matrix.add("forward", "Dropout", "passed")
+    statuses = {p: c.status for (p, _), c in matrix.cells.items()}
+    assert statuses == {"backward": "n/a", "eval-identity": "skip", "forward": "pass"}
+    assert "backward       n/a" in matrix.text() and matrix.to_json()["totals"]["n/a"] == 3

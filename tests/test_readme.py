@@ -1,8 +1,10 @@
 """The README's commands still run and still print what the README shows.
 
 Every ```console block is a command (``$ ...``) followed by lines of its output: the command
-is run from the repository root (``.venv/bin/python`` stands for this interpreter) and each
-shown line must appear in its output, in order. Every ```python block that does not need
+is run from the repository root (``.venv/bin/python`` stands for this interpreter, and
+``npdrop-conform`` for ``python -m conformance.cli``, the function the console script calls;
+``tests/test_conform_command.py`` runs the installed script itself) and each shown line must
+appear in its output, in order. Every ```python block that does not need
 torch is executed.
 
 Some commands print figures whose last digits depend on the CPU (a BLAS kernel's summation
@@ -66,13 +68,15 @@ def parse(block: str):
 @pytest.mark.parametrize("block", CONSOLE, ids=[parse(b)[0][:60] for b in CONSOLE])
 def test_console_block_output(block):
     command, expected = parse(block)
-    if ("conformance" in command or "replay" in command) and not has_torch():
+    if ("conform" in command or "replay" in command) and not has_torch():
         pytest.skip("needs torch")
     if "conformance/ --impl" in command and not has_ml_dtypes():
         pytest.skip("the matrix shown counts bfloat16 cases, which need ml_dtypes")
     argv = shlex.split(command)
     if argv[0] == ".venv/bin/python":
         argv[0] = sys.executable
+    elif argv[0] == "npdrop-conform":
+        argv[:1] = [sys.executable, "-m", "conformance.cli"]
     run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     output = [line.rstrip() for line in (run.stdout + run.stderr).splitlines()]
     tol = NUMERIC.get(command)

@@ -10,5 +10,8 @@ ones pass. Numpy only: importing the gallery needs no torch.
 - :mod:`._base`: correct baselines the faulty classes each break in one place;
 - :mod:`.values`, :mod:`.draws`, :mod:`.state`, :mod:`.backward`, :mod:`.variants`: the
   faults, grouped by what they get wrong (``variants``: channel and alpha dropout);
-- :mod:`.correct`: correct implementations written in other styles.
+- :mod:`.correct`: correct implementations written in other styles;
+- ``shapes_*``: the shapes people write, one module per shape, correct and faulty: results
+  on attributes, other mode names, CS231n functional pairs, forward-only functions, other
+  method names, p as the keep probability, the original form.
 """

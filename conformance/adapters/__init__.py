@@ -1,0 +1,96 @@
+"""Driving an implementation under test, whatever shape it was written in.
+
+An adapter is made of small named parts, each in its own module:
+
+- how it is built and called: :mod:`.shapes` (a class ``NAME(p)``, a functional pair with a
+  cache, a forward-only function), detected as the first match in ``shapes.SHAPES``;
+- how the mode is set: :mod:`.modes` (a keyword such as ``training=`` / ``train_flg=`` /
+  ``mode='train'`` / ``deterministic=``, ``train()``/``eval()``, an attribute);
+- which calls are made and where results land: :mod:`.calls` (``forward``/``fprop``/...,
+  returned or stored on ``self.output`` / ``self.dinputs``);
+- what p and the form mean: :mod:`.meaning` (drop or keep probability; inverted or original);
+- the user's exceptions and the harness's refusals: :mod:`.usercode`.
+
+Tests see only :class:`.driver.Driver`: ``forward``/``backward``/``train``/``eval`` and the
+capabilities ``accepts_mask``, ``has_backward``, ``has_eval``. Two kinds of implementation
+are compared with torch: *mask-capable* ones (``forward(x, mask=...)``, such as npdrop),
+which get the harness's keep-mask, and *black boxes*, which draw their own masks from
+``np.random``; the harness reads each mask off the output (:mod:`conformance.observe`)
+and injects it into torch. ``np.random`` is seeded before every test (``conftest.py``).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Optional
+
+from ..inputs import CASES
+from ..reference import ALPHA, VARIANTS
+from .driver import Driver
+from .meaning import Form, form
+from .shapes import SHAPES, Options, detect
+from .usercode import AdapterError, UserCodeError
+
+__all__ = ["AdapterError", "Driver", "Impl", "Options", "SHAPES", "UserCodeError", "detect", "load_impl"]
+
+
+@dataclass
+class Impl:
+    """The implementation under test: how to build it for a variant, and how it is judged."""
+
+    spec: str                          #: "npdrop" or "module:Name"
+    shapes: dict                       #: variant -> the detected shape that drives it
+    exact: bool                        #: bit equality (npdrop) or dtype-suited tolerances
+    form: Form = Form("inverted")
+
+    @property
+    def variants(self) -> tuple:
+        """The torch variants it is compared with."""
+        return tuple(self.shapes)
+
+    def make(self, variant: str, p: float, seed: int = 0) -> Driver:
+        return Driver(self.shapes[variant], p, seed)
+
+    def describe(self) -> str:
+        shape = self.shapes[self.variants[0]]
+        judged = "bit for bit" if self.exact else "with dtype-suited tolerances"
+        masks = "mask= injected" if shape.accepts_mask else "masks read off outputs"
+        head = f"{self.spec} vs torch.nn.{'/'.join(self.variants)}"
+        if self.spec == "npdrop":
+            return f"{head}: {masks}; compared {judged}"
+        return f"{head}: {shape.describe()}; {self.form.describe()}; {masks}; compared {judged}"
+
+
+def _target(spec: str):
+    module_name, sep, name = spec.partition(":")
+    if not sep or not module_name or not name:
+        raise ValueError(f"--impl expects MODULE:NAME (e.g. mypkg.layers:MyDropout), got {spec!r}")
+    module = importlib.import_module(module_name)
+    target = module
+    for part in name.split("."):
+        module, target = target, getattr(target, part)
+    return module_name, module, target
+
+
+def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optional[str] = None,
+              backward: Optional[str] = None, p_means: Optional[str] = None,
+              form_name: Optional[str] = None) -> Impl:
+    """The implementation named by ``--impl MODULE:NAME`` (``None``: npdrop, all six variants),
+    with the shape found for it; raises :class:`AdapterError` if it cannot be driven."""
+    if reference not in VARIANTS:
+        raise ValueError(f"--reference must be one of {', '.join(VARIANTS)}; got {reference!r}")
+    chosen = form(form_name)
+    if chosen.original and reference in ALPHA:
+        raise ValueError(f"--form original applies to Bernoulli dropout, not {reference}")
+    if spec in (None, "", "npdrop"):
+        import npdrop
+
+        if any((forward, backward, p_means, form_name)):
+            raise ValueError("--forward/--backward/--p-means/--form apply to an implementation given with --impl")
+        shapes = {v: detect(getattr(npdrop, v), Options(probe_shape=CASES[v]["batched"][0])) for v in VARIANTS}
+        return Impl("npdrop", shapes, exact=True)
+    module_name, module, target = _target(spec)
+    options = Options(forward=forward, backward=backward, p_means=p_means, form=chosen,
+                      probe_shape=CASES[reference]["batched"][0], module=module)
+    exact = module_name.split(".")[0] == "npdrop"
+    return Impl(spec, {reference: detect(target, options)}, exact=exact, form=chosen)

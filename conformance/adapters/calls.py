@@ -1,0 +1,127 @@
+"""Which calls are made, and where their results land.
+
+Method names are looked up in :data:`FORWARD_NAMES` / :data:`BACKWARD_NAMES`, first match
+wins (``--forward`` / ``--backward`` name others). A result is either returned or, when
+the call returns ``None``, stored on the object under one of :data:`OUTPUT_ATTRIBUTES` /
+:data:`GRAD_ATTRIBUTES` (the "Neural Networks from Scratch" layers set ``self.output`` and
+``self.dinputs``). Which of the two is found by one probing call when the implementation
+is loaded (:func:`find_result`, inside :func:`probing`, which leaves ``np.random`` as it was).
+The signature helpers here are what the shapes use to recognise an object.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .usercode import UserCodeError
+
+SEED_NAMES = ("rng", "seed")
+FORWARD_NAMES = ("forward", "fprop", "forward_pass", "forward_propagation", "call", "__call__")
+BACKWARD_NAMES = ("backward", "bprop", "backward_pass", "backward_propagation", "backprop")
+OUTPUT_ATTRIBUTES = ("output", "out", "outputs", "y", "result", "activation", "a")
+GRAD_ATTRIBUTES = ("dinputs", "dinput", "dx", "dX", "d_inputs", "grad_input", "grad_inputs", "input_grad",
+                   "dvalues", "grad")
+
+
+def parameters(function) -> dict:
+    """The named parameters of ``function`` (bound methods without ``self``); {} if unknown."""
+    try:
+        return dict(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return {}
+
+
+def signature_text(name: str, function) -> str:
+    """``name(a, b)`` with ``function``'s own parameter names, as the description shows them."""
+    names = [n for n, q in parameters(function).items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
+    return f"{name}({', '.join(names)})"
+
+
+def user_method(target, name: str, names=()):
+    """The method ``name`` if given, else the first of ``names`` the object has; ``None`` if none.
+    ``__call__`` counts only when the object's own class defines it."""
+    for candidate in ([name] if name else names):
+        if candidate == "__call__":
+            if any("__call__" in vars(k) for k in type(target).__mro__[:-1]):
+                return candidate
+        elif callable(getattr(target, candidate, None)):
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class Returned:
+    """The call returns its result."""
+
+    def take(self, target, returned, what: str):
+        return returned
+
+    def describe(self) -> str:
+        return "returned"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The call returns ``None`` and stores its result on ``target.<name>``."""
+
+    name: str
+
+    def take(self, target, returned, what: str):
+        if not hasattr(target, self.name):
+            raise UserCodeError(f"{what} returned {returned!r} and left no self.{self.name}")
+        return getattr(target, self.name)
+
+    def describe(self) -> str:
+        return f"self.{self.name}"
+
+
+def arrays_of_shape(target, shape: tuple) -> list:
+    """Names of ``target``'s attributes holding an array of ``shape`` (for messages)."""
+    return [k for k, v in vars(target).items() if isinstance(v, np.ndarray) and v.shape == shape]
+
+
+def find_result(target, returned, shape: tuple, names: tuple):
+    """Where a probing call's result landed: returned, or the first of ``names`` holding an
+    array of ``shape``; ``None`` if neither."""
+    if returned is not None:
+        return Returned()
+    for name in names:
+        value = getattr(target, name, None)
+        if isinstance(value, np.ndarray) and value.shape == shape:
+            return Stored(name)
+    return None
+
+
+@contextlib.contextmanager
+def probing():
+    """A probing call leaves the global numpy stream as it found it, and stays quiet."""
+    state = np.random.get_state()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        np.random.set_state(state)
+
+
+def probe_input(shape: tuple) -> np.ndarray:
+    return np.linspace(0.5, 1.5, int(np.prod(shape))).reshape(shape)
+
+
+def required(params: dict, skip: tuple) -> list:
+    return [n for n, q in params.items() if n not in skip and q.default is q.empty
+            and q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
+
+
+def is_function(target) -> bool:
+    return inspect.isfunction(target) or inspect.isbuiltin(target)
+
+
+def second_parameter(function) -> Optional[str]:
+    names = [n for n, q in parameters(function).items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
+    return names[1] if len(names) > 1 else None

@@ -1,0 +1,138 @@
+"""The class shape: ``NAME(p)`` objects with a forward-like method and, usually, a backward.
+
+Built with the p parameter found by name (and ``rng=``/``seed=`` if taken); the forward and
+backward methods are found by name (:mod:`.calls`), the mode from the forward's signature
+or the object (:mod:`.modes`); one probing call shows whether results are returned or
+stored on attributes (the "Neural Networks from Scratch" layers set ``self.output`` and
+``self.dinputs``).
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .calls import (BACKWARD_NAMES, FORWARD_NAMES, GRAD_ATTRIBUTES, OUTPUT_ATTRIBUTES, SEED_NAMES, Returned,
+                    arrays_of_shape, find_result, parameters, probe_input, probing, required, signature_text,
+                    user_method)
+from .meaning import P_NAMES, p_meaning
+from .modes import find_mode
+from .usercode import AdapterError, call, where
+
+
+class LayerClass:
+    """``NAME(p)`` objects with a forward-like method and, usually, a backward."""
+
+    kind = "class"
+
+    @staticmethod
+    def matches(target, options) -> bool:
+        return inspect.isclass(target)
+
+    def __init__(self, cls, options):
+        self.cls, self.form = cls, options.form
+        params = parameters(cls)
+        named = [n for n, q in params.items()
+                 if n not in SEED_NAMES and q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
+        if not named:
+            raise AdapterError(f"{cls.__name__}{inspect.signature(cls)} takes no parameter for p; "
+                               "the harness builds NAME(p)")
+        self.p_name = next((n for n in named if n in P_NAMES), named[0])
+        extra = required(params, (self.p_name,) + SEED_NAMES)
+        if extra:
+            raise AdapterError(f"{cls.__name__}{inspect.signature(cls)} needs more than p to be built "
+                               f"(required: {', '.join(extra)}); the harness builds NAME({self.p_name}=p)")
+        self.seed_name = next((n for n in SEED_NAMES if n in params), None)
+        self.meaning = p_meaning(self.p_name, options.p_means)
+        try:
+            with probing():
+                obj = self.build(self.meaning.value(0.5), 0)
+        except Exception as exc:
+            raise AdapterError(f"building {cls.__name__}({self.p_name}=0.5) raised {type(exc).__name__}: {exc}"
+                               f"\n  at {where(exc)}") from exc
+        self.fname = user_method(obj, options.forward, FORWARD_NAMES)
+        if self.fname is None:
+            found = sorted(n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n, None)))
+            wanted = f"no method '{options.forward}'" if options.forward else \
+                f"no forward-like method (looked for {', '.join(FORWARD_NAMES)})"
+            raise AdapterError(f"{cls.__name__} has {wanted}; its methods: {', '.join(found) or 'none'}. "
+                               "Name the forward with --forward NAME")
+        self.bname = user_method(obj, options.backward, BACKWARD_NAMES)
+        if options.backward and self.bname is None:
+            raise AdapterError(f"{cls.__name__} has no method '{options.backward}' (--backward)")
+        forward_params = parameters(getattr(obj, self.fname))
+        self.accepts_mask = "mask" in forward_params
+        self.has_backward = self.bname is not None
+        self.mode = find_mode(forward_params, obj)
+        self.calls = [signature_text(self.fname, getattr(obj, self.fname))]
+        if self.has_backward:
+            self.calls.append(signature_text(self.bname, getattr(obj, self.bname)))
+        self.output = self.grad = Returned()
+        shape = options.probe_shape
+        for shape in (shape, (shape[0], int(np.prod(shape[1:])))):  # some code takes 2-D input only
+            if self._probe(obj, shape):
+                break
+
+    def _probe(self, obj, shape: tuple) -> bool:
+        """One training forward (and backward) to see where results land; False if it raised
+        (then the results are taken as returned, and the tests show the exception)."""
+        x = probe_input(shape)
+        with probing():
+            try:
+                self.mode.set(obj, True)
+                returned = getattr(obj, self.fname)(x, **self.mode.arguments(True))
+            except Exception:
+                return False
+            if isinstance(returned, tuple):
+                raise AdapterError(f"{self._forward_text()} returned a tuple of {len(returned)}; the harness "
+                                   "expects the output array (returned, or stored on self.output)")
+            self.output = find_result(obj, returned, shape, OUTPUT_ATTRIBUTES)
+            if self.output is None:
+                raise AdapterError(
+                    f"{self._forward_text()} returned None and stored no array of the input's shape under "
+                    f"any of self.{', self.'.join(OUTPUT_ATTRIBUTES)} (arrays of that shape it holds: "
+                    f"{', '.join(arrays_of_shape(obj, shape)) or 'none'}); return the output or store it "
+                    "as self.output")
+            if self.has_backward:
+                try:
+                    returned = getattr(obj, self.bname)(np.ones(shape))
+                except Exception:
+                    return True
+                self.grad = find_result(obj, returned, shape, GRAD_ATTRIBUTES)
+                if self.grad is None:
+                    raise AdapterError(
+                        f"{signature_text(self.bname, getattr(obj, self.bname))} returned None and stored no "
+                        f"array of the input's shape under any of self.{', self.'.join(GRAD_ATTRIBUTES)}; "
+                        "return the gradient or store it as self.dinputs")
+        return True
+
+    def _forward_text(self) -> str:
+        return f"{self.cls.__name__}.{self.fname}(x)"
+
+    def build(self, value: float, seed: int):
+        kwargs = {self.p_name: value}
+        if self.seed_name:
+            kwargs[self.seed_name] = seed
+        return self.cls(**kwargs)
+
+    def forward(self, obj, x: np.ndarray, training: bool, mask=None):
+        __tracebackhide__ = True
+        kwargs = self.mode.arguments(training)
+        if mask is not None:
+            kwargs["mask"] = mask
+        what = f"{self.fname}(x{''.join(f', {k}={v!r}' for k, v in kwargs.items() if k != 'mask')})"
+        returned = call(what, getattr(obj, self.fname), x, **kwargs)
+        return self.output.take(obj, returned, what)
+
+    def backward(self, obj, grad: np.ndarray):
+        __tracebackhide__ = True
+        what = f"{self.bname}(grad)"
+        return self.grad.take(obj, call(what, getattr(obj, self.bname), grad), what)
+
+    def describe(self) -> str:
+        parts = [f"{self.calls[0]} -> {self.output.describe()}"]
+        if self.has_backward:
+            parts.append(f"{self.calls[1]} -> {self.grad.describe()}")
+        else:
+            parts.append("no backward found (backward checks n/a)")
+        return "; ".join(parts + [self.meaning.describe(), f"mode: {self.mode.describe()}"])

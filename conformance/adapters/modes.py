@@ -1,0 +1,104 @@
+"""How training and evaluation mode are told to the implementation.
+
+Each kind is one small class: a keyword of ``forward`` (``training=``, ``train_flg=``,
+``mode='train'/'test'``, ``deterministic=`` meaning eval, ...), the ``train()``/``eval()``
+methods, or an attribute (``training``, ``is_training``, ...). :func:`find_mode` takes
+the first that fits, in the order of :data:`KEYWORDS`, then methods, then
+:data:`ATTRIBUTES`. The value is always passed explicitly, so a default of eval (as in
+Keras-like ``__call__(x, training=False)``) does not matter.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A keyword argument of every forward call; ``train``/``eval`` are the values for each mode."""
+
+    name: str
+    train: object = True
+    eval: object = False
+    has_eval = True
+
+    def arguments(self, training: bool) -> dict:
+        return {self.name: self.train if training else self.eval}
+
+    def set(self, target, training: bool) -> None:
+        pass
+
+    def describe(self, where: str = "argument") -> str:
+        plain = (self.train, self.eval) == (True, False)
+        return f"{where} '{self.name}'" + ("" if plain else f" ({self.train!r} = train, {self.eval!r} = eval)")
+
+
+@dataclass(frozen=True)
+class Methods:
+    """``obj.train()`` and ``obj.eval()``, as on a torch module."""
+
+    has_eval = True
+
+    def arguments(self, training: bool) -> dict:
+        return {}
+
+    def set(self, target, training: bool) -> None:
+        target.train() if training else target.eval()
+
+    def describe(self) -> str:
+        return "methods train()/eval()"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A boolean attribute set on the object before each call."""
+
+    name: str
+    has_eval = True
+
+    def arguments(self, training: bool) -> dict:
+        return {}
+
+    def set(self, target, training: bool) -> None:
+        setattr(target, self.name, training)
+
+    def describe(self) -> str:
+        return f"attribute '{self.name}'"
+
+
+@dataclass(frozen=True)
+class NoMode:
+    """Nothing found: the implementation is always in training mode (eval checks are n/a)."""
+
+    has_eval = False
+
+    def arguments(self, training: bool) -> dict:
+        return {}
+
+    def set(self, target, training: bool) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "none found (always training; eval checks n/a)"
+
+
+#: forward keywords that carry the mode, first match wins.
+KEYWORDS = (Keyword("training"), Keyword("train"), Keyword("train_flg"), Keyword("is_training"),
+            Keyword("train_mode"), Keyword("is_train"), Keyword("mode", "train", "test"),
+            Keyword("phase", "train", "test"),
+            Keyword("deterministic", False, True), Keyword("inference", False, True))
+#: boolean attributes that carry the mode, first match wins (after train()/eval() methods).
+ATTRIBUTES = ("training", "is_training", "train_mode", "is_train", "train_flg", "train")
+
+
+def find_mode(parameters, target=None):
+    """The mode of a forward with these parameter names (and, for objects, ``target``'s own)."""
+    for keyword in KEYWORDS:
+        if keyword.name in parameters:
+            return keyword
+    if target is not None:
+        if callable(getattr(target, "train", None)) and callable(getattr(target, "eval", None)):
+            return Methods()
+        for name in ATTRIBUTES:
+            if isinstance(getattr(target, name, None), (bool, int)):
+                return Attribute(name)
+    return NoMode()

@@ -1,0 +1,248 @@
+"""The adapters: each shape in the registry is recognised and driven, each mode convention
+and p name is read as meant, and what cannot be driven is refused with a clear message."""
+import inspect
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from conformance.adapters import SHAPES, AdapterError, Driver, UserCodeError, load_impl  # noqa: E402
+from conformance.adapters.meaning import DROP_NAMES, KEEP_NAMES, form  # noqa: E402
+from conformance.adapters.modes import ATTRIBUTES, KEYWORDS  # noqa: E402
+from conformance.adapters.shapes import ForwardOnly, FunctionalPair, LayerClass, Options, detect  # noqa: E402
+from conformance.harness import expected  # noqa: E402
+
+pytestmark = pytest.mark.prop("harness")
+X = np.arange(1.0, 7.0).reshape(2, 3)
+
+
+class Layer:
+    """Results on attributes, mode by argument, drop rate."""
+
+    def __init__(self, rate):
+        self.rate = rate
+
+    def forward(self, inputs, training):
+        self.seen = (self.rate, training)
+        self.output = inputs * 2
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues * 3
+
+
+def pair_forward(x, dropout_param):
+    return x * 2, {"param": dropout_param}
+
+
+def pair_backward(dout, cache):
+    return dout * 3, cache
+
+
+def only_forward(x, dropout, training=True):
+    return x * 2 if training else x
+
+
+#: shape -> an example of it; every shape in the registry needs one.
+EXAMPLES = {LayerClass: Layer, FunctionalPair: pair_forward, ForwardOnly: only_forward}
+
+
+def _options(**kwargs):
+    return Options(**{"probe_shape": X.shape, "module": inspect.getmodule(Layer), **kwargs})
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.__name__)
+def test_each_shape_is_the_first_match_for_its_example_and_drives_it(shape):
+    assert set(EXAMPLES) == set(SHAPES), "a shape in the registry has no example here"
+    target = EXAMPLES[shape]
+    earlier = SHAPES[:SHAPES.index(shape)]
+    assert not any(s.matches(target, _options()) for s in earlier), f"an earlier shape claims {target.__name__}"
+    found = detect(target, _options())
+    assert type(found) is shape
+    layer = Driver(found, 0.25, seed=0)
+    assert np.array_equal(layer.forward(X), X * 2)
+    if layer.has_backward:
+        got = layer.backward(np.ones_like(X))
+        got = got[0] if isinstance(got, tuple) else got
+        assert np.array_equal(got, np.full(X.shape, 3.0))
+
+
+def test_attribute_layer_is_described_as_found():
+    found = detect(Layer, _options())
+    assert found.describe() == ("forward(inputs, training) -> self.output; backward(dvalues) -> self.dinputs; "
+                                "p: drop probability (parameter 'rate'); mode: argument 'training'")
+
+
+def test_functional_pair_gets_a_fresh_dict_without_seed_and_its_cache_back():
+    dicts, caches = [], []
+
+    def fwd(x, dropout_param):
+        dicts.append((dropout_param, dict(dropout_param)))
+        dropout_param["p"] = "changed by the callee"     # must not leak into the next call
+        return x, ("cache", len(dicts))
+
+    def bwd(dout, cache):
+        caches.append(cache)
+        return dout
+
+    found = FunctionalPair(fwd, _options(backward="bwd", module=type("M", (), {"bwd": staticmethod(bwd)})))
+    layer = Driver(found, 0.3, seed=0)
+    before = len(dicts)
+    layer.forward(X)
+    layer.eval()
+    layer.forward(X)
+    layer.backward(X)
+    (first, seen_first), (second, seen_second) = dicts[before:]
+    assert seen_first == {"p": 0.3, "mode": "train"} and seen_second == {"p": 0.3, "mode": "test"}
+    assert first is not second
+    assert caches == [("cache", len(dicts))]
+
+
+@pytest.mark.parametrize("keyword", KEYWORDS, ids=lambda k: k.name)
+def test_mode_keywords_carry_train_and_eval(keyword):
+    seen = []
+    namespace = {"seen": seen}
+    exec(f"def forward(self, x, {keyword.name}=None):\n    seen.append({keyword.name})\n    return x", namespace)
+    cls = type("ModeByKeyword", (), {"__init__": lambda self, p: None, "forward": namespace["forward"]})
+    impl_layer = _driver(cls)
+    impl_layer.forward(X)
+    impl_layer.eval().forward(X)
+    assert seen[-2:] == [keyword.train, keyword.eval]
+
+
+@pytest.mark.parametrize("name", ATTRIBUTES)
+def test_mode_attributes_are_set(name):
+    def __init__(self, p):
+        setattr(self, name, True)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(getattr(self, name))
+        return x
+
+    cls = type("ModeByAttribute", (), {"__init__": __init__, "forward": forward})
+    layer = _driver(cls)
+    layer.forward(X)
+    layer.eval().forward(X)
+    assert layer.target.seen[-2:] == [True, False]
+
+
+def _driver(cls, p=0.3, **options):
+    return Driver(detect(cls, _options(**options)), p, seed=0)
+
+
+@pytest.mark.parametrize("name,keep", [(n, True) for n in KEEP_NAMES] + [(n, False) for n in DROP_NAMES])
+def test_p_meaning_follows_the_parameter_name(name, keep):
+    cls = type("Named", (), {"__init__": eval(f"lambda self, {name}: setattr(self, 'value', {name})"),
+                             "forward": lambda self, x: x})
+    assert _driver(cls, 0.25).target.value == (0.75 if keep else 0.25)
+
+
+def test_p_means_overrides_the_name_and_bare_p_defaults_to_drop():
+    cls = type("Bare", (), {"__init__": lambda self, p: setattr(self, "value", p), "forward": lambda self, x: x})
+    assert _driver(cls, 0.25).target.value == 0.25
+    assert _driver(cls, 0.25, p_means="keep").target.value == 0.75
+    assert "ambiguous" in detect(cls, _options()).meaning.describe()
+
+
+class NoForward:
+    def __init__(self, p): pass                                    # noqa: E704
+    def apply(self, x): return x                                   # noqa: E704
+
+
+class TwoParameters:
+    def __init__(self, p, units): pass                             # noqa: E704
+    def forward(self, x): return x                                 # noqa: E704
+
+
+class NoResult:
+    def __init__(self, p): pass                                    # noqa: E704
+    def forward(self, x): self.mask = x                            # noqa: E704
+
+
+def unknown_signature(x, y, z): return x                           # noqa: E704
+def lonely_forward(x, dropout_param): return x, None               # noqa: E704
+
+
+@pytest.mark.parametrize("target,options,words", [
+    (NoForward, {}, ("no forward-like method", "apply", "--forward NAME")),
+    (NoForward, {"forward": "run"}, ("no method 'run'",)),
+    (NoForward, {"forward": "apply", "backward": "back"}, ("no method 'back'", "--backward")),
+    (TwoParameters, {}, ("needs more than p", "units")),
+    (NoResult, {}, ("returned None", "self.output", "mask")),
+    (unknown_signature, {}, ("matches no known shape", "unknown_signature(x, y, z)")),
+    (lonely_forward, {}, ("no backward was found", "--backward NAME")),
+], ids=["no-forward", "forward-option", "backward-option", "constructor", "no-result", "signature", "no-pair"])
+def test_what_cannot_be_driven_is_refused_with_the_fix(target, options, words):
+    with pytest.raises(AdapterError) as info:
+        detect(target, _options(**options))
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
+def test_an_exception_in_user_code_names_its_file_and_line():
+    def forward(self, x):
+        raise ValueError("boom")
+
+    cls = type("Raises", (), {"__init__": lambda self, p: None, "forward": forward})
+    layer = _driver(cls)
+    with pytest.raises(UserCodeError) as info:
+        layer.forward(X)
+    line = forward.__code__.co_firstlineno + 1
+    assert f"test_adapters.py:{line} (in forward)" in str(info.value) and "ValueError: boom" in str(info.value)
+
+
+def test_original_form_expectation_is_the_bare_mask():
+    impl = load_impl("conformance.test_adapters:Layer", form_name="original")
+    keep = np.array([[True, False, True], [False, True, True]])
+    result = expected(impl, "Dropout", 0.3, X, keep, grad=np.ones_like(X))
+    assert np.array_equal(result.out, X * keep) and np.array_equal(result.grad, keep * 1.0)
+    assert np.array_equal(impl.form.at_eval(X, 0.3), X * 0.7)
+    with pytest.raises(ValueError, match="--form"):
+        form("halved")
+
+
+def test_a_pair_whose_backward_takes_p_again_gets_it():
+    def fwd(x, keep_prob):
+        return x, "cache"
+
+    def bwd(dA, cache, keep_prob):
+        return dA * keep_prob
+
+    found = detect(fwd, _options(backward="bwd", module=type("M", (), {"bwd": staticmethod(bwd)})))
+    layer = Driver(found, 0.25, seed=0)
+    layer.forward(X)
+    assert type(found) is FunctionalPair and np.array_equal(layer.backward(X), X * 0.75)
+
+
+def test_results_on_attributes_are_found_for_code_that_takes_2d_input_only():
+    class Dense2d:
+        def __init__(self, rate):
+            pass
+
+        def forward(self, inputs, training):
+            n, m = inputs.shape
+            self.output = inputs
+
+    assert detect(Dense2d, _options(probe_shape=(6, 7, 5))).output.describe() == "self.output"
+
+
+def test_a_function_taking_a_generator_gets_one_per_instance_that_advances():
+    def noisy(x, rate, rng):
+        return x * (rng.random(x.shape) >= rate)
+
+    found = detect(noisy, _options())
+    layer = Driver(found, 0.5, seed=3)
+    assert not np.array_equal(layer.forward(np.ones(1000)), layer.forward(np.ones(1000)))
+
+
+def test_a_function_returning_only_the_output_is_forward_only_despite_a_backward_beside_it():
+    def fwd(x, rate):
+        return x
+
+    def bwd(dout):
+        return dout
+
+    options = _options(module=type("M", (), {"bwd": staticmethod(bwd)}))
+    assert FunctionalPair.matches(fwd, options), "the pair shape must get the first look"
+    assert type(detect(fwd, options)) is ForwardOnly

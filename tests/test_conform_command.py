@@ -1,0 +1,107 @@
+"""``pip install .`` ships the conformance suite, and ``npdrop-conform`` runs it from a user's
+own project: a directory outside the repository, importable as it would be for them.
+
+npdrop is installed (not editable) into a temporary ``--target`` directory from a copy of
+the project's files, that directory alone goes on ``PYTHONPATH`` ahead of this checkout,
+and the installed ``bin/npdrop-conform`` script is run in a second temporary directory
+holding the user's modules. Needs torch (the suite compares with it) and setuptools (the
+build backend; ``--no-build-isolation`` keeps the test offline).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("setuptools")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD_PAIR = '''
+import numpy as np
+
+def dropout_forward(x, dropout_param):
+    p, mode = dropout_param["p"], dropout_param["mode"]     # p: the keep probability
+    mask = None
+    if mode == "train" and p < 1:
+        kept = np.asarray(np.random.rand(*x.shape)) < p
+        mask = (kept * (1.0 / p if p > 0 else 0.0)).astype(x.dtype)
+    return (x if mask is None else x * mask), (dropout_param, mask)
+
+def dropout_backward(dout, cache):
+    _, mask = cache
+    return dout if mask is None else dout * mask
+'''
+
+BAD_LAYER = '''
+import numpy as np
+
+class LayerDropout:
+    def __init__(self, rate):
+        self.rate = rate
+
+    def forward(self, inputs, training):
+        if not training:
+            self.output = inputs
+            return
+        self.mask = np.random.random_sample(inputs.shape) >= self.rate
+        self.output = inputs * self.mask.astype(inputs.dtype)       # no 1/(1-rate)
+
+    def backward(self, dvalues):
+        self.dinputs = dvalues * self.mask
+'''
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """``(site, project)``: npdrop installed from a copy of the project, and a user project."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("npdrop", "conformance"):
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index",
+                    "--quiet", "--target", str(site), str(source)], check=True, timeout=300)
+    project = tmp_path_factory.mktemp("project")
+    (project / "good_pair.py").write_text(textwrap.dedent(GOOD_PAIR))
+    (project / "bad_layer.py").write_text(textwrap.dedent(BAD_LAYER))
+    return site, project
+
+
+def _conform(installed, *args):
+    site, project = installed
+    script = site / "bin" / "npdrop-conform"
+    assert script.exists(), f"pip install did not create the console script: {sorted(os.listdir(site))}"
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    run = subprocess.run([sys.executable, str(script), *args, "--tb=no", "-W", "ignore"], cwd=project,
+                         env=env, capture_output=True, text=True, timeout=300)
+    output = run.stdout + run.stderr
+    return run.returncode, output
+
+
+def test_installed_suite_passes_a_correct_pair_from_the_users_directory(installed):
+    code, output = _conform(installed, "good_pair:dropout_forward", "--p-means", "keep")
+    assert code == 0, output[-3000:]
+    assert f"rootdir: {installed[0]}" in output, "the suite did not run from the installed copy"
+    assert "dropout_backward(dout, cache) -> returned" in output and "failed properties: none" in output
+
+
+def test_installed_suite_fails_a_faulty_layer_with_exit_status_1(installed, tmp_path):
+    report = tmp_path / "report.json"
+    code, output = _conform(installed, "bad_layer:LayerDropout", "--report-json", str(report))
+    assert code == 1, output[-3000:]
+    assert "forward(inputs, training) -> self.output" in output
+    assert "failed properties: forward" in output and report.exists()
+
+
+def test_what_cannot_be_driven_exits_4_with_the_reason(installed):
+    code, output = _conform(installed, "bad_layer:np")
+    assert code == 4, output[-3000:]
+    assert "matches no known shape" in output
