@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from conformance import evidence  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, forward_with_mask  # noqa: E402
 from conformance.inputs import gradient, make_input, needs_palette, special_input  # noqa: E402
 from conformance.reference import draws, run_torch  # noqa: E402
@@ -34,7 +35,9 @@ def test_forward(impl, ref, case, dtype, p, rng, seed, repro):
     layer = impl.make(ref, p, seed)
     x = _input(layer, ref, case, dtype, p, rng)
     call = forward_with_mask(layer, ref, x, p, rng)
-    Judge(impl, ref, p, dtype, x.shape, repro).same(call.out, run_torch(ref, p, call.x, call.keep).out, "forward")
+    expected = run_torch(ref, p, call.x, call.keep).out
+    evidence.compared("forward", ref, p, call.x, call.out, expected)
+    Judge(impl, ref, p, dtype, x.shape, repro).same(call.out, expected, "forward")
 
 
 @pytest.mark.prop("backward")
@@ -49,6 +52,7 @@ def test_backward(impl, ref, case, dtype, p, rng, seed, repro):
     g = gradient(x.shape, dtype, rng)
     got = layer.backward(g)
     expected = run_torch(ref, p, call.x, call.keep, grad=g).grad
+    evidence.compared("backward", ref, p, g, got, expected)
     Judge(impl, ref, p, dtype, x.shape, repro).same(got, expected, "backward")
 
 
