@@ -170,7 +170,9 @@ def nan_at_p1(variant, options):
     nan = sum(r["nan"] for r in rows if r["p"] == at[0])
     size = sum(r["size"] for r in rows if r["p"] == at[0])
     others = sum(1 for r in rows if r["p"] != at[0] and r["size"])
-    return f"NaN in {nan} of {size} outputs for finite input at {ends[at[0]]}; none in {others} forwards at other p"
+    text = f"NaN in {nan} of {size} outputs for finite input at {ends[at[0]]}; none in {others} forwards at other p"
+    # where it shows: the tests at the p where everything is dropped, in the implementation's terms
+    return text, ("p-one" if at[0] == 1.0 else "p-zero", "forward", "backward")
 
 
 def eval_backward(variant, options):
@@ -213,7 +215,8 @@ def _identical(kind: str, what: str):
 class Fault:
     id: str
     properties: tuple          #: where its failures show up, the most telling first
-    test: Callable             #: (variant, Options) -> evidence text, or None
+    test: Callable             #: (variant, Options) -> evidence text (or text and the properties
+                               #: it explains, a subset of ``properties``), or None
     cause: str
     fix: Callable              #: Options -> what to change or which option to try
 
@@ -248,8 +251,9 @@ CATALOGUE = (
           "or a float32 one with float16 input",
           lambda o: "cast the mask to the input's dtype before multiplying (mask.astype(x.dtype))"),
     Fault("nan-at-p1", ("p-one", "forward", "backward", "p-zero"), nan_at_p1,
-          "1/(1-p) is evaluated when every unit is dropped: 0 * inf or 0/0 gives NaN",
-          lambda o: "special-case p = 1 (return x * 0, a zero gradient), as torch does"),
+          "the scale is computed when every unit is dropped (1/(1-p) at p = 1, or 1/keep at keep 0): "
+          "0 * inf or 0/0 gives NaN",
+          lambda o: "special-case dropping everything: return x * 0 and a zero gradient, as torch does at p = 1"),
     Fault("eval-backward", ("mode-switch", "eval-identity"), eval_backward,
           "backward ignores the mode: after an evaluation forward it reuses the last training mask, or fails",
           lambda o: "clear the saved mask in an evaluation forward and return the gradient unchanged"),
@@ -280,7 +284,10 @@ def diagnose(failed: dict, options: Options = Options()) -> list:
             if not hit:
                 continue
             measured = fault.test(variant, options)
-            if measured:
+            if isinstance(measured, tuple):
+                measured, where = measured
+                hit = [p for p in hit if p in where]
+            if measured and hit:
                 telling = next(p for p in fault.properties if p in hit)
                 found.append({"id": fault.id, "property": telling, "properties": hit, "variant": variant,
                               "cause": fault.cause, "evidence": measured, "fix": fault.fix(options)})
