@@ -93,8 +93,12 @@ def _kept_like_keep_probability(variant: str) -> Optional[str]:
 
 def no_scale(variant, options):
     train = _scaled_by("forward", variant, lambda p: 1 - p)
+    if train is None:
+        return None
+    if any(r.get("missing") for r in evidence.records("eval", variant)):
+        return f"training output / torch's under the same mask = {train} (1 - p each time); it has no evaluation mode"
     at_eval = _eval_ratio(variant)
-    if train is None or at_eval is None or abs(at_eval[1] - 1) > 1e-3:
+    if at_eval is None or abs(at_eval[1] - 1) > 1e-3:
         return None
     return (f"training output / torch's under the same mask = {train} (1 - p each time); "
             f"evaluation returns the input (ratio 1 at p={at_eval[0]})")
@@ -159,9 +163,13 @@ def dtype_upcast(variant, options):
     return "; ".join(f"{a} in -> {b} out ({', '.join(sorted(w))})" for (a, b), w in sorted(seen.items()))
 
 
+_DIVISION = ("ZeroDivisionError", "FloatingPointError")
+
+
 def nan_at_p1(variant, options):
     rows = evidence.records("forward", variant)
-    at = sorted({r["p"] for r in rows if r["nan"]})
+    raised = [r for r in evidence.records("raised", variant) if r["type"] in _DIVISION]
+    at = sorted({r["p"] for r in rows if r["nan"]} | {r["p"] for r in raised})
     ends = {1.0: "p=1"}
     if _kept_like_keep_probability(variant):
         ends[0.0] = "p=0, which this implementation reads as keep probability 0"
@@ -170,7 +178,9 @@ def nan_at_p1(variant, options):
     nan = sum(r["nan"] for r in rows if r["p"] == at[0])
     size = sum(r["size"] for r in rows if r["p"] == at[0])
     others = sum(1 for r in rows if r["p"] != at[0] and r["size"])
-    text = f"NaN in {nan} of {size} outputs for finite input at {ends[at[0]]}; none in {others} forwards at other p"
+    found = [f"NaN in {nan} of {size} outputs for finite input"] if nan else []
+    found += [f"{r['type']}: {r['message']}" for r in raised[:1]]
+    text = f"{' and '.join(found)} at {ends[at[0]]}; none in {others} forwards at other p"
     # where it shows: the tests at the p where everything is dropped, in the implementation's terms
     return text, ("p-one" if at[0] == 1.0 else "p-zero", "forward", "backward")
 
@@ -252,7 +262,7 @@ CATALOGUE = (
           lambda o: "cast the mask to the input's dtype before multiplying (mask.astype(x.dtype))"),
     Fault("nan-at-p1", ("p-one", "forward", "backward", "p-zero"), nan_at_p1,
           "the scale is computed when every unit is dropped (1/(1-p) at p = 1, or 1/keep at keep 0): "
-          "0 * inf or 0/0 gives NaN",
+          "0 * inf or 0/0 gives NaN (or a Python float division raises)",
           lambda o: "special-case dropping everything: return x * 0 and a zero gradient, as torch does at p = 1"),
     Fault("eval-backward", ("mode-switch", "eval-identity"), eval_backward,
           "backward ignores the mode: after an evaluation forward it reuses the last training mask, or fails",

@@ -12,6 +12,7 @@ shape, a non-float output) is simply not recorded, so its diagnosis cannot fire.
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from typing import Optional
 
 import numpy as np
@@ -68,6 +69,16 @@ def compared(kind: str, variant: str, p: float, given, got, expected) -> None:
                                         spread=spread, n=n, nan=nan, size=int(got.size)))
 
 
+@contextmanager
+def raising(variant: str, p: float):
+    """Around a training forward at ``p``: records the exception it raises (then re-raised)."""
+    try:
+        yield
+    except Exception as exc:
+        _RECORDS["raised", variant].append(dict(p=p, type=type(exc).__name__, message=str(exc)[:200]))
+        raise
+
+
 def dtype_out(variant: str, what: str, given, got) -> None:
     """The dtype ``what`` (training forward, backward, eval forward) returned for a ``given`` dtype."""
     _RECORDS["dtype", variant].append(dict(what=what, dtype=np.dtype(given).name,
@@ -81,6 +92,11 @@ def eval_output(variant: str, p: float, x, out) -> None:
         return
     ratio, spread, n = _ratio(arrays[1], arrays[0])
     _RECORDS["eval", variant].append(dict(p=p, dtype=arrays[0].dtype.name, ratio=ratio, spread=spread, n=n))
+
+
+def no_eval_mode(variant: str) -> None:
+    """The implementation has no evaluation mode the harness could find."""
+    _RECORDS["eval", variant].append(dict(p=None, dtype=None, ratio=None, spread=0.0, n=0, missing=True))
 
 
 def backward_after_eval(variant: str, layer, grad: np.ndarray, last_keep: Optional[np.ndarray] = None):

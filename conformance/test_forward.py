@@ -34,7 +34,8 @@ def _input(layer, ref, case, dtype, p, rng):
 def test_forward(impl, ref, case, dtype, p, rng, seed, repro):
     layer = impl.make(ref, p, seed)
     x = _input(layer, ref, case, dtype, p, rng)
-    call = forward_with_mask(layer, ref, x, p, rng)
+    with evidence.raising(ref, p):
+        call = forward_with_mask(layer, ref, x, p, rng)
     expected = run_torch(ref, p, call.x, call.keep).out
     evidence.compared("forward", ref, p, call.x, call.out, expected)
     Judge(impl, ref, p, dtype, x.shape, repro).same(call.out, expected, "forward")

@@ -61,6 +61,8 @@ ENTRIES = {
     "faults:MaskedFixedMask": ("Dropout", "call-independence"),
     "faults:ChannelNoScale": ("Dropout2d", "forward"),
     "faults:AlphaOneMaskPerBatch": ("AlphaDropout", "batch-independence"),
+    "faults:ScaleDividesByZero": ("Dropout", "p-one"),
+    "faults:NoEvalModeNoScale": ("Dropout", "forward"),
     "_base:BlackBoxDropout": ("Dropout", None),
     "_base:BlackBoxAlphaDropout": ("AlphaDropout", None),
     "correct:WhereDropout": ("Dropout", None),
@@ -93,6 +95,8 @@ DIAGNOSES = {
     "faults:MaskedFixedMask": ("fixed-mask",),
     "faults:ChannelNoScale": ("no-scale",),
     "faults:AlphaOneMaskPerBatch": ("batch-shared-mask",),
+    "faults:ScaleDividesByZero": ("nan-at-p1",),
+    "faults:NoEvalModeNoScale": ("no-scale",),
 }
 
 

@@ -10,23 +10,18 @@ import numpy as np
 from ._base import BlackBoxAlphaDropout, BlackBoxDropout
 
 
-class OriginalDropout:
+class OriginalDropout(BlackBoxDropout):
     """Correct *original* dropout (Srivastava et al. 2014): train ``x * mask``, eval ``x * (1-p)``.
     Not torch's inverted form, so the default run fails it."""
 
-    def __init__(self, p):
-        self.p = p
-        self.mask = None
+    def scale(self):
+        return 1.0
 
     def forward(self, x, training=True):
-        if not training:
-            self.mask = None
-            return x * x.dtype.type(1 - self.p)
-        self.mask = np.random.random_sample(x.shape) >= self.p
-        return x * self.mask
-
-    def backward(self, grad):
-        return grad * grad.dtype.type(1 - self.p) if self.mask is None else grad * self.mask
+        if training:
+            return super().forward(x)
+        self.noise = x.dtype.type(1 - self.p)
+        return x * self.noise
 
 
 class KeepProbDivide:
@@ -134,3 +129,25 @@ class AlphaOneMaskPerBatch(BlackBoxAlphaDropout):
         if len(shape) < 2:
             return super().draw(shape)
         return np.broadcast_to(super().draw((1,) + tuple(shape[1:])), shape)
+
+
+class ScaleDividesByZero(BlackBoxDropout):
+    """No p == 1 case, and the scale a Python float division: ``1.0 / (1 - p)`` raises
+    ZeroDivisionError when everything is dropped."""
+
+    def forward(self, x, training=True):
+        if not training:
+            self.noise = None
+            return x
+        self.noise = (self.draw(x.shape) * (1.0 / (1.0 - self.p))).astype(x.dtype)
+        return x * self.noise
+
+
+class NoEvalModeNoScale(BlackBoxDropout):
+    """The bare "zero random neurons" layer: ``forward(x)`` only, no mode at all, no scale."""
+
+    def scale(self):
+        return 1.0
+
+    def forward(self, x):
+        return super().forward(x)
