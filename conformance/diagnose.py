@@ -88,7 +88,7 @@ def _kept_like_keep_probability(variant: str) -> Optional[str]:
         return None
     if all(_fits(r["count"], r["cells"], 1 - r["p"]) for r in rows):
         return None
-    return ", ".join(f"{_fmt(r['count'] / r['cells'])} at p={r['p']} ({r['cells']} cells)" for r in rows)
+    return ", ".join(f"{r['count'] / r['cells']:.6f} at p={r['p']} ({r['cells']} cells)" for r in rows)
 
 
 def no_scale(variant, options):
@@ -172,7 +172,7 @@ def nan_at_p1(variant, options):
     at = sorted({r["p"] for r in rows if r["nan"]} | {r["p"] for r in raised})
     ends = {1.0: "p=1"}
     if _kept_like_keep_probability(variant):
-        ends[0.0] = "p=0, which this implementation reads as keep probability 0"
+        ends[0.0] = "p=0, where this implementation, reading p the other way round, drops everything"
     if len(at) != 1 or at[0] not in ends:
         return None
     nan = sum(r["nan"] for r in rows if r["p"] == at[0])
