@@ -123,7 +123,7 @@ def scale_by_p(variant, options):
 
 
 def backward_no_scale(variant, options):
-    if _ratios("forward", variant) and _scaled_by("forward", variant, lambda p: 1.0) is None:
+    if _scaled_by("forward", variant, lambda p: 1.0) is None:
         return None
     back = _scaled_by("backward", variant, lambda p: 1 - p)
     return None if back is None else (f"input gradient / torch's under the same mask = {back} (1 - p each "
