@@ -135,7 +135,16 @@ def keep_prob(variant, options):
     return None if kept is None else f"kept fraction {kept}: p, not 1 - p"
 
 
+def _draws_independent(variant: str) -> bool:
+    """No measured agreement between masks that should be independent (samples of a batch,
+    consecutive calls) falls outside its binomial bound: the kept counts are binomial."""
+    return all(_fits(r["agree"], r["cells"], r["p"] ** 2 + (1 - r["p"]) ** 2)
+               for kind in ("batch", "call") for r in evidence.records(kind, variant))
+
+
 def quantised_threshold(variant, options):
+    if not _draws_independent(variant):
+        return None   # shared or repeated masks make the kept count overdispersed, not biased
     found = []
     for r in evidence.records("kept", variant):
         q, count, cells = 1 - r["p"], r["count"], r["cells"]
