@@ -24,6 +24,8 @@ import zlib
 import numpy as np
 import pytest
 
+from conformance import evidence
+from conformance.diagnose import Options, diagnose, lines
 from conformance.report import NOT_APPLICABLE, PROPERTIES, Matrix
 
 try:
@@ -60,6 +62,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "prop(name): the conformance property a test checks")
     config.addinivalue_line("markers", "any_impl: applies to any implementation plugged in with --impl")
     matrix = Matrix()
+    evidence.reset()
     config.stash[_MATRIX] = matrix
     _STATE["matrix"] = matrix
     impl = None
@@ -144,6 +147,10 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session, exitstatus):
     matrix = session.config.stash.get(_MATRIX, None)
     if matrix is not None and matrix.cells:
+        config = session.config
+        options = Options(p_means=config.getoption("p_means", "drop") or "drop",
+                          form=config.getoption("form", "inverted") or "inverted")
+        matrix.diagnoses = diagnose(matrix.failed_cells(), options)
         matrix.write(session.config.getoption("report_json"), session.config.getoption("report_md"))
 
 
@@ -159,6 +166,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line(matrix.text())
     failed = matrix.failed_properties()
     terminalreporter.write_line("failed properties: " + (", ".join(failed) if failed else "none"))
+    for diagnosis in matrix.diagnoses:
+        for line in lines(diagnosis):
+            terminalreporter.write_line(line)
     unknown = [p for p in matrix.properties() if p not in PROPERTIES]
     if unknown:
         terminalreporter.write_line("(rows without a prop marker are named after their module: "

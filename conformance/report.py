@@ -66,6 +66,7 @@ class Matrix:
     def __init__(self):
         self.cells: dict[tuple[str, str], Cell] = {}
         self.meta: dict = {}
+        self.diagnoses: list = []   #: likely causes of the failures (see conformance.diagnose)
 
     def add(self, prop: str, variant: str, outcome: str, nodeid: str = "", message: str = "") -> None:
         cell = self.cells.setdefault((prop, variant), Cell())
@@ -91,6 +92,16 @@ class Matrix:
     def failed_properties(self) -> list:
         return [p for p in self.properties() if any(c.failed for (q, _), c in self.cells.items() if q == p)]
 
+    def failed_cells(self) -> dict:
+        """variant -> its failed properties, in the matrix's order."""
+        failed = {}
+        for prop in self.properties():
+            for variant in self.variants():
+                cell = self.cells.get((prop, variant))
+                if cell is not None and cell.failed:
+                    failed.setdefault(variant, []).append(prop)
+        return failed
+
     def to_json(self) -> dict:
         props = {}
         for (prop, variant), cell in sorted(self.cells.items()):
@@ -100,7 +111,8 @@ class Matrix:
         totals = {k: sum(getattr(c, k) for c in self.cells.values()) for k in ("passed", "failed", "skipped")}
         totals["n/a"] = sum(c.na for c in self.cells.values())
         return {**self.meta, "properties": props, "failed_properties": self.failed_properties(),
-                "descriptions": {p: PROPERTIES.get(p, "") for p in self.properties()}, "totals": totals}
+                "descriptions": {p: PROPERTIES.get(p, "") for p in self.properties()}, "totals": totals,
+                "diagnoses": self.diagnoses}
 
     def _rows(self, fail: str) -> tuple[list, list]:
         variants = self.variants()
@@ -132,6 +144,11 @@ class Matrix:
                 first = cell.failures[0]
                 out += [f"- **{prop}** / {variant}: {cell.failed} failed, e.g. `{first['test']}`",
                         "", "  ```", "  " + first["message"].replace("\n", "\n  "), "  ```"]
+        if self.diagnoses:
+            out += ["", "## Likely causes", ""]
+            for d in self.diagnoses:
+                out += [f"- **{d['id']}** ({d['variant']}: {', '.join(d['properties'])}): {d['cause']}",
+                        f"  - evidence: {d['evidence']}", f"  - try: {d['fix']}"]
         return "\n".join(out) + "\n"
 
     def write(self, json_path=None, md_path=None) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from conformance import evidence  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, needs, own_forward  # noqa: E402
 from conformance.inputs import CASES, PALETTE, cell_shape, gradient, needs_palette, values  # noqa: E402
 from conformance.reference import ALPHA, broadcast_axes  # noqa: E402
@@ -34,6 +35,7 @@ def test_dtype_is_preserved(impl, ref, dtype, rng, seed):
         calls.append(("eval forward", lambda: (layer.eval(), layer.forward(x))[1]))
     for what, call in calls:
         got = np.asarray(call()).dtype
+        evidence.dtype_out(ref, what, dtype, got)
         assert got == dtype, f"{what}: out.dtype={got}, but should be {name} [{ref}(p=0.3)({name} input)]"
 
 
@@ -57,11 +59,13 @@ def test_p_one_gives_zeros(impl, ref, dtype, rng, seed, repro):
     """p == 1: torch returns ``x * 0`` (no draw): zeros for finite x, never NaN from ``0 * inf``."""
     layer = impl.make(ref, 1.0, seed)
     x = values(_batched(ref), dtype, rng)
-    out = np.asarray(layer.forward(x))
-    assert not np.isnan(out).any(), f"p=1 gave {int(np.isnan(out).sum())} NaN for finite input [{ref}, {dtype.__name__}]"
-    judge = Judge(impl, ref, 1.0, dtype, x.shape, repro)
+    with evidence.raising(ref, 1.0):
+        out = np.asarray(layer.forward(x))
     g = gradient(x.shape, dtype, rng)
-    expected = judge.torch(x, None, grad=g)
+    judge = Judge(impl, ref, 1.0, dtype, x.shape, repro)
+    expected = judge.torch(x, None, grad=g)  # x * 0 in both forms
+    evidence.compared("forward", ref, 1.0, x, out, expected.out)
+    assert not np.isnan(out).any(), f"p=1 gave {int(np.isnan(out).sum())} NaN for finite input [{ref}, {dtype.__name__}]"
     judge.same(out, expected.out, "forward at p=1 (zeros)")
     if layer.has_backward:
         judge.same(layer.backward(g), expected.grad, "backward at p=1 (zeros)")
@@ -76,6 +80,7 @@ def test_backward_reuses_the_forward_mask(impl, ref, p, rng, seed):
     x = values(cell_shape(ref, 40, 50, 3), np.float64, rng, needs_palette(ref, False))
     _, keep, _ = own_forward(layer, ref, x)
     gx = np.asarray(layer.backward(np.ones_like(x)))
+    evidence.backward_pattern(ref, p, keep, gx, x.shape)
     differ = (gx != 0) != elementwise(keep, x.shape)
     assert not differ.any(), (
         f"backward(ones) is nonzero where the forward dropped, or zero where it kept, at "

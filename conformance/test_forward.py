@@ -11,12 +11,19 @@ import pytest
 
 pytest.importorskip("torch")
 
+from conformance import evidence  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, forward_with_mask, needs  # noqa: E402
 from conformance.inputs import gradient, make_input, needs_palette, special_input  # noqa: E402
-from conformance.reference import draws  # noqa: E402
+from conformance.reference import draws, run_torch  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+
+
+def torch_result(impl, ref, p, call, expected, *, grad=None):
+    """torch's own (inverted) result, which the diagnoses measure against: ``expected`` itself
+    unless the run checks the original form."""
+    return run_torch(ref, p, call.x, call.keep, grad=grad) if impl.form.original else expected
 
 
 def _input(layer, ref, case, dtype, p, rng):
@@ -33,9 +40,12 @@ def _input(layer, ref, case, dtype, p, rng):
 def test_forward(impl, ref, case, dtype, p, rng, seed, repro):
     layer = impl.make(ref, p, seed)
     x = _input(layer, ref, case, dtype, p, rng)
-    call = forward_with_mask(layer, ref, x, p, rng)
+    with evidence.raising(ref, p):
+        call = forward_with_mask(layer, ref, x, p, rng)
     judge = Judge(impl, ref, p, dtype, x.shape, repro)
-    judge.same(call.out, judge.torch(call.x, call.keep).out, "forward")
+    expected = judge.torch(call.x, call.keep)
+    evidence.compared("forward", ref, p, call.x, call.out, torch_result(impl, ref, p, call, expected).out)
+    judge.same(call.out, expected.out, "forward")
 
 
 @pytest.mark.prop("backward")
@@ -49,7 +59,9 @@ def test_backward(impl, ref, case, dtype, p, rng, seed, repro):
     g = gradient(x.shape, dtype, rng)
     got = layer.backward(g)
     judge = Judge(impl, ref, p, dtype, x.shape, repro)
-    judge.same(got, judge.torch(call.x, call.keep, grad=g).grad, "backward")
+    expected = judge.torch(call.x, call.keep, grad=g)
+    evidence.compared("backward", ref, p, g, got, torch_result(impl, ref, p, call, expected, grad=g).grad)
+    judge.same(got, expected.grad, "backward")
 
 
 @pytest.mark.prop("nonfinite")

@@ -8,11 +8,18 @@ import pytest
 
 pytest.importorskip("torch")
 
+from conformance import evidence  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, forward_with_mask, needs  # noqa: E402
 from conformance.inputs import CASES, gradient, needs_palette, special_input, values  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+
+
+def _needs_eval(layer, ref):
+    if not layer.has_eval:
+        evidence.no_eval_mode(ref)
+    needs(layer, "eval")
 
 
 def _plain_input(layer, ref, dtype, rng):
@@ -25,14 +32,17 @@ def test_eval_is_identity(impl, ref, dtype, rng, seed, repro):
     """eval(): the output is the input, bit for bit (NaN/inf included), and so is the gradient
     (the original form: both times 1-p)."""
     layer = impl.make(ref, 0.3, seed)
-    needs(layer, "eval")
+    _needs_eval(layer, ref)
     layer.eval()
     x = special_input(ref, dtype, rng)
     judge = Judge(impl, ref, 0.3, dtype, x.shape, repro)
-    judge.at_eval(layer.forward(x), x, "eval forward", against="its input")
+    out = layer.forward(x)
+    evidence.eval_output(ref, 0.3, x, out)
+    judge.at_eval(out, x, "eval forward", against="its input")
     if layer.has_backward:
         g = gradient(x.shape, dtype, rng)
-        judge.at_eval(layer.backward(g), g, "backward after an eval forward", against="the upstream gradient")
+        judge.at_eval(evidence.backward_after_eval(ref, layer, g), g, "backward after an eval forward",
+                      against="the upstream gradient")
 
 
 @pytest.mark.prop("p-zero")
@@ -63,7 +73,7 @@ def test_switching_modes_never_uses_a_stale_mask(impl, ref, rng, seed, repro):
     nonzero pattern; values are the ``forward``/``backward`` properties' business)."""
     p, dtype = 0.3, np.float64
     layer = impl.make(ref, p, seed)
-    needs(layer, "eval")
+    _needs_eval(layer, ref)
     judge = Judge(impl, ref, p, dtype, CASES[ref]["batched"][0], repro)
     for step in range(1, 4):
         layer.train()
@@ -76,7 +86,8 @@ def test_switching_modes_never_uses_a_stale_mask(impl, ref, rng, seed, repro):
         judge.at_eval(layer.forward(x2), x2, f"eval forward after training step {step}", against="its input")
         if layer.has_backward:
             g = gradient(x2.shape, dtype, rng)
-            judge.at_eval(layer.backward(g), g, f"backward after the eval forward of step {step} (a stale mask?)",
+            judge.at_eval(evidence.backward_after_eval(ref, layer, g, call.keep), g,
+                          f"backward after the eval forward of step {step} (a stale mask?)",
                           against="the upstream gradient")
 
 

@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from conformance import evidence  # noqa: E402
 from conformance.inputs import PALETTE, cell_shape, needs_palette, values  # noqa: E402
 from conformance.harness import own_forward  # noqa: E402
 from conformance.reference import ALPHA  # noqa: E402
@@ -35,7 +36,9 @@ def test_keep_rate(impl, ref, p, cells, seed, repro):
     x = _tiled_input(ref, cell_shape(ref, 1000, cells // 1000))
     _, keep, known = own_forward(layer, ref, x)
     assert known.all(), "the input reveals every cell's mask"
-    check_binomial(int(keep.sum()), keep.size, 1 - p, f"kept fraction [{ref}(p={p}), {keep.size} cells]",
+    count = int(keep.sum())
+    evidence.kept(ref, p, count, keep.size)
+    check_binomial(count, keep.size, 1 - p, f"kept fraction [{ref}(p={p}), {keep.size} cells]",
                    repro=repro)
 
 
@@ -55,6 +58,7 @@ def test_each_call_draws_a_new_mask(impl, ref, rng, seed, repro):
     layer, x = _half_layer(impl, ref, rng, seed)
     first = own_forward(layer, ref, x.copy())[1]
     second = own_forward(layer, ref, x.copy())[1]
+    evidence.agreement("call", ref, 0.5, first, second)
     _check_independent(first, second, f"cells where two consecutive calls' masks agree [{ref}(p=0.5)] "
                        "(a mask reused, or re-seeded?)", repro)
 
@@ -64,5 +68,6 @@ def test_samples_in_a_batch_get_independent_masks(impl, ref, rng, seed, repro):
     """Samples 2i and 2i+1 of one batch: agreement probability p^2 + (1-p)^2 per cell."""
     layer, x = _half_layer(impl, ref, rng, seed)
     cells = own_forward(layer, ref, x)[1].reshape(200, 500)
+    evidence.agreement("batch", ref, 0.5, cells[0::2], cells[1::2])
     _check_independent(cells[0::2], cells[1::2], f"cells where samples 2i and 2i+1 agree [{ref}(p=0.5)] "
                        "(one mask for the whole batch?)", repro)

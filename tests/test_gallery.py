@@ -1,5 +1,7 @@
 """The conformance harness catches real mistakes: every faulty gallery entry fails, with the
-broken property named, and every correct one passes.
+broken property named, and every correct one passes; where the fault is one the harness
+knows (:mod:`conformance.diagnose`), the report names it (``diagnoses``), and correct
+entries get no diagnosis.
 
 Each entry runs the plugged-in-implementation subset of the suite in a subprocess,
 ``python -m pytest <generic conformance modules> --impl tests.gallery.<module>:<Class>
@@ -51,6 +53,16 @@ ENTRIES = {
     "variants:AlphaWrongConstant": ("AlphaDropout", "forward"),
     "variants:AlphaBackwardAddsShift": ("AlphaDropout", "backward"),
     "variants:AlphaDropsToZero": ("AlphaDropout", "forward"),
+    "faults:OriginalDropout": ("Dropout", "eval-identity"),
+    "faults:KeepProbDivide": ("Dropout", "keep-rate"),
+    "faults:Float32Mask": ("Dropout", "dtype"),
+    "faults:BackwardAfterEvalRaises": ("Dropout", "mode-switch"),
+    "faults:MaskedNoScale": ("Dropout", "forward"),
+    "faults:MaskedFixedMask": ("Dropout", "call-independence"),
+    "faults:ChannelNoScale": ("Dropout2d", "forward"),
+    "faults:AlphaOneMaskPerBatch": ("AlphaDropout", "batch-independence"),
+    "faults:ScaleDividesByZero": ("Dropout", "p-one"),
+    "faults:NoEvalModeNoScale": ("Dropout", "forward"),
     "_base:BlackBoxDropout": ("Dropout", None),
     "_base:BlackBoxAlphaDropout": ("AlphaDropout", None),
     "correct:WhereDropout": ("Dropout", None),
@@ -94,6 +106,33 @@ OPTIONS = {
 #: entries with no backward: their backward properties must be n/a, never pass or fail.
 FORWARD_ONLY = ("shapes_modes:KerasLikeDropout", "shapes_forward_only:dropout_layer",
                 "shapes_forward_only:dropout_layer_flag")
+
+#: entry -> the diagnosis ids its report must name (entries not listed: none at all)
+DIAGNOSES = {
+    "values:ScaleByInverseP": ("scale-by-p",),
+    "values:NoScaling": ("no-scale",),
+    "values:NanAtPOne": ("nan-at-p1",),
+    "values:Float64Output": ("dtype-upcast",),
+    "draws:PAsKeepProbability": ("keep-prob",),
+    "draws:Uint8Threshold": ("quantised-threshold",),
+    "draws:OneMaskPerBatch": ("batch-shared-mask",),
+    "draws:MaskNeverRedrawn": ("fixed-mask",),
+    "draws:ReseedsEveryCall": ("fixed-mask",),
+    "state:StaleMaskAfterEval": ("eval-backward",),
+    "backward:BackwardWithoutScale": ("backward-no-scale",),
+    "backward:BackwardFreshMask": ("fresh-mask-backward",),
+    "faults:OriginalDropout": ("original-form",),
+    # p read as keep probability; its float64 mask upcasts; at p = 0 (keep 0) it divides 0 by 0
+    "faults:KeepProbDivide": ("keep-prob", "dtype-upcast", "nan-at-p1"),
+    "faults:Float32Mask": ("dtype-upcast",),
+    "faults:BackwardAfterEvalRaises": ("eval-backward",),
+    "faults:MaskedNoScale": ("no-scale",),
+    "faults:MaskedFixedMask": ("fixed-mask",),
+    "faults:ChannelNoScale": ("no-scale",),
+    "faults:AlphaOneMaskPerBatch": ("batch-shared-mask",),
+    "faults:ScaleDividesByZero": ("nan-at-p1",),
+    "faults:NoEvalModeNoScale": ("no-scale",),
+}
 
 
 def _arguments(entry: str, report: str) -> list:
@@ -179,6 +218,34 @@ def test_faulty_entry_fails_with_its_property_named(reports, entry):
     assert expected in failed, f"{entry}: expected '{expected}' among the failed properties, got {failed}"
     message = result["report"]["properties"][expected]
     assert any(cell["failures"] for cell in message.values())
+
+
+@pytest.mark.parametrize("entry", list(ENTRIES), ids=str)
+def test_diagnoses_name_the_fault(reports, entry):
+    """The ``likely cause`` ids in the JSON report are exactly the entry's known faults (none
+    for a correct entry, none for a fault outside the catalogue), each on a property that
+    failed, with its measured evidence."""
+    report = reports[entry].get("report", {})
+    diagnoses = report.get("diagnoses", [])
+    got = sorted({d["id"] for d in diagnoses})
+    assert got == sorted(DIAGNOSES.get(entry, ())), (
+        f"{entry}: diagnoses {got}, expected {sorted(DIAGNOSES.get(entry, ()))}\n"
+        + "\n".join(f"{d['id']}: {d['evidence']}" for d in diagnoses))
+    for d in diagnoses:
+        assert {"id", "property", "cause", "evidence"} <= set(d), f"{entry}: incomplete diagnosis {d}"
+        assert d["property"] in report["failed_properties"], (
+            f"{entry}: {d['id']} is attached to {d['property']}, which did not fail ({report['failed_properties']})")
+
+
+def test_every_catalogue_id_is_exercised():
+    from conformance.diagnose import CATALOGUE
+
+    required = {"no-scale", "original-form", "scale-by-p", "keep-prob", "dtype-upcast", "nan-at-p1",
+                "eval-backward", "fresh-mask-backward", "batch-shared-mask", "fixed-mask", "quantised-threshold"}
+    ids = {fault.id for fault in CATALOGUE}
+    assert required <= ids, f"catalogue lacks {sorted(required - ids)}"
+    exercised = {i for expected in DIAGNOSES.values() for i in expected}
+    assert ids <= exercised, f"no gallery entry has {sorted(ids - exercised)}"
 
 
 @pytest.mark.parametrize("entry", [e for e, (_, prop) in ENTRIES.items() if prop is None], ids=str)

@@ -1,0 +1,143 @@
+"""Figures the conformance tests measure as they run, kept for :mod:`conformance.diagnose`.
+
+A failing property says *what* broke; the figures recorded here say *how*: the ratio of the
+output to torch's under the same mask, the kept fraction, the dtypes that came out, what
+backward did after an evaluation forward. Each test records what it already computed (a
+few cheap reductions on top); records are keyed by kind and variant and live for one
+pytest session.
+
+Recording never changes a test's outcome: a figure that cannot be measured (a wrong
+shape, a non-float output) is simply not recorded, so its diagnosis cannot fire.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Optional
+
+import numpy as np
+
+# conftest.py imports this module with or without torch; conformance.reference (which
+# imports torch) is imported inside the recorders, which only torch-using tests call.
+_RECORDS: dict = defaultdict(list)
+
+
+def reset() -> None:
+    _RECORDS.clear()
+
+
+def records(kind: str, variant: str) -> list:
+    """Everything recorded of ``kind`` for ``variant``, in the order it was recorded."""
+    return _RECORDS.get((kind, variant), [])
+
+
+def _floats(*arrays) -> Optional[list]:
+    """The arrays as numpy arrays if they all have one shape and a float dtype, else None."""
+    arrays = [np.asarray(a) for a in arrays]
+    if any(a.dtype.kind != "f" or a.shape != arrays[0].shape for a in arrays):
+        return None
+    return arrays
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> tuple:
+    """``(median, spread, n)`` of num/den where both are finite and den is nonzero;
+    spread is the largest relative distance of a ratio from the median."""
+    a, b = num.astype(np.float64), den.astype(np.float64)
+    use = np.isfinite(a) & np.isfinite(b) & (b != 0)
+    if not use.any():
+        return None, 0.0, 0
+    r = a[use] / b[use]
+    median = float(np.median(r))
+    spread = float(np.max(np.abs(r - median))) / abs(median) if median else float(np.max(np.abs(r)))
+    return median, spread, int(use.sum())
+
+
+def compared(kind: str, variant: str, p: float, given, got, expected) -> None:
+    """An output (``kind`` "forward") or input gradient ("backward") next to torch's under
+    the same mask: their ratio, the dtypes, and NaNs where torch has none.
+
+    ``given`` is what went in (the input, or the upstream gradient): its dtype is the one
+    that should come out, and NaNs are only counted where it was finite.
+    """
+    arrays = _floats(given, got, expected)
+    if arrays is None:
+        return
+    from .reference import ALPHA
+
+    given, got, expected = arrays
+    ratio, spread, n = _ratio(got, expected) if variant not in ALPHA else (None, 0.0, 0)
+    nan = int((np.isnan(got) & ~np.isnan(expected) & np.isfinite(given)).sum())
+    _RECORDS[kind, variant].append(dict(p=p, dtype=given.dtype.name, out_dtype=got.dtype.name, ratio=ratio,
+                                        spread=spread, n=n, nan=nan, size=int(got.size)))
+
+
+@contextmanager
+def raising(variant: str, p: float):
+    """Around a training forward at ``p``: records the exception it raises (then re-raised)."""
+    try:
+        yield
+    except Exception as exc:
+        _RECORDS["raised", variant].append(dict(p=p, type=type(exc).__name__, message=str(exc)[:200]))
+        raise
+
+
+def dtype_out(variant: str, what: str, given, got) -> None:
+    """The dtype ``what`` (training forward, backward, eval forward) returned for a ``given`` dtype."""
+    _RECORDS["dtype", variant].append(dict(what=what, dtype=np.dtype(given).name,
+                                           out_dtype=np.asarray(got).dtype.name))
+
+
+def eval_output(variant: str, p: float, x, out) -> None:
+    """An evaluation forward: the ratio of its output to its input."""
+    arrays = _floats(x, out)
+    if arrays is None:
+        return
+    ratio, spread, n = _ratio(arrays[1], arrays[0])
+    _RECORDS["eval", variant].append(dict(p=p, dtype=arrays[0].dtype.name, ratio=ratio, spread=spread, n=n))
+
+
+def no_eval_mode(variant: str) -> None:
+    """The implementation has no evaluation mode the harness could find."""
+    _RECORDS["eval", variant].append(dict(p=None, dtype=None, ratio=None, spread=0.0, n=0, missing=True))
+
+
+def backward_after_eval(variant: str, layer, grad: np.ndarray, last_keep: Optional[np.ndarray] = None):
+    """``layer.backward(grad)`` right after an evaluation forward, recording whether it
+    raised, or was zero exactly where the last training forward (mask ``last_keep``,
+    broadcast to ``grad``'s shape) dropped units. Returns the gradient; re-raises."""
+    try:
+        got = layer.backward(grad)
+    except Exception as exc:
+        _RECORDS["eval-backward", variant].append(dict(raised=f"{type(exc).__name__}: {exc}"[:200]))
+        raise
+    if last_keep is not None and _floats(got, grad) is not None:
+        keep = np.broadcast_to(last_keep, grad.shape)
+        pattern = np.asarray(got) != 0
+        stale = bool(not keep.all() and np.array_equal(pattern, keep))
+        _RECORDS["eval-backward", variant].append(dict(stale=stale, zeros=int((~pattern).sum()), size=grad.size))
+    return got
+
+
+def backward_pattern(variant: str, p: float, keep: np.ndarray, grad_in, shape: tuple) -> None:
+    """``backward(ones)`` for an input of ``shape`` after a training forward with mask
+    ``keep`` (noise-shaped): how many noise cells it let through, and on how many it agrees
+    with the forward's mask."""
+    from .reference import broadcast_axes
+
+    got = np.asarray(grad_in)
+    if got.shape != tuple(shape) or got.dtype.kind != "f":
+        return
+    through = np.any(got != 0, axis=broadcast_axes(variant, got.shape), keepdims=True).reshape(keep.shape)
+    _RECORDS["pattern", variant].append(dict(p=p, cells=int(keep.size), through=int(through.sum()),
+                                             agree=int((through == keep).sum())))
+
+
+def kept(variant: str, p: float, count: int, cells: int) -> None:
+    """The implementation's own draw at ``p`` kept ``count`` of ``cells`` noise cells."""
+    _RECORDS["kept", variant].append(dict(p=p, count=int(count), cells=int(cells)))
+
+
+def agreement(kind: str, variant: str, p: float, a: np.ndarray, b: np.ndarray) -> None:
+    """Two masks that should be independent ("call": consecutive calls, "batch": samples
+    of one batch): on how many cells they agree."""
+    _RECORDS[kind, variant].append(dict(p=p, agree=int((a == b).sum()), cells=int(a.size)))
