@@ -223,9 +223,19 @@ def fresh_mask_backward(variant, options):
 
 def _identical(kind: str, what: str):
     def test(variant, options):
-        rows = [r for r in evidence.records(kind, variant) if r["agree"] == r["cells"] and r["cells"] >= 64]
+        # masks that drop nothing agree trivially: that is never-drops' fingerprint, not this one
+        rows = [r for r in evidence.records(kind, variant)
+                if r["agree"] == r["cells"] and r["cells"] >= 64 and r.get("dropped", 1) > 0]
         return None if not rows else f"{what} agreed on all {rows[0]['cells']} cells (p={rows[0]['p']})"
     return test
+
+
+def never_drops(variant, options):
+    """Every training draw at 0 < p < 1 kept every cell (at least 64 of them)."""
+    rows = [r for r in evidence.records("kept", variant) if 0 < r["p"] < 1]
+    if not rows or any(r["count"] != r["cells"] or r["cells"] < 64 for r in rows):
+        return None
+    return "; ".join(f"kept {r['count']} of {r['cells']} cells at p={r['p']}" for r in rows[:3])
 
 
 # -- the catalogue -------------------------------------------------------------------------
@@ -283,6 +293,12 @@ CATALOGUE = (
     Fault("batch-shared-mask", ("batch-independence",), _identical("batch", "samples 2i and 2i+1 of one batch"),
           "one mask is drawn for a single sample and shared by every sample of the batch",
           lambda o: "draw the mask with the input's full shape, batch axis included"),
+    Fault("never-drops", ("keep-rate", "call-independence", "batch-independence", "eval-identity", "mode-switch"),
+          never_drops,
+          "the training forward drops nothing: the mode flag is read the wrong way round, or training mode is never "
+          "reached",
+          lambda o: "check how the mode reaches forward (deterministic=True means evaluation; training=True, "
+                    "mode='train' mean training)"),
     Fault("fixed-mask", ("call-independence",), _identical("call", "two consecutive calls' masks"),
           "every call uses the same mask: it is cached, or the generator is re-seeded in forward",
           lambda o: "draw a new mask on every call; seed once, at construction"),

@@ -77,7 +77,9 @@ def raising(variant: str, p: float):
     try:
         yield
     except Exception as exc:
-        _RECORDS["raised", variant].append(dict(p=p, type=type(exc).__name__, message=str(exc)[:200]))
+        # the adapters wrap the user's exception (UserCodeError ... from exc): record the user's own
+        own = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+        _RECORDS["raised", variant].append(dict(p=p, type=type(own).__name__, message=str(own)[:200]))
         raise
 
 
@@ -140,4 +142,5 @@ def kept(variant: str, p: float, count: int, cells: int) -> None:
 def agreement(kind: str, variant: str, p: float, a: np.ndarray, b: np.ndarray) -> None:
     """Two masks that should be independent ("call": consecutive calls, "batch": samples
     of one batch): on how many cells they agree."""
-    _RECORDS[kind, variant].append(dict(p=p, agree=int((a == b).sum()), cells=int(a.size)))
+    _RECORDS[kind, variant].append(dict(p=p, agree=int((a == b).sum()), cells=int(a.size),
+                                        dropped=int(a.size - np.count_nonzero(a))))

@@ -120,3 +120,17 @@ def test_original_form_is_not_suggested_when_the_run_already_expects_it():
     x = np.linspace(0.5, 2.0, 50)
     evidence.eval_output("Dropout", 0.3, x, x * 0.7)
     assert _ids(["forward"], Options(form="original")) == []
+
+
+def test_masks_that_drop_nothing_are_never_drops_not_a_shared_or_fixed_mask():
+    everything = np.ones(100_000, dtype=bool)
+    for p, cells in ((0.1, 10**7), (0.5, 10**6)):
+        evidence.kept("Dropout", p, cells, cells)                  # kept every cell in training
+    evidence.agreement("call", "Dropout", 0.5, everything, everything)
+    evidence.agreement("batch", "Dropout", 0.5, everything, everything)
+    assert _ids(["keep-rate", "call-independence", "batch-independence"]) == ["never-drops"]
+    evidence.reset()
+    half = np.arange(100_000) % 2 == 0                              # the same mask twice, half dropped
+    evidence.kept("Dropout", 0.5, 500_000, 10**6)
+    evidence.agreement("call", "Dropout", 0.5, half, half)
+    assert _ids(["call-independence"]) == ["fixed-mask"]

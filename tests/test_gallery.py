@@ -132,6 +132,12 @@ DIAGNOSES = {
     "faults:AlphaOneMaskPerBatch": ("batch-shared-mask",),
     "faults:ScaleDividesByZero": ("nan-at-p1",),
     "faults:NoEvalModeNoScale": ("no-scale",),
+    "shapes_attributes:LayerDropoutStaleMask": ("eval-backward",),
+    "shapes_modes:FlaxLikeInverted": ("never-drops",),
+    "shapes_cs231n:cached_dropout_forward": ("eval-backward",),
+    "shapes_forward_only:dropout_layer_nan": ("nan-at-p1",),
+    "shapes_names:ForwardPassDropout": ("backward-no-scale",),
+    "shapes_keep:KeepProbWrongScale": ("scale-by-p",),  # scales by 1/(1-keep_prob) = 1/p, p the drop probability
 }
 
 
