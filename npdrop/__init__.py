@@ -16,7 +16,7 @@ from .losses import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
 from .optim import SGD
 from .serialization import load, save
-from .torchrng import TorchCPUGenerator, check_torch_replays
+from .torchrng import TorchCPUGenerator
 from .rng import MaskQueue, MaskSource, NumpySource, as_source
 from .errors import ComplexInputError, DropoutTypeError, DropoutValueError
 
@@ -32,7 +32,7 @@ __all__ = [
     "Linear", "ReLU", "Tanh", "Sigmoid", "GELU", "erf", "Sequential", "MLP",
     "MSELoss", "CrossEntropyLoss", "SGD", "save", "load",
     "check_module_gradients", "numerical_gradient",
-    "TorchCPUGenerator", "check_torch_replays",
+    "TorchCPUGenerator",
     "MaskQueue", "MaskSource", "NumpySource", "as_source",
     "DropoutValueError", "DropoutTypeError", "ComplexInputError",
 ]

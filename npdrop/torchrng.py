@@ -26,7 +26,7 @@ How torch draws (ATen, ``CPUGeneratorImpl`` + ``DistributionsHelper.h`` +
 NumPy's own ``np.random.MT19937`` produces the raw 32-bit outputs in bulk (``random_raw``);
 its state is converted to and from torch's ``get_rng_state()`` byte layout.
 
-Nothing here imports torch, except :func:`check_torch_replays`, which does so lazily.
+Nothing here imports torch; :func:`npdrop.testing.check_torch_replays` checks a given torch.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["TorchCPUGenerator", "check_torch_replays", "TORCH_DEFAULT_SEED", "TORCH_STATE_SIZE"]
+__all__ = ["TorchCPUGenerator", "TORCH_DEFAULT_SEED", "TORCH_STATE_SIZE"]
 
 #: ``torch.Generator().initial_seed()``: the seed of a freshly constructed CPU generator.
 TORCH_DEFAULT_SEED = 67280421310721
@@ -144,7 +144,7 @@ class TorchCPUGenerator:
 
     ``fused_uniform`` says whether torch's ``uniform_`` kernel rounds ``x * (b - a) + a``
     once (a fused multiply-add: torch's AVX2/AVX512 kernels on x86-64, the usual case) or
-    twice (the ``ATEN_CPU_CAPABILITY=default`` kernel). :func:`check_torch_replays` tells
+    twice (the ``ATEN_CPU_CAPABILITY=default`` kernel). :func:`npdrop.testing.check_torch_replays` tells
     which one a given torch uses.
     """
 
@@ -435,5 +435,3 @@ def _box_muller_blocks(data: np.ndarray) -> np.ndarray:
     out[:, 1, :] = (r * sin_t + 0.0).reshape(-1, 8)
     return out.reshape(-1)
 
-
-from ._replay_check import check_torch_replays  # noqa: E402  (re-exported)

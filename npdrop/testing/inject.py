@@ -2,7 +2,7 @@
 
 Importing this module imports torch (``npdrop`` itself never does)::
 
-    from npdrop.torch import inject_masks, record_masks, assert_same
+    from npdrop.testing.inject import inject_masks, record_masks, assert_same
 
     keep = np.random.default_rng(0).random((4, 5)) >= 0.3          # True = kept
     with inject_masks([keep]):
@@ -39,7 +39,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .compare import DEFAULT_TOLERANCE, Mismatch, assert_same, to_numpy, ulp_distance  # noqa: F401
-from .dtypes import is_bfloat16
+from ..dtypes import is_bfloat16
 
 __all__ = ["DrawSite", "MaskInjectionError", "Mismatch", "Recording", "assert_same",
            "inject_masks", "record_masks", "to_numpy", "to_tensor", "ulp_distance"]
