@@ -19,28 +19,32 @@ re-derived from ``out != 0`` (wrong wherever the input was exactly 0).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Optional, Union
 
 import numpy as np
 
 from . import variants as V
 from ._checks import check_grad, check_input, check_mask, check_out, check_p
-from ._masking import apply_noise, noise_grad
+from ._masking import BernoulliNoise, ConstantNoise, DenseNoise, PackedKeep, apply_noise, noise_grad
 from .layout import dense_strides, empty_like, memory_order
 from .rng import RNGLike, as_source
 
 
+#: What a forward multiplies by, in the form backward needs (see :mod:`npdrop._masking`):
+#: a keep-mask with a scale and shifts, one scalar, a float array, or ``None`` (the identity).
+Noise = Optional[Union[BernoulliNoise, ConstantNoise, DenseNoise]]
+
+
 @dataclass
 class Saved:
-    """What backward needs: the noise (``None`` for the identity), the output's shape and dtype,
-    and the memory order of torch's noise tensor (``None``: C order; see :mod:`npdrop.layout`)."""
+    """What a forward hands its backward: ``grad_x = grad * noise``."""
 
-    variant: str
-    p: float
-    noise: Any
-    shape: tuple
-    dtype: np.dtype
-    order: tuple | None = None
+    variant: str  #: the variant's name, for messages (``"dropout2d"``)
+    p: float  #: the drop probability, checked
+    noise: Noise  #: the noise ``x`` was multiplied by; ``None`` when the forward was the identity
+    shape: tuple  #: the input's (and output's) shape
+    dtype: np.dtype  #: the input's dtype
+    order: Optional[tuple] = None  #: memory order of torch's noise tensor; ``None``: C order (:mod:`npdrop.layout`)
 
     @property
     def keep(self) -> np.ndarray | None:
@@ -57,7 +61,9 @@ class Saved:
         return tuple(0 if n == 1 and m != 1 else st for st, n, m in zip(strides, noise_shape, shape))
 
 
-def _draw(variant: V.Variant, x: np.ndarray, shape: tuple, p: float, mask, rng, order) -> Any:
+def _draw(variant: V.Variant, shape: tuple, p: float, mask, rng, order) -> Union[np.ndarray, PackedKeep]:
+    """The random part of ``shape``: a keep-mask (bool, or packed and perhaps still to be drawn),
+    or for Gaussian dropout a standard-normal draw; ``mask=`` when supplied."""
     if mask is not None:
         return mask
     source = as_source(rng)
@@ -130,7 +136,7 @@ def forward(
             noise = V.rules.zero(dtype)
         else:
             noise_shape = variant.noise_shape(x.shape)
-            noise = variant.rule(_draw(variant, x, noise_shape, p, mask, rng, order), p, dtype)
+            noise = variant.rule(_draw(variant, noise_shape, p, mask, rng, order), p, dtype)
         saved = Saved(variant.name, p, noise, x.shape, dtype, order)
         if x.ndim > 0:
             if out is None and noise is not None and not inplace and not contiguous:
