@@ -38,7 +38,7 @@ class _DropoutNd(Module):
     def forward(self, x: np.ndarray, *, mask: np.ndarray | None = None) -> np.ndarray:
         """Apply dropout; ``mask=`` (bool, the noise shape) replaces the random draw."""
         out, self._saved = forward(self.variant, x, self.p, self.training, self.inplace,
-                                   mask=mask, rng=self.rng, who=type(self).__name__)
+                                   mask=mask, rng=self.rng, caller=type(self).__name__)
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:

@@ -79,14 +79,15 @@ def _scratch() -> np.ndarray:
 
 
 def _draw_range(bitgen, thr: Threshold, lo: int, hi: int, keep: Optional[np.ndarray],
-                bits: Optional[np.ndarray], visit: Optional[Callable]) -> None:
-    """Draw flat elements ``[lo, hi)`` block by block into ``keep`` and/or ``bits``, visiting each."""
+                packed: Optional[np.ndarray], visit: Optional[Callable]) -> None:
+    """Draw flat elements ``[lo, hi)`` block by block into ``keep`` (bool) and/or ``packed``
+    (its ``np.packbits``), visiting each."""
     for a in range(lo, hi, BLOCK):
         b = min(a + BLOCK, hi)
         block = keep[a:b] if keep is not None else _scratch()[:b - a]
-        packed = draw_block(bitgen, thr, block)
-        if bits is not None:
-            bits[a // 8:(b + 7) // 8] = np.packbits(block) if packed is None else packed
+        drawn = draw_block(bitgen, thr, block)
+        if packed is not None:
+            packed[a // 8:(b + 7) // 8] = np.packbits(block) if drawn is None else drawn
         if visit is not None:
             visit(a, b, block)
 
@@ -97,7 +98,7 @@ class _SlabDraw:
     def __init__(self, thr: Threshold, n: int, seeds: np.ndarray):
         self.thr, self.n, self.seeds = thr, n, seeds
 
-    def __call__(self, bits: Optional[np.ndarray], visit: Optional[Callable] = None,
+    def __call__(self, packed: Optional[np.ndarray], visit: Optional[Callable] = None,
                  keep: Optional[np.ndarray] = None) -> None:
         def slab(lo: int, hi: int) -> None:
             bitgen = getattr(_local, "bitgen", None)
@@ -108,7 +109,7 @@ class _SlabDraw:
             bitgen.state = {"bit_generator": "SFC64", "state": {"state": state},
                             "has_uint32": 0, "uinteger": 0}
             bitgen.random_raw(12)  # numpy's own SFC64 seeding discards 12 outputs
-            _draw_range(bitgen, self.thr, lo, hi, keep, bits, visit)
+            _draw_range(bitgen, self.thr, lo, hi, keep, packed, visit)
 
         parallel_for(self.n, slab)
 
@@ -140,18 +141,18 @@ class FastSource:
             self._slabs(thr, flat.size)(None, keep=flat)
         return keep
 
-    def keep_bits(self, shape: tuple, p: float) -> PackedKeep:
-        """The same mask as :meth:`keep_mask` would draw, as packed bits; large ones drawn lazily."""
+    def packed_keep_mask(self, shape: tuple, p: float) -> PackedKeep:
+        """The same mask as :meth:`keep_mask` would draw, packed; large ones drawn lazily."""
         n, thr = math.prod(shape), threshold(p)
-        if n <= BLOCK:  # one block: its bool mask is handed on with the bits, saving an unpack
+        if n <= BLOCK:  # one block: its bool mask is handed on with the packed one, saving an unpack
             keep = np.empty(n, dtype=np.bool_)
             packed = draw_block(self.bit_generator, thr, keep)
             return PackedKeep(shape, np.packbits(keep) if packed is None else packed, unpacked=keep)
-        bits = np.empty((n + 7) // 8, dtype=np.uint8)
+        packed = np.empty((n + 7) // 8, dtype=np.uint8)
         if n > SLAB:
-            return PackedKeep(shape, bits, self._slabs(thr, n))
-        _draw_range(self.bit_generator, thr, 0, n, None, bits, None)
-        return PackedKeep(shape, bits)
+            return PackedKeep(shape, packed, self._slabs(thr, n))
+        _draw_range(self.bit_generator, thr, 0, n, None, packed, None)
+        return PackedKeep(shape, packed)
 
     def uniform(self, low: float, high: float, shape: tuple, dtype) -> np.ndarray:
         return self.generator.uniform(low, high, shape).astype(dtype, copy=False)

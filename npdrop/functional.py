@@ -74,21 +74,21 @@ def _draw(variant: V.Variant, shape: tuple, p: float, mask, rng, order) -> Union
         # bernoulli_ fills empty_like(x) in memory order, for sliced inputs too.
         return source.keep_mask(tuple(shape[axis] for axis in order), p).transpose(np.argsort(order))
     # Optional: a source may return the mask packed, drawn as it is applied (npdrop.fastmask).
-    keep_bits = getattr(source, "keep_bits", None)
-    return source.keep_mask(shape, p) if keep_bits is None else keep_bits(shape, p)
+    packed_keep_mask = getattr(source, "packed_keep_mask", None)
+    return source.keep_mask(shape, p) if packed_keep_mask is None else packed_keep_mask(shape, p)
 
 
-def _check_supplied(variant: V.Variant, mask, shape: tuple, who: str):
+def _check_supplied(variant: V.Variant, mask, shape: tuple, caller: str):
     noise_shape = variant.noise_shape(shape)
     if variant.draw == "normal":
         mask = np.asarray(mask)
         if mask.dtype.kind != "f" or mask.shape != noise_shape:
             raise ValueError(
-                f"{who}: mask= must be a float standard-normal draw of shape {noise_shape}, "
+                f"{caller}: mask= must be a float standard-normal draw of shape {noise_shape}, "
                 f"got {mask.dtype} of shape {mask.shape}"
             )
         return mask
-    return check_mask(mask, noise_shape, who)
+    return check_mask(mask, noise_shape, caller)
 
 
 def forward(
@@ -100,27 +100,29 @@ def forward(
     *,
     mask=None,
     rng: RNGLike = None,
-    who: str | None = None,
+    caller: str | None = None,
     out: np.ndarray | None = None,
 ):
     """Run ``variant`` on ``x``; returns ``(out, Saved)``. The module classes call this.
+
+    ``caller`` names the function or module in error messages (default: the variant's name).
 
     ``out=`` takes a buffer for the result (same shape and dtype as ``x``, not overlapping
     it), which is filled and returned, also when the forward is the identity (then ``x`` is
     copied). A large forward into a reused buffer skips the zeroing of fresh pages.
     """
-    who = who or variant.name
-    p = check_p(p, who)
+    caller = caller or variant.name
+    p = check_p(p, caller)
     if p == 1.0 and not variant.allows_p_one:
-        raise ValueError(f"{who}: p must be below 1 (the noise variance p/(1-p) is infinite at p=1), got {p}")
-    x = check_input(x, who)
+        raise ValueError(f"{caller}: p must be below 1 (the noise variance p/(1-p) is infinite at p=1), got {p}")
+    x = check_input(x, caller)
     if out is not None:
         if inplace:
-            raise ValueError(f"{who}: inplace=True and out= cannot be combined")
-        out = check_out(out, x, who)
+            raise ValueError(f"{caller}: inplace=True and out= cannot be combined")
+        out = check_out(out, x, caller)
     variant.check(x.shape)
     if mask is not None:
-        mask = _check_supplied(variant, mask, x.shape, who)
+        mask = _check_supplied(variant, mask, x.shape, caller)
     inplace = bool(inplace) and variant.honours_inplace
 
     dtype, contiguous = x.dtype, x.flags.c_contiguous
