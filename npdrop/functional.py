@@ -39,7 +39,7 @@ Noise = Optional[Union[BernoulliNoise, ConstantNoise, DenseNoise]]
 class Saved:
     """What a forward hands its backward: ``grad_x = grad * noise``."""
 
-    variant: str  #: the variant's name, for messages (``"dropout2d"``)
+    name: str  #: the variant's name, for messages (``"dropout2d"``)
     p: float  #: the drop probability, checked
     noise: Noise  #: the noise ``x`` was multiplied by; ``None`` when the forward was the identity
     shape: tuple  #: the input's (and output's) shape
@@ -161,9 +161,9 @@ def dropout_backward(grad, saved: Saved, *, out: np.ndarray | None = None) -> np
     ``out=`` takes a buffer for it (the forward output's shape and dtype, not overlapping
     ``grad`` unless it is ``grad`` itself), filled and returned.
     """
-    grad = check_grad(grad, saved.shape, saved.dtype, saved.variant)
+    grad = check_grad(grad, saved.shape, saved.dtype, saved.name)
     if out is not None:
-        out = check_out(out, grad, f"{saved.variant}.backward")
+        out = check_out(out, grad, f"{saved.name}.backward")
     with np.errstate(invalid="ignore", over="ignore"):
         if grad.ndim > 0:
             if out is None and saved.noise is not None and not grad.flags.c_contiguous:
