@@ -3,7 +3,7 @@
 For n in {1e4, 1e6, 1e7} and p in {0.1, 0.5} (float32), four kinds of benchmark, grouped
 as ``"<kind> n=<n> p=<p>"``:
 
-- ``mask``: npdrop's ``FastSource.keep_mask`` (bool) and ``keep_bits`` (packed) against the
+- ``mask``: npdrop's ``FastSource.keep_mask`` (bool) and ``packed_keep_mask`` (packed) against the
   naive ``rng.random(n) < 1 - p`` and torch's ``torch.empty(n).bernoulli_(1 - p)``;
 - ``forward``: ``npdrop.functional.dropout_forward`` (also into a reused ``out=`` buffer, and
   in place) against the naive ``x * m / (1 - p)`` (mask drawn inside) and
@@ -55,7 +55,7 @@ def mask_npdrop(x, g, n, p, torch):
 
 def mask_npdrop_packed(x, g, n, p, torch):
     src = FastSource(0)
-    return (lambda: src.keep_bits((n,), p).fill()), None  # a large mask is drawn lazily: force it
+    return (lambda: src.packed_keep_mask((n,), p).fill()), None  # a large mask is drawn lazily: force it
 
 
 def mask_naive(x, g, n, p, torch):

@@ -13,7 +13,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 import pytest
 
-from npdrop.torch import assert_same
+from npdrop.testing.inject import assert_same
 
 from .observe import observe
 from .reference import TorchResult, draws, noise_shape, run_torch, tolerance

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from npdrop.dtypes import finfo
-from npdrop.torch import inject_masks, to_numpy, to_tensor
+from npdrop.testing.inject import inject_masks, to_numpy, to_tensor
 
 VARIANTS = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
 ALPHA = ("AlphaDropout", "FeatureAlphaDropout")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from npdrop.torchrng import check_torch_replays
+from npdrop.testing import check_torch_replays
 
 
 def uniform_is_fused() -> bool:

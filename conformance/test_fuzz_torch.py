@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 import npdrop  # noqa: E402
 from conformance.harness import DTYPES  # noqa: E402
 from npdrop.dtypes import is_float  # noqa: E402
-from npdrop.torch import inject_masks, to_numpy, to_tensor  # noqa: E402
+from npdrop.testing.inject import inject_masks, to_numpy, to_tensor  # noqa: E402
 
 settings.register_profile("ci", derandomize=True, max_examples=80, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

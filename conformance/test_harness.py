@@ -14,7 +14,7 @@ from conformance.observe import ObservationError, observe  # noqa: E402
 from conformance.reference import VARIANTS, noise_shape  # noqa: E402
 from conformance.report import Matrix  # noqa: E402
 from conformance.stats import binomial_bounds  # noqa: E402
-from npdrop.torch import MaskInjectionError, Mismatch, assert_same, inject_masks, record_masks  # noqa: E402
+from npdrop.testing.inject import MaskInjectionError, Mismatch, assert_same, inject_masks, record_masks  # noqa: E402
 from torch.utils._python_dispatch import _get_current_dispatch_mode_stack  # noqa: E402
 
 pytestmark = [pytest.mark.prop("harness"), pytest.mark.filterwarnings("ignore::UserWarning")]

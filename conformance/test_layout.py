@@ -30,7 +30,7 @@ from conformance.harness import DTYPE_IDS, DTYPES  # noqa: E402
 from conformance.inputs import values  # noqa: E402
 from conformance.reference import noise_shape  # noqa: E402
 from conformance.replay_support import restore_global_rng  # noqa: E402,F401 (autouse fixture)
-from npdrop.torch import assert_same, inject_masks, to_numpy, to_tensor  # noqa: E402
+from npdrop.testing.inject import assert_same, inject_masks, to_numpy, to_tensor  # noqa: E402
 
 pytestmark = [pytest.mark.prop("layout"), pytest.mark.filterwarnings("ignore::UserWarning")]
 

@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import npdrop  # noqa: E402
-from npdrop.torch import inject_masks  # noqa: E402
+from npdrop.testing.inject import inject_masks  # noqa: E402
 
 pytestmark = pytest.mark.prop("mlp")
 

@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import npdrop  # noqa: E402
-from npdrop.torch import assert_same, inject_masks, record_masks  # noqa: E402
+from npdrop.testing.inject import assert_same, inject_masks, record_masks  # noqa: E402
 
 pytestmark = pytest.mark.prop("nn-injection")
 P = 0.3

@@ -17,7 +17,8 @@ torch = pytest.importorskip("torch")
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from conformance.replay_support import FUSED, restore_global_rng  # noqa: E402,F401 (autouse fixture)
-from npdrop.torchrng import TorchCPUGenerator, check_torch_replays  # noqa: E402
+from npdrop.testing import check_torch_replays  # noqa: E402
+from npdrop.torchrng import TorchCPUGenerator  # noqa: E402
 
 SEEDS = [0, 1, 42, 2**31 - 1, 2**32 - 1, 2**32, 2**63, -1, -(2**63), 67280421310721, 987654321]
 NP_DTYPE = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}

@@ -18,7 +18,8 @@ import sys
 import numpy as np
 
 import npdrop
-from npdrop.torchrng import TorchCPUGenerator, check_torch_replays
+from npdrop.testing import check_torch_replays
+from npdrop.torchrng import TorchCPUGenerator
 
 try:
     import torch

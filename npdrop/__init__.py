@@ -2,6 +2,17 @@
 
 Dropout is not just zeroing random neurons: kept units are scaled by 1/(1-p) in training,
 eval is the identity, and backward multiplies by the very mask the forward drew.
+
+Modules, from the top:
+
+- ``dropout``: the layers, each with its formula; ``functional``: the pure forward and backward;
+- ``variants``: each variant's noise shape and rule; ``rules``: the rules (``keep / (1-p)``, ...);
+  ``_masking``: ``x * noise (+ shift)`` and ``grad * noise``, block by block;
+- ``rng``, ``fastmask``, ``torchrng``: where keep-masks come from (NumPy, a fast exact draw,
+  torch's CPU stream);
+- ``module``, ``linear``, ``activations``, ``container``, ``losses``, ``optim``,
+  ``serialization``: a small nn to train with;
+- ``testing``: tools for comparing with torch (not imported by ``import npdrop``).
 """
 from .dropout import (AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d,
                       FeatureAlphaDropout, GaussianDropout)
@@ -16,7 +27,7 @@ from .losses import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
 from .optim import SGD
 from .serialization import load, save
-from .torchrng import TorchCPUGenerator, check_torch_replays
+from .torchrng import TorchCPUGenerator
 from .rng import MaskQueue, MaskSource, NumpySource, as_source
 from .errors import ComplexInputError, DropoutTypeError, DropoutValueError
 
@@ -32,7 +43,7 @@ __all__ = [
     "Linear", "ReLU", "Tanh", "Sigmoid", "GELU", "erf", "Sequential", "MLP",
     "MSELoss", "CrossEntropyLoss", "SGD", "save", "load",
     "check_module_gradients", "numerical_gradient",
-    "TorchCPUGenerator", "check_torch_replays",
+    "TorchCPUGenerator",
     "MaskQueue", "MaskSource", "NumpySource", "as_source",
     "DropoutValueError", "DropoutTypeError", "ComplexInputError",
 ]

@@ -1,17 +1,15 @@
-"""Exact fused multiply-add in NumPy: ``a * b + c`` with a single rounding.
+"""Exact fused multiply-add in NumPy: ``a * b + c`` with a single rounding, and the exact product.
 
 NumPy has no fma ufunc, and torch's vectorised ``uniform_`` kernels round ``x * (b - a) + a``
-once; :mod:`npdrop.torchrng` needs the same bits.
+once; :mod:`npdrop.torchrng` needs the same bits. The single rounding comes from error-free
+transformations and rounding to odd (Boldo & Melquiond, "Emulation of FMA and correctly
+rounded sums: proved algorithms using rounding to odd", IEEE Trans. Computers 57(4), 2008).
+Valid while nothing overflows or underflows, which holds for uniform_'s |x| <= 1 and bounds
+far from 1e±300.
 """
 from __future__ import annotations
 
 import numpy as np
-
-# NumPy has no fma ufunc, and torch's vectorised uniform_ kernels round x * (b - a) + a once.
-# These helpers get that single rounding with error-free transformations and rounding to
-# odd (Boldo & Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms
-# using rounding to odd", IEEE Trans. Computers 57(4), 2008). Valid while nothing overflows
-# or underflows, which holds for uniform_'s |x| <= 1 and bounds far from 1e±300.
 
 
 def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -22,7 +20,7 @@ def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s, e
 
 
-def _two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(p, e) with p = RN(a * b) and a * b = p + e exactly (Veltkamp split + Dekker)."""
     split = 134217729.0  # 2**27 + 1 splits a double into two 26-bit halves
     t = split * a
@@ -59,7 +57,7 @@ def fma64(a: np.ndarray, b: np.ndarray, c) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     c = np.asarray(c, dtype=np.float64)
-    uh, ul = _two_prod(a, b)
+    uh, ul = two_prod(a, b)
     th, tl = _two_sum(c, uh)
     return th + _add_round_to_odd(tl, ul)
 

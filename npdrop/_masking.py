@@ -34,19 +34,21 @@ from ._parallel import parallel_for
 #: Elements per block: a float32 block of x and of out plus its mask stay in L2 (256 KiB
 #: each); below about 16K elements the per-call Python overhead of numpy dominates.
 BLOCK = 1 << 16
-class PackedKeep:
-    """A keep-mask of ``shape`` held as ``np.packbits`` bits (C order, zero padding bits).
 
-    A ``drawer`` means the bits are not drawn yet: ``drawer(bits, visit)`` fills them and, if
+
+class PackedKeep:
+    """A keep-mask of ``shape`` held packed: ``packed`` is its ``np.packbits`` (C order, zero padding bits).
+
+    A ``drawer`` means the mask is not drawn yet: ``drawer(packed, visit)`` fills it and, if
     ``visit`` is given, calls ``visit(lo, hi, keep)`` with each block's bool mask as it goes.
     They are drawn exactly once, by :meth:`fill`; every reader calls it first. ``unpacked``
     (optional) is the same mask as a flat bool array, handed to the first reader and dropped,
     which spares a small mask an unpack right after its draw.
     """
 
-    def __init__(self, shape: tuple, bits: np.ndarray, drawer: Optional[Callable] = None,
+    def __init__(self, shape: tuple, packed: np.ndarray, drawer: Optional[Callable] = None,
                  unpacked: Optional[np.ndarray] = None):
-        self.shape, self.bits, self._drawer, self._unpacked = tuple(shape), bits, drawer, unpacked
+        self.shape, self.packed, self._drawer, self._unpacked = tuple(shape), packed, drawer, unpacked
         self.size = math.prod(self.shape)
 
     @property
@@ -57,7 +59,7 @@ class PackedKeep:
         drawer, self._drawer = self._drawer, None
         if drawer is not None:
             try:
-                drawer(self.bits, visit)
+                drawer(self.packed, visit)
             except BaseException:
                 self._drawer = drawer  # the drawer is replayable: its streams are fixed
                 raise
@@ -67,7 +69,7 @@ class PackedKeep:
         flat, self._unpacked = self._unpacked, None
         if flat is None:
             self.fill()
-            flat = np.unpackbits(self.bits, count=self.size).view(np.bool_)
+            flat = np.unpackbits(self.packed, count=self.size).view(np.bool_)
         return flat
 
     def unpack(self) -> np.ndarray:
@@ -79,10 +81,10 @@ class PackedKeep:
         return keep if dtype is None else keep.astype(dtype)
 
 
-def unpack_range(bits: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """The bool mask of flat elements ``[lo, hi)`` from packed ``bits``."""
+def unpack_range(packed: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The keep-mask (bool) of flat elements ``[lo, hi)`` from the ``np.packbits`` array ``packed``."""
     first = lo // 8
-    return np.unpackbits(bits[first:(hi + 7) // 8])[lo - 8 * first:hi - 8 * first].view(np.bool_)
+    return np.unpackbits(packed[first:(hi + 7) // 8])[lo - 8 * first:hi - 8 * first].view(np.bool_)
 
 
 def flat_view(a: np.ndarray) -> Optional[np.ndarray]:
@@ -119,17 +121,17 @@ class BernoulliNoise:
         self.shape = tuple(keep.shape)
         self.scale = scale
         self.shift = shift  # None, or (shift_keep, shift_drop)
-        self._bits = keep if isinstance(keep, PackedKeep) else PackedKeep(self.shape, np.packbits(keep, axis=None))
+        self._keep = keep if isinstance(keep, PackedKeep) else PackedKeep(self.shape, np.packbits(keep, axis=None))
 
     @property
     def keep(self) -> np.ndarray:
         """The boolean keep-mask, unpacked."""
-        return self._bits.unpack()
+        return self._keep.unpack()
 
     @property
     def nbytes(self) -> int:
         """Bytes held for backward."""
-        return self._bits.bits.nbytes
+        return self._keep.packed.nbytes
 
     def _block(self, src: np.ndarray, keep: np.ndarray, dst: np.ndarray, shift: bool) -> None:
         # Mask first, then scale: see the module docstring.
@@ -141,26 +143,26 @@ class BernoulliNoise:
 
     def _blocked(self, src: np.ndarray, dst: np.ndarray, shift: bool) -> np.ndarray:
         """``dst = src * keep * scale (+ shift)`` over an element-wise mask, block by block."""
-        bits = self._bits
+        keep = self._keep
         if src.size <= BLOCK:  # one block, any layout: no slabs, no views
-            self._block(src, bits.take_flat().reshape(src.shape), dst, shift)
+            self._block(src, keep.take_flat().reshape(src.shape), dst, shift)
             return dst
         fsrc, fdst = flat_view(src), flat_view(dst)
         if fsrc is not None and fdst is not None:
-            if bits.pending:  # the fused path: draw each block and apply it at once
-                bits.fill(lambda lo, hi, keep: self._block(fsrc[lo:hi], keep, fdst[lo:hi], shift))
+            if keep.pending:  # the fused path: draw each block and apply it at once
+                keep.fill(lambda lo, hi, block: self._block(fsrc[lo:hi], block, fdst[lo:hi], shift))
                 return dst
 
             def run(lo: int, hi: int) -> None:
                 for a in range(lo, hi, BLOCK):
                     b = min(a + BLOCK, hi)
-                    self._block(fsrc[a:b], unpack_range(bits.bits, a, b), fdst[a:b], shift)
+                    self._block(fsrc[a:b], unpack_range(keep.packed, a, b), fdst[a:b], shift)
 
             parallel_for(fsrc.size, run)
             return dst
-        bits.fill()  # a non-contiguous view: C-order pieces of about one block each
+        keep.fill()  # a non-contiguous view: C-order pieces of about one block each
         for index, lo, hi in chunks(src.shape, BLOCK):
-            piece = unpack_range(bits.bits, lo, hi).reshape(src[index].shape)
+            piece = unpack_range(keep.packed, lo, hi).reshape(src[index].shape)
             self._block(src[index], piece, dst[index], shift)
         return dst
 

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from npdrop._checks import check_floating
+from npdrop._fma import two_prod
 from npdrop.module import Module
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -17,18 +18,12 @@ _ONE_OVER_SQRT_PI = 1.0 / math.sqrt(math.pi)
 _SQRT1_2 = math.sqrt(0.5)
 _SERIES_LIMIT = 1.5  # below: Kummer series; at and above: continued fraction for erfc
 _CF_TERMS = 100  # enough for full double precision from x = 1.5 upwards
-_VELTKAMP = 134217729.0  # 2**27 + 1 splits a double into two 26-bit halves
 
 
 def _exp_neg_square(x: np.ndarray) -> np.ndarray:
     """exp(-x*x) without the x**2 * eps relative error of rounding x*x first."""
-    t = _VELTKAMP * x
-    hi_half = t - (t - x)
-    lo_half = x - hi_half
-    square = x * x
-    # square + rounding_error == x*x exactly (Dekker's product); exp(-e) ~ 1 - e.
-    rounding_error = ((hi_half * hi_half - square) + 2.0 * hi_half * lo_half) + lo_half * lo_half
-    return np.exp(-square) * (1.0 - rounding_error)
+    square, rounding_error = two_prod(x, x)  # square + rounding_error == x*x exactly
+    return np.exp(-square) * (1.0 - rounding_error)  # exp(-e) ~ 1 - e
 
 
 def _erf_series(a: np.ndarray) -> np.ndarray:

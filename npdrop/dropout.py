@@ -1,5 +1,9 @@
 """The dropout modules: torch's six, plus Gaussian dropout.
 
+Every variant is ``out = x * noise (+ shift)`` with ``grad_x = grad * noise``: a noise *shape*
+(:mod:`npdrop.variants`) and an affine *rule* (:mod:`npdrop.rules`), stated as a formula in
+each class below. ``keep`` is a boolean keep-mask with P(keep) = 1 - p.
+
 Each is a :class:`~npdrop.module.Module` holding ``p``, ``inplace``, its mask source and the
 noise of the last forward, so that ``backward`` reuses the forward's mask::
 
@@ -34,7 +38,7 @@ class _DropoutNd(Module):
     def forward(self, x: np.ndarray, *, mask: np.ndarray | None = None) -> np.ndarray:
         """Apply dropout; ``mask=`` (bool, the noise shape) replaces the random draw."""
         out, self._saved = forward(self.variant, x, self.p, self.training, self.inplace,
-                                   mask=mask, rng=self.rng, who=type(self).__name__)
+                                   mask=mask, rng=self.rng, caller=type(self).__name__)
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -55,11 +59,14 @@ class _DropoutNd(Module):
 class Dropout(_DropoutNd):
     """``torch.nn.Dropout``: zero each element with probability ``p``, scale the rest by ``1/(1-p)``.
 
-    Shapes: any; noise has the input's shape (or size 1 along ``broadcast_dims``, which
-    shares one draw along those axes, like Keras' ``noise_shape`` or Flax's ``broadcast_dims``).
+    - train: ``out = x * (keep / (1-p))`` (:func:`npdrop.rules.inverted`); eval: ``out = x``;
+    - noise shape: the input's (:func:`npdrop.variants.elementwise`), or size 1 along
+      ``broadcast_dims`` (:func:`npdrop.variants.shared`), which shares one draw along those
+      axes, like Keras' ``noise_shape`` or Flax's ``broadcast_dims``.
 
     ``inverted=False`` selects the original dropout of Srivastava et al. (2014): training
-    multiplies by the bare keep-mask ``m`` and evaluation multiplies every unit by ``1-p``.
+    multiplies by the bare keep-mask, ``out = x * keep`` (:func:`npdrop.rules.unscaled`), and
+    evaluation multiplies every unit by ``1-p`` (:func:`npdrop.rules.eval_scale`).
     Both forms agree in expectation: inverted training gives ``E[m x / (1-p)] = x``, the
     identity used at eval, while original training gives ``E[m x] = (1-p) x``, the scale used
     at eval. They differ everywhere else: the original form's training outputs and
@@ -81,22 +88,33 @@ class Dropout(_DropoutNd):
 
 
 class Dropout1d(_DropoutNd):
-    """``torch.nn.Dropout1d``: zero whole channels of (N, C, L) or (C, L); noise (N, C, 1) / (C, 1)."""
+    """``torch.nn.Dropout1d``: zero whole channels of (N, C, L) or (C, L).
+
+    - train: ``out = x * (keep / (1-p))`` (:func:`npdrop.rules.inverted`); eval: ``out = x``;
+    - noise shape: (N, C, 1) or (C, 1) (:func:`npdrop.variants.unbatched_feature`); other ranks raise.
+    """
 
     variant = V.DROPOUT1D
 
 
 class Dropout2d(_DropoutNd):
-    """``torch.nn.Dropout2d``: zero whole channels of (N, C, H, W); noise (N, C, 1, 1).
+    """``torch.nn.Dropout2d``: zero whole channels of (N, C, H, W).
 
-    As in torch, a 3-D input is read as (N, C, L) with a warning, other ranks warn.
+    - train: ``out = x * (keep / (1-p))`` (:func:`npdrop.rules.inverted`); eval: ``out = x``;
+    - noise shape: (N, C, 1, 1) (:func:`npdrop.variants.feature`). As in torch, a 3-D input
+      is read as (N, C, L) with a warning, other ranks warn.
     """
 
     variant = V.DROPOUT2D
 
 
 class Dropout3d(_DropoutNd):
-    """``torch.nn.Dropout3d``: zero whole channels of (N, C, D, H, W) or (C, D, H, W)."""
+    """``torch.nn.Dropout3d``: zero whole channels of (N, C, D, H, W) or (C, D, H, W).
+
+    - train: ``out = x * (keep / (1-p))`` (:func:`npdrop.rules.inverted`); eval: ``out = x``;
+    - noise shape: (N, C, 1, 1, 1) or (C, 1, 1, 1) (:func:`npdrop.variants.unbatched_feature`);
+      other ranks warn.
+    """
 
     variant = V.DROPOUT3D
 
@@ -104,20 +122,34 @@ class Dropout3d(_DropoutNd):
 class AlphaDropout(_DropoutNd):
     """``torch.nn.AlphaDropout``: dropped units go to SELU's saturation, mean and variance kept.
 
-    See :func:`npdrop.rules.alpha` for the formula. ``inplace`` is stored but ignored, as in torch.
+    - train: ``out = a * (x * keep - alpha' * (1 - keep)) + b`` with ``alpha' = 1.7580993408473766``,
+      ``a = ((1-p) * (1 + p * alpha'^2))^(-1/2)``, ``b = a * alpha' * p``
+      (:func:`npdrop.rules.alpha`); eval: ``out = x``;
+    - noise shape: the input's (:func:`npdrop.variants.elementwise`).
+
+    ``inplace`` is stored but ignored, as in torch.
     """
 
     variant = V.ALPHA_DROPOUT
 
 
 class FeatureAlphaDropout(_DropoutNd):
-    """``torch.nn.FeatureAlphaDropout``: alpha dropout of whole channels; noise (N, C, 1, ...)."""
+    """``torch.nn.FeatureAlphaDropout``: alpha dropout of whole channels.
+
+    - train: ``out = a * (x * keep - alpha' * (1 - keep)) + b`` as :class:`AlphaDropout`
+      (:func:`npdrop.rules.alpha`); eval: ``out = x``;
+    - noise shape: (N, C, 1, ..., 1) (:func:`npdrop.variants.feature`).
+    """
 
     variant = V.FEATURE_ALPHA_DROPOUT
 
 
 class GaussianDropout(_DropoutNd):
-    """Multiplicative Gaussian noise ``x * (1 + sqrt(p/(1-p)) z)``, ``z ~ N(0, 1)`` (Keras' GaussianDropout).
+    """Multiplicative Gaussian noise (Keras' GaussianDropout).
+
+    - train: ``out = x * (1 + sqrt(p/(1-p)) * z)``, ``z ~ N(0, 1)`` (:func:`npdrop.rules.gaussian`);
+      eval: ``out = x``;
+    - noise shape: the input's, or size 1 along ``broadcast_dims`` (:func:`npdrop.variants.shared`).
 
     The noise has mean 1 and variance ``p/(1-p)``, the same as inverted Bernoulli dropout's
     ``keep/(1-p)`` (Srivastava et al. 2014, section 10). Eval is the identity; ``p`` must be

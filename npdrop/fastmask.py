@@ -1,34 +1,11 @@
 """Exact keep-masks at memory speed: one random byte per element, more bits only on a tie.
 
-For a drop probability ``p`` (``q = 1 - p``, a double) every element is kept with
-probability ``T / 2**64``, where ``T = floor(q * 2**64)`` is computed exactly in integers,
-so ``q - 2**-64 < P(keep) <= q``: no 8-bit quantisation, despite one byte per element.
-
-Construction. Write ``T = t0 * 2**56 + R`` (``t0``: the leading byte, ``0 <= R < 2**56``).
-Each element gets a uniform byte ``b``; it is kept if ``b < t0``, dropped if ``b > t0``, and
-on a tie (``b == t0``, probability 1/256) it draws one more 64-bit word ``w`` and is kept
-if ``w < R * 2**8``, that is if the word's top 56 bits are below ``R``: probability
-``R / 2**56``. With ``b`` and ``w`` independent and uniform,
-``P(keep) = t0/256 + (1/256) * R/2**56 = T / 2**64`` exactly. When ``R == 0`` a tie is
-simply dropped (no extra draw); when ``q == 1/2`` the random bytes *are* the packed mask
-(keep = bit set): one bit per element; when ``q == 1`` (``p`` so small that ``1 - p`` rounds
-to 1) every element is kept and nothing is drawn.
-
-Generation is blocked (64K elements; ``numpy.random.SFC64.random_raw``, about 0.25 ns per
-byte, with the compare, tie fix and ``np.packbits`` done in cache). The bit stream is a
-pure function of the source's state, the shape's size and ``p``:
-
-- ``n <= SLAB`` elements: drawn at once from the source's own SFC64 stream;
-- ``n > SLAB``: 128 bits from that stream key a ``SeedSequence``, whose words seed one
-  SFC64 per slab of :data:`~npdrop._parallel.SLAB` elements (as numpy seeds an SFC64: three
-  words, counter 1, 12 discarded outputs). Slabs are independent, so they may run on
-  several threads (:func:`set_num_threads`, or ``$NPDROP_NUM_THREADS``; one by default) and
-  **the mask is the same whatever the thread count**. Such a mask is drawn lazily, fused
-  with its first use: the forward draws and applies it block by block and never holds a
-  full bool mask.
-
-Mirrors (statistically, not bit for bit) ``torch.Tensor.bernoulli_(1 - p)`` in
-``aten/src/ATen/native/Dropout.cpp``; for torch's own stream see ``npdrop.torchrng``.
+Each element is kept with probability ``T / 2**64``, ``T = floor((1 - p) * 2**64)``: a byte
+``b`` is compared with ``T``'s leading byte, and only on a tie (1 in 256) does a 64-bit word
+decide against the remaining 56 bits. Masks larger than a slab are drawn from one SFC64
+stream per slab, so they do not depend on the thread count. README.md, "How the fast mask
+stays exact", gives the construction. Mirrors ``bernoulli_(1 - p)`` statistically, not bit
+for bit (for torch's own stream see :mod:`npdrop.torchrng`).
 """
 from __future__ import annotations
 
@@ -102,14 +79,15 @@ def _scratch() -> np.ndarray:
 
 
 def _draw_range(bitgen, thr: Threshold, lo: int, hi: int, keep: Optional[np.ndarray],
-                bits: Optional[np.ndarray], visit: Optional[Callable]) -> None:
-    """Draw flat elements ``[lo, hi)`` block by block into ``keep`` and/or ``bits``, visiting each."""
+                packed: Optional[np.ndarray], visit: Optional[Callable]) -> None:
+    """Draw flat elements ``[lo, hi)`` block by block into ``keep`` (bool) and/or ``packed``
+    (its ``np.packbits``), visiting each."""
     for a in range(lo, hi, BLOCK):
         b = min(a + BLOCK, hi)
         block = keep[a:b] if keep is not None else _scratch()[:b - a]
-        packed = draw_block(bitgen, thr, block)
-        if bits is not None:
-            bits[a // 8:(b + 7) // 8] = np.packbits(block) if packed is None else packed
+        drawn = draw_block(bitgen, thr, block)
+        if packed is not None:
+            packed[a // 8:(b + 7) // 8] = np.packbits(block) if drawn is None else drawn
         if visit is not None:
             visit(a, b, block)
 
@@ -120,7 +98,7 @@ class _SlabDraw:
     def __init__(self, thr: Threshold, n: int, seeds: np.ndarray):
         self.thr, self.n, self.seeds = thr, n, seeds
 
-    def __call__(self, bits: Optional[np.ndarray], visit: Optional[Callable] = None,
+    def __call__(self, packed: Optional[np.ndarray], visit: Optional[Callable] = None,
                  keep: Optional[np.ndarray] = None) -> None:
         def slab(lo: int, hi: int) -> None:
             bitgen = getattr(_local, "bitgen", None)
@@ -131,7 +109,7 @@ class _SlabDraw:
             bitgen.state = {"bit_generator": "SFC64", "state": {"state": state},
                             "has_uint32": 0, "uinteger": 0}
             bitgen.random_raw(12)  # numpy's own SFC64 seeding discards 12 outputs
-            _draw_range(bitgen, self.thr, lo, hi, keep, bits, visit)
+            _draw_range(bitgen, self.thr, lo, hi, keep, packed, visit)
 
         parallel_for(self.n, slab)
 
@@ -163,18 +141,18 @@ class FastSource:
             self._slabs(thr, flat.size)(None, keep=flat)
         return keep
 
-    def keep_bits(self, shape: tuple, p: float) -> PackedKeep:
-        """The same mask as :meth:`keep_mask` would draw, as packed bits; large ones drawn lazily."""
+    def packed_keep_mask(self, shape: tuple, p: float) -> PackedKeep:
+        """The same mask as :meth:`keep_mask` would draw, packed; large ones drawn lazily."""
         n, thr = math.prod(shape), threshold(p)
-        if n <= BLOCK:  # one block: its bool mask is handed on with the bits, saving an unpack
+        if n <= BLOCK:  # one block: its bool mask is handed on with the packed one, saving an unpack
             keep = np.empty(n, dtype=np.bool_)
             packed = draw_block(self.bit_generator, thr, keep)
             return PackedKeep(shape, np.packbits(keep) if packed is None else packed, unpacked=keep)
-        bits = np.empty((n + 7) // 8, dtype=np.uint8)
+        packed = np.empty((n + 7) // 8, dtype=np.uint8)
         if n > SLAB:
-            return PackedKeep(shape, bits, self._slabs(thr, n))
-        _draw_range(self.bit_generator, thr, 0, n, None, bits, None)
-        return PackedKeep(shape, bits)
+            return PackedKeep(shape, packed, self._slabs(thr, n))
+        _draw_range(self.bit_generator, thr, 0, n, None, packed, None)
+        return PackedKeep(shape, packed)
 
     def uniform(self, low: float, high: float, shape: tuple, dtype) -> np.ndarray:
         return self.generator.uniform(low, high, shape).astype(dtype, copy=False)

@@ -19,28 +19,32 @@ re-derived from ``out != 0`` (wrong wherever the input was exactly 0).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Optional, Union
 
 import numpy as np
 
 from . import variants as V
 from ._checks import check_grad, check_input, check_mask, check_out, check_p
-from ._masking import apply_noise, noise_grad
+from ._masking import BernoulliNoise, ConstantNoise, DenseNoise, PackedKeep, apply_noise, noise_grad
 from .layout import dense_strides, empty_like, memory_order
 from .rng import RNGLike, as_source
 
 
+#: What a forward multiplies by, in the form backward needs (see :mod:`npdrop._masking`):
+#: a keep-mask with a scale and shifts, one scalar, a float array, or ``None`` (the identity).
+Noise = Optional[Union[BernoulliNoise, ConstantNoise, DenseNoise]]
+
+
 @dataclass
 class Saved:
-    """What backward needs: the noise (``None`` for the identity), the output's shape and dtype,
-    and the memory order of torch's noise tensor (``None``: C order; see :mod:`npdrop.layout`)."""
+    """What a forward hands its backward: ``grad_x = grad * noise``."""
 
-    variant: str
-    p: float
-    noise: Any
-    shape: tuple
-    dtype: np.dtype
-    order: tuple | None = None
+    name: str  #: the variant's name, for messages (``"dropout2d"``)
+    p: float  #: the drop probability, checked
+    noise: Noise  #: the noise ``x`` was multiplied by; ``None`` when the forward was the identity
+    shape: tuple  #: the input's (and output's) shape
+    dtype: np.dtype  #: the input's dtype
+    order: Optional[tuple] = None  #: memory order of torch's noise tensor; ``None``: C order (:mod:`npdrop.layout`)
 
     @property
     def keep(self) -> np.ndarray | None:
@@ -57,7 +61,9 @@ class Saved:
         return tuple(0 if n == 1 and m != 1 else st for st, n, m in zip(strides, noise_shape, shape))
 
 
-def _draw(variant: V.Variant, x: np.ndarray, shape: tuple, p: float, mask, rng, order) -> Any:
+def _draw(variant: V.Variant, shape: tuple, p: float, mask, rng, order) -> Union[np.ndarray, PackedKeep]:
+    """The random part of ``shape``: a keep-mask (bool, or packed and perhaps still to be drawn),
+    or for Gaussian dropout a standard-normal draw; ``mask=`` when supplied."""
     if mask is not None:
         return mask
     source = as_source(rng)
@@ -68,21 +74,21 @@ def _draw(variant: V.Variant, x: np.ndarray, shape: tuple, p: float, mask, rng, 
         # bernoulli_ fills empty_like(x) in memory order, for sliced inputs too.
         return source.keep_mask(tuple(shape[axis] for axis in order), p).transpose(np.argsort(order))
     # Optional: a source may return the mask packed, drawn as it is applied (npdrop.fastmask).
-    keep_bits = getattr(source, "keep_bits", None)
-    return source.keep_mask(shape, p) if keep_bits is None else keep_bits(shape, p)
+    packed_keep_mask = getattr(source, "packed_keep_mask", None)
+    return source.keep_mask(shape, p) if packed_keep_mask is None else packed_keep_mask(shape, p)
 
 
-def _check_supplied(variant: V.Variant, mask, shape: tuple, who: str):
+def _check_supplied(variant: V.Variant, mask, shape: tuple, caller: str):
     noise_shape = variant.noise_shape(shape)
     if variant.draw == "normal":
         mask = np.asarray(mask)
         if mask.dtype.kind != "f" or mask.shape != noise_shape:
             raise ValueError(
-                f"{who}: mask= must be a float standard-normal draw of shape {noise_shape}, "
+                f"{caller}: mask= must be a float standard-normal draw of shape {noise_shape}, "
                 f"got {mask.dtype} of shape {mask.shape}"
             )
         return mask
-    return check_mask(mask, noise_shape, who)
+    return check_mask(mask, noise_shape, caller)
 
 
 def forward(
@@ -94,27 +100,29 @@ def forward(
     *,
     mask=None,
     rng: RNGLike = None,
-    who: str | None = None,
+    caller: str | None = None,
     out: np.ndarray | None = None,
 ):
     """Run ``variant`` on ``x``; returns ``(out, Saved)``. The module classes call this.
+
+    ``caller`` names the function or module in error messages (default: the variant's name).
 
     ``out=`` takes a buffer for the result (same shape and dtype as ``x``, not overlapping
     it), which is filled and returned, also when the forward is the identity (then ``x`` is
     copied). A large forward into a reused buffer skips the zeroing of fresh pages.
     """
-    who = who or variant.name
-    p = check_p(p, who)
+    caller = caller or variant.name
+    p = check_p(p, caller)
     if p == 1.0 and not variant.allows_p_one:
-        raise ValueError(f"{who}: p must be below 1 (the noise variance p/(1-p) is infinite at p=1), got {p}")
-    x = check_input(x, who)
+        raise ValueError(f"{caller}: p must be below 1 (the noise variance p/(1-p) is infinite at p=1), got {p}")
+    x = check_input(x, caller)
     if out is not None:
         if inplace:
-            raise ValueError(f"{who}: inplace=True and out= cannot be combined")
-        out = check_out(out, x, who)
+            raise ValueError(f"{caller}: inplace=True and out= cannot be combined")
+        out = check_out(out, x, caller)
     variant.check(x.shape)
     if mask is not None:
-        mask = _check_supplied(variant, mask, x.shape, who)
+        mask = _check_supplied(variant, mask, x.shape, caller)
     inplace = bool(inplace) and variant.honours_inplace
 
     dtype, contiguous = x.dtype, x.flags.c_contiguous
@@ -130,7 +138,7 @@ def forward(
             noise = V.rules.zero(dtype)
         else:
             noise_shape = variant.noise_shape(x.shape)
-            noise = variant.rule(_draw(variant, x, noise_shape, p, mask, rng, order), p, dtype)
+            noise = variant.rule(_draw(variant, noise_shape, p, mask, rng, order), p, dtype)
         saved = Saved(variant.name, p, noise, x.shape, dtype, order)
         if x.ndim > 0:
             if out is None and noise is not None and not inplace and not contiguous:
@@ -153,9 +161,9 @@ def dropout_backward(grad, saved: Saved, *, out: np.ndarray | None = None) -> np
     ``out=`` takes a buffer for it (the forward output's shape and dtype, not overlapping
     ``grad`` unless it is ``grad`` itself), filled and returned.
     """
-    grad = check_grad(grad, saved.shape, saved.dtype, saved.variant)
+    grad = check_grad(grad, saved.shape, saved.dtype, saved.name)
     if out is not None:
-        out = check_out(out, grad, f"{saved.variant}.backward")
+        out = check_out(out, grad, f"{saved.name}.backward")
     with np.errstate(invalid="ignore", over="ignore"):
         if grad.ndim > 0:
             if out is None and saved.noise is not None and not grad.flags.c_contiguous:

@@ -43,7 +43,7 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x, eps: float = 1e-6) -
     return _central_differences(work, lambda: float(f(work.copy())), eps)
 
 
-def _compare(who: str, tensor: str, analytic, numeric: np.ndarray, atol: float, rtol: float) -> float:
+def _compare(caller: str, tensor: str, analytic, numeric: np.ndarray, atol: float, rtol: float) -> float:
     note = ""
     if analytic is None:
         analytic = np.zeros_like(numeric)  # no gradient reached it: fine only if numerics agree
@@ -51,7 +51,7 @@ def _compare(who: str, tensor: str, analytic, numeric: np.ndarray, atol: float, 
     analytic = np.asarray(analytic, dtype=np.float64)
     if analytic.shape != numeric.shape:
         raise AssertionError(
-            f"{who}: analytic gradient of {tensor} has shape {analytic.shape}, expected {numeric.shape}"
+            f"{caller}: analytic gradient of {tensor} has shape {analytic.shape}, expected {numeric.shape}"
         )
     diff = np.abs(analytic - numeric)
     excess = diff - (atol + rtol * np.abs(numeric))
@@ -60,7 +60,7 @@ def _compare(who: str, tensor: str, analytic, numeric: np.ndarray, atol: float, 
         worst = np.unravel_index(np.argmax(np.where(np.isnan(excess), np.inf, excess)), excess.shape)
         worst = tuple(int(i) for i in worst)
         raise AssertionError(
-            f"{who}: gradient of {tensor} disagrees with finite differences at index {worst}: "
+            f"{caller}: gradient of {tensor} disagrees with finite differences at index {worst}: "
             f"analytic {float(analytic[worst])!r}{note}, numeric {float(numeric[worst])!r} "
             f"(|diff| {diff[worst]:.3g} > atol {atol:g} + rtol {rtol:g} * |numeric|); "
             f"{int(bad.sum())} of {bad.size} elements out of tolerance"
@@ -93,12 +93,12 @@ def check_module_gradients(
     Raises ``AssertionError`` naming the module, the tensor, the worst index and both values.
     Parameter values and gradients are left as they were found.
     """
-    who = name or type(module).__name__
+    caller = name or type(module).__name__
     kwargs = dict(forward_kwargs or {})
     params = list(module.named_parameters())
     for pname, param in params:
         if param.dtype != np.float64:
-            raise TypeError(f"{who}: parameter {pname} is {param.dtype}; gradcheck needs float64 (module.double())")
+            raise TypeError(f"{caller}: parameter {pname} is {param.dtype}; gradcheck needs float64 (module.double())")
     x64 = np.array(x, dtype=np.float64, copy=True)
     saved = [(param, param.grad, param.data.copy()) for _, param in params]
     try:
@@ -111,7 +111,7 @@ def check_module_gradients(
         else:
             g = np.array(grad_output, dtype=np.float64)
             if g.shape != y.shape:
-                raise ValueError(f"{who}: grad_output has shape {g.shape}, the output has shape {y.shape}")
+                raise ValueError(f"{caller}: grad_output has shape {g.shape}, the output has shape {y.shape}")
         analytic_input = module.backward(g.copy())
         analytic = {pname: None if p.grad is None else p.grad.copy() for pname, p in params}
 
@@ -120,10 +120,10 @@ def check_module_gradients(
 
         report = {}
         numeric_input = numerical_gradient(objective, x64, eps)
-        report["input"] = _compare(who, "input", analytic_input, numeric_input, atol, rtol)
+        report["input"] = _compare(caller, "input", analytic_input, numeric_input, atol, rtol)
         for pname, param in params:
             numeric = _central_differences(param.data, lambda: objective(x64), eps)
-            report[pname] = _compare(who, f"parameter {pname}", analytic[pname], numeric, atol, rtol)
+            report[pname] = _compare(caller, f"parameter {pname}", analytic[pname], numeric, atol, rtol)
         return report
     finally:
         for param, grad, data in saved:

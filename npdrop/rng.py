@@ -20,6 +20,8 @@ from typing import Protocol, Union, runtime_checkable
 
 import numpy as np
 
+from .fastmask import FastSource
+
 
 @runtime_checkable
 class MaskSource(Protocol):
@@ -71,8 +73,6 @@ def default_source(seed=None) -> MaskSource:
     Its keep probability is exact to 2**-64 at about one random byte per element, and its
     masks do not depend on the thread count (see :mod:`npdrop.fastmask`).
     """
-    from .fastmask import FastSource  # local import: keeps this change inside default_source
-
     return FastSource(seed)
 
 
@@ -81,9 +81,8 @@ _source_classes: set = set()  # classes whose instances all have the three metho
 
 
 def _is_source(rng) -> bool:
-    # Duck typing, not isinstance(rng, MaskSource): a runtime Protocol check costs about
-    # 7 us, as much as a whole 10^4-element dropout, and layers resolve rng= on every call.
-    # A class that defines the methods itself is remembered, so the check is one set lookup.
+    # Duck typing, not isinstance(rng, MaskSource): a runtime Protocol check is slow, and
+    # layers resolve rng= on every call. A class that defines the methods is remembered.
     cls = type(rng)
     if cls in _source_classes:
         return True

@@ -53,7 +53,7 @@ def eval_scale(p: float, dtype) -> ConstantNoise:
 
 
 def alpha(keep: np.ndarray, p: float, dtype) -> BernoulliNoise:
-    """Alpha dropout (Klambauer et al. 2017): ``out = a * (x * keep + alpha' * (1 - keep)) + b``.
+    """Alpha dropout (Klambauer et al. 2017): ``out = a * (x * keep - alpha' * (1 - keep)) + b``.
 
     With ``alpha' = 1.7580993408473766``, ``a = ((1 - p) * (1 + p * alpha'^2))^-1/2`` and
     ``b = a * alpha' * p``, dropped units go to SELU's saturation value and the mean and

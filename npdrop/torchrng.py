@@ -1,32 +1,12 @@
 """Seed for seed: torch's CPU random stream, replayed in NumPy.
 
-:class:`TorchCPUGenerator` is a mask source (see :mod:`npdrop.rng`) that reproduces, bit for
-bit, what ``torch.manual_seed(s)`` followed by CPU ``bernoulli_`` / ``uniform_`` / ``randn``
-calls would draw. A network built and trained in npdrop from ``TorchCPUGenerator(s)``
-therefore gets the very initial weights and dropout masks torch gets from the same seed.
-
-How torch draws (ATen, ``CPUGeneratorImpl`` + ``DistributionsHelper.h`` +
-``native/cpu/DistributionTemplates.h``), and what is mirrored here:
-
-- the engine is a standard MT19937 (``at::mt19937``), seeded with ``init_genrand(s mod 2**32)``;
-  ``random()`` is one 32-bit output, ``random64()`` two, the first one as the high word;
-- ``bernoulli_(q)`` (scalar q, the path dropout takes): one ``random64()`` per element in
-  memory order, ``u = (r64 & (2**53 - 1)) * 2**-53`` and the element is 1 iff ``u < q``;
-- ``uniform_(a, b)``: float32/float16 use one ``random()`` and 24 bits,
-  ``x = (r & (2**24 - 1)) * 2**-24`` then ``x * (b - a) + a`` in float32; float64 uses
-  ``random64()`` and 53 bits, in double. On x86-64 torch runs this expression in its AVX2 /
-  AVX512 kernels, where the compiler fuses it into one FMA (a single rounding); the
-  ``ATEN_CPU_CAPABILITY=default`` kernel rounds twice. ``fused_uniform`` picks which;
-- ``normal_``/``randn``: fewer than 16 elements use ``normal_distribution<double>`` (Box-Muller
-  on two ``random64()`` uniforms, caching the sine half in the generator); 16 or more use
-  ``normal_fill`` (uniforms for every element, Box-Muller on blocks of 16, the tail block
-  redrawn). Only float64 and the fewer-than-16 path are replayed exactly; the float32 block
-  path runs a SIMD polynomial log/sincos whose last bits depend on the CPU kernel.
-
-NumPy's own ``np.random.MT19937`` produces the raw 32-bit outputs in bulk (``random_raw``);
-its state is converted to and from torch's ``get_rng_state()`` byte layout.
-
-Nothing here imports torch, except :func:`check_torch_replays`, which does so lazily.
+:class:`TorchCPUGenerator` is a mask source (see :mod:`npdrop.rng`) that draws, bit for bit,
+what ``torch.manual_seed(s)`` followed by CPU ``bernoulli_`` / ``uniform_`` / ``randn`` calls
+would draw, so a network built in npdrop from ``TorchCPUGenerator(s)`` gets the initial
+weights and dropout masks torch gets from the same seed. The engine is NumPy's
+``np.random.MT19937`` (torch's ``at::mt19937``); README.md, "How torch draws", lists the
+conversions from its 32-bit outputs that ATen makes and this module mirrors. Nothing here
+imports torch; :func:`npdrop.testing.check_torch_replays` checks a given torch.
 """
 from __future__ import annotations
 
@@ -36,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["TorchCPUGenerator", "check_torch_replays", "TORCH_DEFAULT_SEED", "TORCH_STATE_SIZE"]
+__all__ = ["TorchCPUGenerator", "TORCH_DEFAULT_SEED", "TORCH_STATE_SIZE"]
 
 #: ``torch.Generator().initial_seed()``: the seed of a freshly constructed CPU generator.
 TORCH_DEFAULT_SEED = 67280421310721
@@ -144,7 +124,7 @@ class TorchCPUGenerator:
 
     ``fused_uniform`` says whether torch's ``uniform_`` kernel rounds ``x * (b - a) + a``
     once (a fused multiply-add: torch's AVX2/AVX512 kernels on x86-64, the usual case) or
-    twice (the ``ATEN_CPU_CAPABILITY=default`` kernel). :func:`check_torch_replays` tells
+    twice (the ``ATEN_CPU_CAPABILITY=default`` kernel). :func:`npdrop.testing.check_torch_replays` tells
     which one a given torch uses.
     """
 
@@ -435,5 +415,3 @@ def _box_muller_blocks(data: np.ndarray) -> np.ndarray:
     out[:, 1, :] = (r * sin_t + 0.0).reshape(-1, 8)
     return out.reshape(-1)
 
-
-from ._replay_check import check_torch_replays  # noqa: E402  (re-exported)

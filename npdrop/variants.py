@@ -65,18 +65,23 @@ def _dropout1d_rank(shape: Shape) -> None:
         )
 
 
-def _dropout2d_rank(shape: Shape) -> None:
-    rank = len(shape)
-    if rank not in (3, 4):
+def _warn_unexpected_rank(shape: Shape, spatial: int) -> None:
+    """torch's warning for dropout2d/3d on a rank other than ``spatial + 1`` or ``spatial + 2``."""
+    rank, name = len(shape), f"dropout{spatial}d"
+    if rank not in (spatial + 1, spatial + 2):
         warnings.warn(
-            f"dropout2d: Received a {rank}-D input to dropout2d, which is deprecated "
+            f"{name}: Received a {rank}-D input to {name}, which is deprecated "
             "and will result in an error in a future release. To retain the behavior "
-            "and silence this warning, please use dropout instead. Note that dropout2d "
-            "exists to provide channel-wise dropout on inputs with 2 spatial dimensions, "
-            "a channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs).",
-            stacklevel=4,
+            f"and silence this warning, please use dropout instead. Note that {name} "
+            f"exists to provide channel-wise dropout on inputs with {spatial} spatial dimensions, "
+            f"a channel dimension, and an optional batch dimension (i.e. {spatial + 1}D or {spatial + 2}D inputs).",
+            stacklevel=5,  # the caller of the dropout function or module
         )
-    if rank == 3:
+
+
+def _dropout2d_rank(shape: Shape) -> None:
+    _warn_unexpected_rank(shape, 2)
+    if len(shape) == 3:
         warnings.warn(
             "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
             "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
@@ -88,16 +93,7 @@ def _dropout2d_rank(shape: Shape) -> None:
 
 
 def _dropout3d_rank(shape: Shape) -> None:
-    rank = len(shape)
-    if rank not in (4, 5):
-        warnings.warn(
-            f"dropout3d: Received a {rank}-D input to dropout3d, which is deprecated "
-            "and will result in an error in a future release. To retain the behavior "
-            "and silence this warning, please use dropout instead. Note that dropout3d "
-            "exists to provide channel-wise dropout on inputs with 3 spatial dimensions, "
-            "a channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs).",
-            stacklevel=4,
-        )
+    _warn_unexpected_rank(shape, 3)
 
 
 def _no_check(shape: Shape) -> None:

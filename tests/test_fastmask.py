@@ -56,7 +56,7 @@ def test_threshold_is_floor_of_q_times_2_to_the_64(p):
 def test_p_so_small_that_one_minus_p_is_one_keeps_everything():
     for n in (10, 70_000, BIG):
         assert FastSource(0).keep_mask((n,), 1e-300).all()
-        assert FastSource(0).keep_bits((n,), 1e-17).unpack().all()
+        assert FastSource(0).packed_keep_mask((n,), 1e-17).unpack().all()
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9, 1 / 3, 0.123456789])
@@ -109,16 +109,16 @@ def test_one_bit_path_uses_the_random_bits_as_the_mask():
 @pytest.mark.parametrize("p", [0.5, 0.3])
 @pytest.mark.parametrize("n", [1, 13, 70_000, BIG])
 def test_same_seed_same_mask_and_bits_match_bool(n, p):
-    a, b = FastSource(11).keep_mask((n,), p), FastSource(11).keep_bits((n,), p)
-    assert np.array_equal(a, b.unpack()), "keep_bits and keep_mask disagree for one seed"
-    assert np.array_equal(np.packbits(a), b.bits), "packed bits differ from np.packbits (padding?)"
+    a, b = FastSource(11).keep_mask((n,), p), FastSource(11).packed_keep_mask((n,), p)
+    assert np.array_equal(a, b.unpack()), "packed_keep_mask and keep_mask disagree for one seed"
+    assert np.array_equal(np.packbits(a), b.packed), "packed bits differ from np.packbits (padding?)"
 
 
 @pytest.mark.parametrize("n", [13, 70_000, BIG])
 def test_packed_mask_converts_to_the_bool_array(n):
     # A rule may use its keep-mask as an array: np.where(keep, scale, 0) must see the bools.
     keep = FastSource(2).keep_mask((n,), 0.3)
-    packed = FastSource(2).keep_bits((n,), 0.3)
+    packed = FastSource(2).packed_keep_mask((n,), 0.3)
     assert np.array_equal(np.where(packed, 2.0, 0.0), np.where(keep, 2.0, 0.0))
     assert np.asarray(packed, dtype=np.float32).dtype == np.float32
 
@@ -130,7 +130,7 @@ def test_thread_count_does_not_change_the_mask(p, threads):
     for count in (1, 2, 3):
         threads(count)
         out, saved = dropout_forward(x, p, True, rng=FastSource(9))
-        results.append((FastSource(9).keep_mask(x.shape, p), out, saved.noise._bits.bits.copy()))
+        results.append((FastSource(9).keep_mask(x.shape, p), out, saved.noise._keep.packed.copy()))
     for mask, out, bits in results[1:]:
         assert np.array_equal(mask, results[0][0]), "keep_mask depends on the thread count"
         assert same_bits(out, results[0][1]), "forward output depends on the thread count"
@@ -236,7 +236,7 @@ def test_backward_keeps_at_most_a_fifth_of_a_byte_per_element(n, p):
     held = sum(a.nbytes for a in _arrays(saved))
     assert saved.noise.nbytes == (n + 7) // 8
     assert held / n <= 0.2, f"backward holds {held / n:.3f} bytes per element"
-    assert not saved.noise._bits.pending, "the lazy draw must be done by the end of forward"
+    assert not saved.noise._keep.pending, "the lazy draw must be done by the end of forward"
 
 
 def test_default_source_is_fastsource_and_generators_keep_numpysource():

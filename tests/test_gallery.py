@@ -155,7 +155,7 @@ def _fork_all(workdir: str, jobs: int) -> None:
     op runs before the fork, so no thread pool exists to be forked.
     """
     import torch._dynamo  # noqa: F401
-    import npdrop.torch  # noqa: F401
+    import npdrop.testing.inject  # noqa: F401
 
     running = {}
 

@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from npdrop.testing import check_torch_replays
 from npdrop.torchrng import (
     TORCH_DEFAULT_SEED,
     TORCH_STATE_SIZE,
     TorchCPUGenerator,
-    check_torch_replays,
     fma32,
     fma64,
 )

@@ -1,7 +1,7 @@
 """Comparing results the way the conformance suite reports them: shape, dtype, then values.
 
 Numpy only (a torch tensor is accepted and converted, without importing torch), so
-:func:`assert_same` serves any test; ``npdrop.torch`` re-exports it.
+:func:`assert_same` serves any test; :mod:`npdrop.testing.inject` re-exports it.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from .dtypes import is_float
+from ..dtypes import is_float
 
 
 def to_numpy(value) -> np.ndarray:

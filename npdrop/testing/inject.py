@@ -2,31 +2,17 @@
 
 Importing this module imports torch (``npdrop`` itself never does)::
 
-    from npdrop.torch import inject_masks, record_masks, assert_same
+    from npdrop.testing.inject import inject_masks, record_masks, assert_same
 
     keep = np.random.default_rng(0).random((4, 5)) >= 0.3          # True = kept
     with inject_masks([keep]):
         expected = torch.nn.Dropout(0.3)(torch.from_numpy(x))      # torch uses `keep`
     assert_same(npdrop.Dropout(0.3)(x, mask=keep), expected, what="forward")
 
-How: torch's dropout modules are composite, so a ``TorchDispatchMode`` sees the random draw
-as one ATen op. Three ops are answered ("draw sites"): ``aten.bernoulli_.float`` (eager
-dropout of every variant, ``MultiheadAttention``, ``LSTM``, SDPA's math path),
-``aten.bernoulli.p`` (the same draw under ``torch.func`` transforms) and
-``aten.native_dropout.default`` (the fused path taken on CUDA; answered as
-``x * (mask * (1/(1-p)))`` with the noise rounded to the dtype, which is what torch's CPU
-kernel computes, bit for bit; CUDA's fused kernel is not yet compared). Every other op runs untouched.
-
-Masks: one per draw site, in draw order, as numpy arrays or tensors of bool (or 0/1
-values), True meaning *kept*. A mask is read in C order of the site's logical shape: one of
-exactly that shape is used as is; one with the same number of elements but another shape is
-reshaped (so npdrop's ``(C, 1)`` mask serves torch's unbatched ``(1, C, 1)`` draw and a
-``(N, H, L, S)`` mask serves MultiheadAttention's ``(N*H, L, S)`` draw); any other element
-count is an error naming the draw, its op and shape.
-
-Pitfalls: the mode catches *every* ``bernoulli_`` in the region, not only dropout's (narrow
-it with ``match=``); activation checkpointing re-runs the forward during backward and asks
-for the masks again; any dispatch mode makes ``torch.compile`` fall back to eager.
+A ``TorchDispatchMode`` answers torch's random draw (``aten.bernoulli_.float``,
+``aten.bernoulli.p`` under ``torch.func``, ``aten.native_dropout.default``) with the mask given;
+every other op runs untouched. README.md, "Injecting masks into torch", says how and where
+it falls short.
 """
 from __future__ import annotations
 
@@ -39,7 +25,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .compare import DEFAULT_TOLERANCE, Mismatch, assert_same, to_numpy, ulp_distance  # noqa: F401
-from .dtypes import is_bfloat16
+from ..dtypes import is_bfloat16
 
 __all__ = ["DrawSite", "MaskInjectionError", "Mismatch", "Recording", "assert_same",
            "inject_masks", "record_masks", "to_numpy", "to_tensor", "ulp_distance"]
@@ -180,6 +166,10 @@ class _Injector(_DrawMode):
 def inject_masks(masks: Iterable, *, strict: bool = True,
                  match: Optional[Callable[[DrawSite], bool]] = None) -> Iterator[_Injector]:
     """Within the block, torch's dropout draws take ``masks`` (True = kept), in order.
+
+    A mask (bool or 0/1, numpy or torch) is read in C order: one with the draw's element
+    count but another shape is reshaped to it (npdrop's ``(C, 1)`` serves torch's unbatched
+    ``(1, C, 1)``); another count is an error naming the draw.
 
     Yields the injector: ``.sites`` (the :class:`DrawSite` s answered), ``.used``,
     ``.remaining``, ``.passed`` (sites left to torch). ``match(site)`` picks the draws to

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .torchrng import TorchCPUGenerator
+from ..torchrng import TorchCPUGenerator
 
 _SELF_TEST_SEED = 20240531
 _SELF_TEST_P = 0.3
