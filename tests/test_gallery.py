@@ -5,7 +5,7 @@ entries get no diagnosis.
 
 Each entry runs the plugged-in-implementation subset of the suite in a subprocess,
 ``python -m pytest <generic conformance modules> --impl tests.gallery.<module>:<Class>
---report-json ...``; the runs go in parallel (one per CPU) once per session, and each
+--report-json ...``; the runs go in parallel (one per CPU) once per pytest run, and each
 entry's test reads its report. Needs torch (the harness compares with it): skipped without.
 """
 from __future__ import annotations
@@ -70,7 +70,7 @@ ENTRIES = {
     "correct:NoiseDropout": ("Dropout", None),
     "correct:ChannelDropout2d": ("Dropout2d", None),
     "correct:SeluAlphaDropout": ("AlphaDropout", None),
-    # the shapes people write (issue: every calling convention run unmodified)
+    # the shapes people write: every calling convention, run unmodified
     "shapes_attributes:LayerDropout": ("Dropout", None),
     "shapes_attributes:LayerDropoutStaleMask": ("Dropout", "mode-switch"),
     "shapes_modes:TrainFlgDropout": ("Dropout", None),
