@@ -89,9 +89,9 @@ def pytest_generate_tests(metafunc):
     if impl is None or "ref" not in metafunc.fixturenames:
         return
     if "case" in metafunc.fixturenames:
-        from conformance.inputs import CASES
+        from conformance.variants import VARIANTS
 
-        pairs = [(v, c) for v in impl.variants for c in CASES[v]]
+        pairs = [(v, c) for v in impl.variants for c in VARIANTS[v].cases]
         metafunc.parametrize(("ref", "case"), pairs, ids=[f"{v}-{c}" for v, c in pairs])
     else:
         metafunc.parametrize("ref", impl.variants, ids=list(impl.variants))

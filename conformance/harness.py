@@ -16,8 +16,9 @@ import pytest
 from npdrop.testing.inject import assert_same
 
 from .observe import observe
-from .reference import TorchResult, draws, noise_shape, run_torch, tolerance
+from .reference import TorchResult, draws, run_torch, tolerance
 from .report import NOT_APPLICABLE
+from .variants import noise_shape
 
 try:  # bfloat16 joins the matrix when the optional ml_dtypes package is installed
     from ml_dtypes import bfloat16

@@ -24,7 +24,7 @@ import numpy as np
 
 from npdrop.dtypes import is_float
 
-from .reference import ALPHA, broadcast_axes, noise_shape
+from .variants import VARIANTS, broadcast_axes, noise_shape
 
 
 class ObservationError(AssertionError):
@@ -94,7 +94,7 @@ def observe(ref: str, x: np.ndarray, out) -> tuple[np.ndarray, np.ndarray]:
         raise ObservationError(f"output shape {out.shape} differs from the input shape {x.shape}")
     if not is_float(out.dtype):
         raise ObservationError(f"output dtype {out.dtype} is not a float dtype")
-    elements = _alpha_elements if ref in ALPHA else _bernoulli_elements
+    elements = _alpha_elements if VARIANTS[ref].alpha else _bernoulli_elements
     kept, known = elements(x, out)
     axes = broadcast_axes(ref, x.shape)
     any_kept = np.any(kept & known, axis=axes, keepdims=True)

@@ -1,8 +1,5 @@
-"""The torch side: torch's dropout modules run on the harness's masks, and the facts about them.
-
-``noise_shape`` is written from torch's documentation and ``torch/nn/functional.py``, not
-from npdrop (``test_harness.py`` checks it against the shapes torch actually draws).
-"""
+"""The torch side: torch's dropout modules run on the harness's masks, and how closely
+results must match them (the facts about each variant are in :mod:`conformance.variants`)."""
 from __future__ import annotations
 
 import warnings
@@ -15,33 +12,7 @@ import torch
 from npdrop.dtypes import finfo
 from npdrop.testing.inject import inject_masks, to_numpy, to_tensor
 
-VARIANTS = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
-ALPHA = ("AlphaDropout", "FeatureAlphaDropout")
-CHANNEL = ("Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout")
-
-
-def noise_shape(ref: str, shape: tuple) -> tuple:
-    """Shape of the keep-mask ``ref`` draws for an input of ``shape`` (same rank as the input).
-
-    Element-wise variants draw one per element. Channel variants draw one per (sample,
-    channel): ``(N, C, 1, ...)``. ``Dropout1d`` treats a 2-D input as unbatched ``(C, L)``
-    and ``Dropout3d`` any input that is not 5-D as unbatched: both unsqueeze a batch axis,
-    so their mask is ``(C, 1, ...)``.
-    """
-    shape = tuple(shape)
-    if ref in ("Dropout", "AlphaDropout"):
-        return shape
-    unbatched = (ref == "Dropout1d" and len(shape) == 2) or (ref == "Dropout3d" and len(shape) != 5)
-    if unbatched:
-        return shape[:1] + (1,) * (len(shape) - 1)
-    return shape[:2] + (1,) * (len(shape) - 2)
-
-
-def broadcast_axes(ref: str, shape: tuple) -> tuple:
-    """Axes along which one draw is shared (size 1 in the noise, larger in the input)."""
-    ns = noise_shape(ref, shape)
-    return tuple(i for i, (n, s) in enumerate(zip(shape, ns)) if s == 1 and n != 1)
-
+from .variants import VARIANTS
 
 def draws(ref: str, p: float, x: np.ndarray, training: bool = True) -> bool:
     """Whether torch draws a mask at all (not in eval, not at p == 0 or 1, not for empty input)."""
@@ -90,4 +61,4 @@ def tolerance(ref: str, dtype, exact: bool) -> dict:
     if exact:
         return {"exact": True}
     eps = float(finfo(dtype).eps)
-    return {"exact": False, "rtol": 4 * eps, "atol": 16 * eps if ref in ALPHA else 0.0}
+    return {"exact": False, "rtol": 4 * eps, "atol": 16 * eps if VARIANTS[ref].alpha else 0.0}

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from .variants import VARIANTS
+
 #: the start of a skip reason that means "does not apply to this implementation".
 NOT_APPLICABLE = "n/a:"
 
@@ -86,7 +88,7 @@ class Matrix:
 
     def variants(self) -> list:
         seen = {v for _, v in self.cells}
-        order = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
+        order = list(VARIANTS)
         return [v for v in order if v in seen] + sorted(seen - set(order))
 
     def failed_properties(self) -> list:

@@ -10,16 +10,16 @@ pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, needs, own_forward  # noqa: E402
-from conformance.inputs import CASES, PALETTE, cell_shape, gradient, needs_palette, values  # noqa: E402
-from conformance.reference import ALPHA, broadcast_axes  # noqa: E402
+from conformance.inputs import PALETTE, gradient, needs_palette, values  # noqa: E402
 from conformance.stats import check_binomial  # noqa: E402
+from conformance.variants import VARIANTS, broadcast_axes, cell_shape  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
 
 def _batched(ref):
-    return CASES[ref]["batched"][0]
+    return VARIANTS[ref].batched
 
 
 @pytest.mark.prop("dtype")
@@ -101,7 +101,7 @@ def test_gradient_flows_through_zero_inputs(impl, ref, rng, seed, repro):
     layer = impl.make(ref, p, seed)
     needs(layer, "backward")
     shape = cell_shape(ref, 100, 200, 3)
-    if ref in ALPHA:
+    if VARIANTS[ref].alpha:
         x = np.where(rng.random(shape) < 0.5, 0.0, PALETTE[rng.integers(0, 16, shape)])
     else:
         x = np.where(rng.random(shape) < 0.4, 0.0, values(shape, dtype, rng))

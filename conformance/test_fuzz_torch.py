@@ -20,6 +20,7 @@ torch = pytest.importorskip("torch")
 
 import npdrop  # noqa: E402
 from conformance.harness import DTYPES  # noqa: E402
+from conformance.variants import VARIANTS  # noqa: E402
 from npdrop.dtypes import is_float  # noqa: E402
 from npdrop.testing.inject import inject_masks, to_numpy, to_tensor  # noqa: E402
 
@@ -28,16 +29,6 @@ settings.register_profile("ci", derandomize=True, max_examples=80, deadline=None
 settings.register_profile("long", max_examples=3000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("NPDROP_HYPOTHESIS_PROFILE", "ci"))
-
-PAIRS = {
-    "Dropout": (npdrop.Dropout, torch.nn.Dropout),
-    "Dropout1d": (npdrop.Dropout1d, torch.nn.Dropout1d),
-    "Dropout2d": (npdrop.Dropout2d, torch.nn.Dropout2d),
-    "Dropout3d": (npdrop.Dropout3d, torch.nn.Dropout3d),
-    "AlphaDropout": (npdrop.AlphaDropout, torch.nn.AlphaDropout),
-    "FeatureAlphaDropout": (npdrop.FeatureAlphaDropout, torch.nn.FeatureAlphaDropout),
-}
-
 
 @st.composite
 def views(draw):
@@ -66,7 +57,7 @@ def bits(a: np.ndarray) -> np.ndarray:
 
 
 def run_both(name, x, p, seed):
-    ours_cls, torch_cls = PAIRS[name]
+    ours_cls, torch_cls = getattr(npdrop, name), getattr(torch.nn, name)
     ours = ours_cls(p, rng=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -87,7 +78,7 @@ def run_both(name, x, p, seed):
 
 
 @given(x=views(), p=st.one_of(st.sampled_from([0.0, 1e-10, 0.5, 1 - 1e-10, 1.0]), st.floats(0.0, 1.0)),
-       name=st.sampled_from(sorted(PAIRS)), seed=st.integers(0, 2**16))
+       name=st.sampled_from(sorted(VARIANTS)), seed=st.integers(0, 2**16))
 def test_bit_identical_to_torch_on_arbitrary_views(x, p, name, seed):
     result = run_both(name, x, p, seed)
     if result is None:  # both rejected the rank: parity holds

@@ -16,7 +16,8 @@ pytest.importorskip("torch")
 import npdrop  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, draw_keep  # noqa: E402
 from conformance.inputs import make_input  # noqa: E402
-from conformance.reference import VARIANTS, draws, run_torch  # noqa: E402
+from conformance.reference import draws, run_torch  # noqa: E402
+from conformance.variants import VARIANTS  # noqa: E402
 
 pytestmark = [pytest.mark.prop("inplace"), pytest.mark.filterwarnings("ignore::UserWarning")]
 

@@ -10,7 +10,8 @@ pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, forward_with_mask, needs  # noqa: E402
-from conformance.inputs import CASES, gradient, needs_palette, special_input, values  # noqa: E402
+from conformance.inputs import gradient, needs_palette, special_input, values  # noqa: E402
+from conformance.variants import VARIANTS  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
@@ -23,7 +24,7 @@ def _needs_eval(layer, ref):
 
 
 def _plain_input(layer, ref, dtype, rng):
-    return values(CASES[ref]["batched"][0], dtype, rng, needs_palette(ref, layer.accepts_mask))
+    return values(VARIANTS[ref].batched, dtype, rng, needs_palette(ref, layer.accepts_mask))
 
 
 @pytest.mark.prop("eval-identity")
@@ -74,7 +75,7 @@ def test_switching_modes_never_uses_a_stale_mask(impl, ref, rng, seed, repro):
     p, dtype = 0.3, np.float64
     layer = impl.make(ref, p, seed)
     _needs_eval(layer, ref)
-    judge = Judge(impl, ref, p, dtype, CASES[ref]["batched"][0], repro)
+    judge = Judge(impl, ref, p, dtype, VARIANTS[ref].batched, repro)
     for step in range(1, 4):
         layer.train()
         x = _plain_input(layer, ref, dtype, rng)

@@ -10,10 +10,10 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
-from conformance.inputs import PALETTE, cell_shape, needs_palette, values  # noqa: E402
+from conformance.inputs import PALETTE, needs_palette, values  # noqa: E402
 from conformance.harness import own_forward  # noqa: E402
-from conformance.reference import ALPHA  # noqa: E402
 from conformance.stats import check_binomial  # noqa: E402
+from conformance.variants import VARIANTS, cell_shape  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarn
 
 def _tiled_input(ref, shape):
     """Ones (Bernoulli variants), or the first palette values in turn (alpha variants)."""
-    if ref not in ALPHA:
+    if not VARIANTS[ref].alpha:
         return np.ones(shape, dtype=np.float32)
     flat = np.resize(PALETTE[:4], int(np.prod(shape))).astype(np.float32)
     return flat.reshape(shape)
