@@ -15,6 +15,7 @@ import pytest
 
 from npdrop.testing.inject import assert_same
 
+from . import evidence
 from .observe import observe
 from .reference import TorchResult, draws, run_torch, tolerance
 from .report import NOT_APPLICABLE
@@ -62,6 +63,21 @@ def own_forward(layer, ref: str, x: np.ndarray):
     out = layer.forward(x)
     keep, known = observe(ref, before, out)
     return out, keep, known
+
+
+def check_backward_pattern(layer, ref: str, x: np.ndarray, keep: np.ndarray, what: str, p: float,
+                           record: bool = False) -> None:
+    """``backward(ones)`` must be nonzero exactly where ``keep`` kept units: the backward
+    uses the forward's mask (its pattern; values are the ``backward`` property's business).
+    ``record``: note the evidence the diagnoses read (:func:`conformance.evidence.backward_pattern`)."""
+    gx = np.asarray(layer.backward(np.ones_like(x)))
+    if record:
+        evidence.backward_pattern(ref, p, keep, gx, x.shape)
+    differ = (gx != 0) != elementwise(keep, x.shape)
+    assert not differ.any(), (
+        f"{what}: backward(ones) is nonzero where the forward dropped, or zero where it kept, at "
+        f"{int(differ.sum())} of {x.size} elements (first at {tuple(int(i) for i in np.argwhere(differ)[0])}): "
+        f"backward does not use the forward's mask [{ref}(p={p}), float64]")
 
 
 def needs(layer, capability: str) -> None:

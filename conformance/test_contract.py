@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
-from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, needs, own_forward  # noqa: E402
+from conformance.harness import DTYPE_IDS, DTYPES, Judge, check_backward_pattern, needs, own_forward  # noqa: E402
 from conformance.inputs import PALETTE, gradient, needs_palette, values  # noqa: E402
 from conformance.stats import check_binomial  # noqa: E402
 from conformance.variants import VARIANTS, broadcast_axes, cell_shape  # noqa: E402
@@ -79,13 +79,7 @@ def test_backward_reuses_the_forward_mask(impl, ref, p, rng, seed):
     needs(layer, "backward")
     x = values(cell_shape(ref, 40, 50, 3), np.float64, rng, needs_palette(ref, False))
     _, keep, _ = own_forward(layer, ref, x)
-    gx = np.asarray(layer.backward(np.ones_like(x)))
-    evidence.backward_pattern(ref, p, keep, gx, x.shape)
-    differ = (gx != 0) != elementwise(keep, x.shape)
-    assert not differ.any(), (
-        f"backward(ones) is nonzero where the forward dropped, or zero where it kept, at "
-        f"{int(differ.sum())} of {x.size} elements (first at {tuple(np.argwhere(differ)[0])}): "
-        f"backward does not use the forward's mask [{ref}(p={p}), float64]")
+    check_backward_pattern(layer, ref, x, keep, "backward after a training forward", p, record=True)
 
 
 @pytest.mark.prop("grad-at-zero-input")

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
-from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, forward_with_mask, needs  # noqa: E402
+from conformance.harness import DTYPE_IDS, DTYPES, Judge, check_backward_pattern, forward_with_mask, needs  # noqa: E402
 from conformance.inputs import gradient, needs_palette, special_input, values  # noqa: E402
 from conformance.variants import VARIANTS  # noqa: E402
 
@@ -58,15 +58,6 @@ def test_p_zero_is_identity(impl, ref, dtype, rng, seed, repro):
         judge.same(layer.backward(g), g, "backward at p=0", exact=True, against="the upstream gradient")
 
 
-def _pattern_check(layer, ref, x, keep, what):
-    """backward(ones) must be nonzero exactly where ``keep`` kept units."""
-    gx = np.asarray(layer.backward(np.ones_like(x)))
-    differ = (gx != 0) != elementwise(keep, x.shape)
-    assert not differ.any(), (
-        f"{what}: backward(ones) disagrees with the forward's mask at {int(differ.sum())} of {x.size} "
-        f"elements (first at {tuple(int(i) for i in np.argwhere(differ)[0])}) [{ref}, float64]")
-
-
 @pytest.mark.prop("mode-switch")
 def test_switching_modes_never_uses_a_stale_mask(impl, ref, rng, seed, repro):
     """train -> eval -> train -> eval ...: an eval forward is the identity and its backward
@@ -81,7 +72,7 @@ def test_switching_modes_never_uses_a_stale_mask(impl, ref, rng, seed, repro):
         x = _plain_input(layer, ref, dtype, rng)
         call = forward_with_mask(layer, ref, x, p, rng)
         if layer.has_backward:
-            _pattern_check(layer, ref, call.x, call.keep, f"training step {step}, after {step - 1} eval calls")
+            check_backward_pattern(layer, ref, call.x, call.keep, f"training step {step}, after {step - 1} eval calls", p)
         layer.eval()
         x2 = _plain_input(layer, ref, dtype, rng)
         judge.at_eval(layer.forward(x2), x2, f"eval forward after training step {step}", against="its input")
@@ -101,5 +92,5 @@ def test_layers_keep_their_own_masks(impl, ref, rng, seed):
     needs(a, "backward")
     call_a = forward_with_mask(a, ref, _plain_input(a, ref, dtype, rng), p, rng)
     call_b = forward_with_mask(b, ref, _plain_input(b, ref, dtype, rng), p, rng)
-    _pattern_check(a, ref, call_a.x, call_a.keep, "layer A's backward after layer B's forward (a shared mask?)")
-    _pattern_check(b, ref, call_b.x, call_b.keep, "layer B's backward")
+    check_backward_pattern(a, ref, call_a.x, call_a.keep, "layer A's backward after layer B's forward (a shared mask?)", p)
+    check_backward_pattern(b, ref, call_b.x, call_b.keep, "layer B's backward", p)
