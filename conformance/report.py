@@ -22,6 +22,7 @@ PROPERTIES = {
     "forward": "training output equals torch's under the same mask (variant x dtype x p x shape)",
     "nonfinite": "NaN/inf inputs give torch's output (a dropped inf becomes NaN: inf * 0)",
     "backward": "input gradient equals torch autograd's under the same mask",
+    "fuzz": "hypothesis-drawn shapes, strided/reversed/transposed views, dtypes and p: forward and backward equal torch's",
     "backward-reuses-mask": "backward multiplies by the forward's mask (no fresh draw)",
     "grad-at-zero-input": "gradient flows through kept units whose input is exactly 0",
     "eval-identity": "eval() forward returns the input unchanged, backward the gradient",
