@@ -47,20 +47,20 @@ def layout(base_shape: tuple, kind: str, dtype, rng, palette: bool) -> np.ndarra
     return values(base_shape, dtype, rng, palette)
 
 
-def make_input(ref: str, case: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
+def make_input(variant: str, case: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
     """The input of one matrix case; ``palette`` for black-box alpha variants."""
-    shape, kind = VARIANTS[ref].cases[case]
+    shape, kind = VARIANTS[variant].cases[case]
     return layout(shape, kind, dtype, rng, palette)
 
 
-def special_input(ref: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
+def special_input(variant: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
     """The "batched" case's shape with the special values planted."""
-    return plant_specials(values(VARIANTS[ref].batched, dtype, rng, palette), rng)
+    return plant_specials(values(VARIANTS[variant].batched, dtype, rng, palette), rng)
 
 
-def needs_palette(ref: str, accepts_mask: bool) -> bool:
+def needs_palette(variant: str, accepts_mask: bool) -> bool:
     """Black-box alpha variants need palette inputs for their mask to be readable."""
-    return VARIANTS[ref].alpha and not accepts_mask
+    return VARIANTS[variant].alpha and not accepts_mask
 
 
 def gradient(shape: tuple, dtype, rng: np.random.Generator) -> np.ndarray:

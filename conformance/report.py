@@ -1,7 +1,7 @@
 """The conformance matrix: property x variant -> pass / FAIL / skip / n/a, as text, JSON and Markdown.
 
 Each test names its property with ``@pytest.mark.prop("...")`` and its variant through a
-``ref`` or ``variant`` parameter. A cell fails if any of its tests failed (an error in
+``variant`` parameter. A cell fails if any of its tests failed (an error in
 set-up counts as a failure), passes if none failed and at least one passed, and is
 "skip" only when every test in it was skipped: a skipped check is never shown as a pass.
 A cell is "n/a" when its tests need something the implementation does not have (a

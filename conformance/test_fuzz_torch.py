@@ -89,21 +89,21 @@ def torch_rejects(variant: str, p: float, x: np.ndarray) -> bool:
 
 
 @pytest.mark.prop("fuzz")
-def test_matches_torch_on_drawn_inputs(impl, ref, seed, repro):
-    capabilities = impl.make(ref, 0.5, seed)
-    palette = needs_palette(ref, capabilities.accepts_mask)
-    drawn = inputs(ref, any_rank=impl.exact, specials=capabilities.accepts_mask, palette=palette)
+def test_matches_torch_on_drawn_inputs(impl, variant, seed, repro):
+    capabilities = impl.make(variant, 0.5, seed)
+    palette = needs_palette(variant, capabilities.accepts_mask)
+    drawn = inputs(variant, any_rank=impl.exact, specials=capabilities.accepts_mask, palette=palette)
 
     @settings(max_examples=max(1, settings.default.max_examples // len(VARIANTS)))
     @given(x=drawn, p=probabilities(palette), draw_seed=st.integers(0, 2**16))
     def example(x, p, draw_seed):
         rng = np.random.default_rng(draw_seed)
-        layer = impl.make(ref, p, seed)
-        judge = Judge(impl, ref, p, x.dtype, x.shape, repro)
+        layer = impl.make(variant, p, seed)
+        judge = Judge(impl, variant, p, x.dtype, x.shape, repro)
         try:
-            call = forward_with_mask(layer, ref, x, p, rng)
+            call = forward_with_mask(layer, variant, x, p, rng)
         except UserCodeError as error:
-            if isinstance(error.__cause__, ValueError) and torch_rejects(ref, p, x):
+            if isinstance(error.__cause__, ValueError) and torch_rejects(variant, p, x):
                 return  # both reject the input: parity holds
             raise
         g = gradient(x.shape, x.dtype, rng)
