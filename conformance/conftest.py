@@ -84,17 +84,27 @@ def _ours(item) -> bool:
     return str(item.path).startswith(_HERE + os.sep)
 
 
+def _parametrizes(metafunc, name: str) -> bool:
+    """Whether the test names ``name`` in a parametrize mark of its own (npdrop-only tests
+    choose their variants themselves)."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0]
+        if name in (n.strip() for n in names):
+            return True
+    return False
+
+
 def pytest_generate_tests(metafunc):
     impl = metafunc.config.stash.get(_IMPL, None)
-    if impl is None or "ref" not in metafunc.fixturenames:
+    if impl is None or "variant" not in metafunc.fixturenames or _parametrizes(metafunc, "variant"):
         return
     if "case" in metafunc.fixturenames:
-        from conformance.inputs import CASES
+        from conformance.variants import VARIANTS
 
-        pairs = [(v, c) for v in impl.variants for c in CASES[v]]
-        metafunc.parametrize(("ref", "case"), pairs, ids=[f"{v}-{c}" for v, c in pairs])
+        pairs = [(v, c) for v in impl.variants for c in VARIANTS[v].cases]
+        metafunc.parametrize(("variant", "case"), pairs, ids=[f"{v}-{c}" for v, c in pairs])
     else:
-        metafunc.parametrize("ref", impl.variants, ids=list(impl.variants))
+        metafunc.parametrize("variant", impl.variants, ids=list(impl.variants))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -113,7 +123,7 @@ def _labels(item) -> tuple[str, str]:
     marker = item.get_closest_marker("prop")
     prop = marker.args[0] if marker else item.path.stem
     params = getattr(getattr(item, "callspec", None), "params", {})
-    return prop, str(params.get("ref", params.get("variant", "-")))
+    return prop, str(params.get("variant", "-"))
 
 
 def pytest_itemcollected(item):

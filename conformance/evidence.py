@@ -17,8 +17,8 @@ from typing import Optional
 
 import numpy as np
 
-# conftest.py imports this module with or without torch; conformance.reference (which
-# imports torch) is imported inside the recorders, which only torch-using tests call.
+from .variants import VARIANTS, broadcast_axes
+
 _RECORDS: dict = defaultdict(list)
 
 
@@ -62,10 +62,8 @@ def compared(kind: str, variant: str, p: float, given, got, expected) -> None:
     arrays = _floats(given, got, expected)
     if arrays is None:
         return
-    from .reference import ALPHA
-
     given, got, expected = arrays
-    ratio, spread, n = _ratio(got, expected) if variant not in ALPHA else (None, 0.0, 0)
+    ratio, spread, n = _ratio(got, expected) if not VARIANTS[variant].alpha else (None, 0.0, 0)
     nan = int((np.isnan(got) & ~np.isnan(expected) & np.isfinite(given)).sum())
     _RECORDS[kind, variant].append(dict(p=p, dtype=given.dtype.name, out_dtype=got.dtype.name, ratio=ratio,
                                         spread=spread, n=n, nan=nan, size=int(got.size)))
@@ -124,8 +122,6 @@ def backward_pattern(variant: str, p: float, keep: np.ndarray, grad_in, shape: t
     """``backward(ones)`` for an input of ``shape`` after a training forward with mask
     ``keep`` (noise-shaped): how many noise cells it let through, and on how many it agrees
     with the forward's mask."""
-    from .reference import broadcast_axes
-
     got = np.asarray(grad_in)
     if got.shape != tuple(shape) or got.dtype.kind != "f":
         return

@@ -15,9 +15,11 @@ import pytest
 
 from npdrop.testing.inject import assert_same
 
+from . import evidence
 from .observe import observe
-from .reference import TorchResult, draws, noise_shape, run_torch, tolerance
+from .reference import TorchResult, run_torch, tolerance, torch_draws
 from .report import NOT_APPLICABLE
+from .variants import noise_shape
 
 try:  # bfloat16 joins the matrix when the optional ml_dtypes package is installed
     from ml_dtypes import bfloat16
@@ -28,9 +30,9 @@ DTYPE_IDS = ("float16", "float32", "float64") + (() if bfloat16 is None else ("b
 PS = (0.0, 0.1, 0.3, 0.5, 0.8, 1.0)
 
 
-def draw_keep(ref: str, shape: tuple, p: float, rng: np.random.Generator) -> np.ndarray:
-    """A keep-mask of ``ref``'s noise shape for an input of ``shape``: True with probability 1 - p."""
-    return rng.random(noise_shape(ref, shape)) >= p
+def draw_keep(variant: str, shape: tuple, p: float, rng: np.random.Generator) -> np.ndarray:
+    """A keep-mask of ``variant``'s noise shape for an input of ``shape``: True with probability 1 - p."""
+    return rng.random(noise_shape(variant, shape)) >= p
 
 
 class Call(NamedTuple):
@@ -42,25 +44,40 @@ class Call(NamedTuple):
     x: np.ndarray
 
 
-def forward_with_mask(layer, ref: str, x: np.ndarray, p: float, rng, training: bool = True) -> Call:
+def forward_with_mask(layer, variant: str, x: np.ndarray, p: float, rng, training: bool = True) -> Call:
     """One training forward; mask-capable implementations get a harness-drawn ``mask=``,
     black boxes draw their own, read back with :func:`conformance.observe.observe`."""
     before = x.copy()
-    if not draws(ref, p, x, training):
+    if not torch_draws(variant, p, x, training):
         return Call(layer.forward(x), None, before)
     if layer.accepts_mask:
-        keep = draw_keep(ref, x.shape, p, rng)
+        keep = draw_keep(variant, x.shape, p, rng)
         return Call(layer.forward(x, mask=keep), keep, before)
     out = layer.forward(x)
-    return Call(out, observe(ref, before, out)[0], before)
+    return Call(out, observe(variant, before, out)[0], before)
 
 
-def own_forward(layer, ref: str, x: np.ndarray):
+def own_forward(layer, variant: str, x: np.ndarray):
     """A forward on the implementation's own draw: ``(out, keep, known)`` read off the output."""
     before = x.copy()
     out = layer.forward(x)
-    keep, known = observe(ref, before, out)
+    keep, known = observe(variant, before, out)
     return out, keep, known
+
+
+def check_backward_pattern(layer, variant: str, x: np.ndarray, keep: np.ndarray, what: str, p: float,
+                           record: bool = False) -> None:
+    """``backward(ones)`` must be nonzero exactly where ``keep`` kept units: the backward
+    uses the forward's mask (its pattern; values are the ``backward`` property's business).
+    ``record``: note the evidence the diagnoses read (:func:`conformance.evidence.backward_pattern`)."""
+    gx = np.asarray(layer.backward(np.ones_like(x)))
+    if record:
+        evidence.backward_pattern(variant, p, keep, gx, x.shape)
+    differ = (gx != 0) != per_element(keep, x.shape)
+    assert not differ.any(), (
+        f"{what}: backward(ones) is nonzero where the forward dropped, or zero where it kept, at "
+        f"{int(differ.sum())} of {x.size} elements (first at {tuple(int(i) for i in np.argwhere(differ)[0])}): "
+        f"backward does not use the forward's mask [{variant}(p={p}), float64]")
 
 
 def needs(layer, capability: str) -> None:
@@ -72,13 +89,13 @@ def needs(layer, capability: str) -> None:
         pytest.skip(f"{NOT_APPLICABLE} no eval mode found (no training/mode keyword, train()/eval() or attribute)")
 
 
-def expected(impl, ref: str, p: float, x: np.ndarray, keep, *, grad=None) -> TorchResult:
+def expected(impl, variant: str, p: float, x: np.ndarray, keep, *, grad=None) -> TorchResult:
     """torch's training result under ``keep``; for ``--form original``, the same mask's
     ``x * m`` and ``grad * m`` (exact by construction: m is 0 or 1)."""
-    result = run_torch(ref, p, x, keep, grad=grad)
+    result = run_torch(variant, p, x, keep, grad=grad)
     if not impl.form.original:
         return result
-    m = elementwise(keep, x.shape) if keep is not None else np.full(x.shape, p < 1.0)
+    m = per_element(keep, x.shape) if keep is not None else np.full(x.shape, p < 1.0)
     out = x * m.astype(x.dtype)
     g = None if grad is None else grad * m.astype(grad.dtype)
     return TorchResult(out, g, result.input_after, result.same_object)
@@ -89,20 +106,20 @@ class Judge:
     """Compares results with torch's for one case, naming the case in every message."""
 
     impl: object
-    ref: str
+    variant: str
     p: float
     dtype: object
     shape: tuple
     repro: str
 
     def same(self, actual, expected, what: str, *, exact: Optional[bool] = None, against: str = "torch") -> None:
-        tol = tolerance(self.ref, np.dtype(self.dtype), self.impl.exact if exact is None else exact)
-        assert_same(actual, expected, what=what, variant=self.ref, p=self.p, dtype=np.dtype(self.dtype),
+        tol = tolerance(self.variant, np.dtype(self.dtype), self.impl.exact if exact is None else exact)
+        assert_same(actual, expected, what=what, variant=self.variant, p=self.p, dtype=np.dtype(self.dtype),
                     shape=self.shape, repro=self.repro, against=against, **tol)
 
     def torch(self, x, keep, **kwargs) -> TorchResult:
         """The correct training result under ``keep`` (torch's, or the original form's)."""
-        return expected(self.impl, self.ref, self.p, x, keep, **kwargs)
+        return expected(self.impl, self.variant, self.p, x, keep, **kwargs)
 
     def at_eval(self, actual, x, what: str, against: str) -> None:
         """An eval-mode result: ``x`` itself, bit for bit (or ``x * (1-p)`` for the original form)."""
@@ -111,6 +128,6 @@ class Judge:
                   against=f"{against} times (1-p)" if scaled else against)
 
 
-def elementwise(keep: np.ndarray, shape: tuple) -> np.ndarray:
+def per_element(keep: np.ndarray, shape: tuple) -> np.ndarray:
     """A noise-shaped mask broadcast to the input's shape."""
     return np.broadcast_to(keep, shape)

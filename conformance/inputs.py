@@ -13,33 +13,8 @@ import numpy as np
 
 from npdrop.dtypes import finfo
 
-from .reference import ALPHA
+from .variants import VARIANTS
 
-#: case -> (shape, layout) per variant; layout is how the array is laid out in memory.
-_ELEMENTWISE = {
-    "scalar": ((), "plain"),
-    "vector": ((64,), "plain"),
-    "batched": ((6, 7, 5), "plain"),
-    "transposed": ((6, 7, 5), "transposed"),
-    "sliced": ((6, 7, 5), "sliced"),
-    "empty": ((0, 5), "plain"),
-}
-CASES = {
-    "Dropout": _ELEMENTWISE,
-    "AlphaDropout": _ELEMENTWISE,
-    "Dropout1d": {"batched": ((4, 6, 9), "plain"), "unbatched": ((6, 9), "plain"),
-                  "transposed": ((4, 6, 9), "transposed"), "sliced": ((4, 6, 9), "sliced"),
-                  "empty": ((0, 6, 9), "plain")},
-    "Dropout2d": {"batched": ((3, 5, 4, 4), "plain"), "NCL": ((4, 6, 9), "plain"),
-                  "transposed": ((3, 5, 4, 4), "transposed"), "sliced": ((3, 5, 4, 4), "sliced"),
-                  "empty": ((3, 0, 4, 4), "plain")},
-    "Dropout3d": {"batched": ((2, 4, 3, 3, 2), "plain"), "unbatched": ((4, 3, 3, 2), "plain"),
-                  "transposed": ((2, 4, 3, 3, 2), "transposed"), "sliced": ((2, 4, 3, 3, 2), "sliced"),
-                  "empty": ((0, 4, 3, 3, 2), "plain")},
-    "FeatureAlphaDropout": {"batched": ((4, 6, 9), "plain"), "4d": ((3, 5, 4, 4), "plain"),
-                            "transposed": ((4, 6, 9), "transposed"), "sliced": ((4, 6, 9), "sliced"),
-                            "empty": ((0, 6, 9), "plain")},
-}
 PALETTE = np.array([0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0])
 
 
@@ -72,29 +47,20 @@ def layout(base_shape: tuple, kind: str, dtype, rng, palette: bool) -> np.ndarra
     return values(base_shape, dtype, rng, palette)
 
 
-def make_input(ref: str, case: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
+def make_input(variant: str, case: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
     """The input of one matrix case; ``palette`` for black-box alpha variants."""
-    shape, kind = CASES[ref][case]
+    shape, kind = VARIANTS[variant].cases[case]
     return layout(shape, kind, dtype, rng, palette)
 
 
-def special_input(ref: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
+def special_input(variant: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
     """The "batched" case's shape with the special values planted."""
-    return plant_specials(values(CASES[ref]["batched"][0], dtype, rng, palette), rng)
+    return plant_specials(values(VARIANTS[variant].batched, dtype, rng, palette), rng)
 
 
-def cell_shape(ref: str, samples: int, channels: int, inner: int = 1) -> tuple:
-    """An input shape with ``samples x channels`` noise cells: ``inner`` elements per cell for
-    channel variants, one (``inner`` ignored) for element-wise ones."""
-    if ref in ("Dropout", "AlphaDropout"):
-        return (samples, channels)
-    rank = {"Dropout1d": 3, "Dropout2d": 4, "Dropout3d": 5, "FeatureAlphaDropout": 3}[ref]
-    return (samples, channels, inner) + (1,) * (rank - 3)
-
-
-def needs_palette(ref: str, accepts_mask: bool) -> bool:
+def needs_palette(variant: str, accepts_mask: bool) -> bool:
     """Black-box alpha variants need palette inputs for their mask to be readable."""
-    return ref in ALPHA and not accepts_mask
+    return VARIANTS[variant].alpha and not accepts_mask
 
 
 def gradient(shape: tuple, dtype, rng: np.random.Generator) -> np.ndarray:

@@ -1,8 +1,5 @@
-"""The torch side: torch's dropout modules run on the harness's masks, and the facts about them.
-
-``noise_shape`` is written from torch's documentation and ``torch/nn/functional.py``, not
-from npdrop (``test_harness.py`` checks it against the shapes torch actually draws).
-"""
+"""The torch side: torch's dropout modules run on the harness's masks, and how closely
+results must match them (the facts about each variant are in :mod:`conformance.variants`)."""
 from __future__ import annotations
 
 import warnings
@@ -15,35 +12,9 @@ import torch
 from npdrop.dtypes import finfo
 from npdrop.testing.inject import inject_masks, to_numpy, to_tensor
 
-VARIANTS = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")
-ALPHA = ("AlphaDropout", "FeatureAlphaDropout")
-CHANNEL = ("Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout")
+from .variants import VARIANTS
 
-
-def noise_shape(ref: str, shape: tuple) -> tuple:
-    """Shape of the keep-mask ``ref`` draws for an input of ``shape`` (same rank as the input).
-
-    Element-wise variants draw one per element. Channel variants draw one per (sample,
-    channel): ``(N, C, 1, ...)``. ``Dropout1d`` treats a 2-D input as unbatched ``(C, L)``
-    and ``Dropout3d`` any input that is not 5-D as unbatched: both unsqueeze a batch axis,
-    so their mask is ``(C, 1, ...)``.
-    """
-    shape = tuple(shape)
-    if ref in ("Dropout", "AlphaDropout"):
-        return shape
-    unbatched = (ref == "Dropout1d" and len(shape) == 2) or (ref == "Dropout3d" and len(shape) != 5)
-    if unbatched:
-        return shape[:1] + (1,) * (len(shape) - 1)
-    return shape[:2] + (1,) * (len(shape) - 2)
-
-
-def broadcast_axes(ref: str, shape: tuple) -> tuple:
-    """Axes along which one draw is shared (size 1 in the noise, larger in the input)."""
-    ns = noise_shape(ref, shape)
-    return tuple(i for i, (n, s) in enumerate(zip(shape, ns)) if s == 1 and n != 1)
-
-
-def draws(ref: str, p: float, x: np.ndarray, training: bool = True) -> bool:
+def torch_draws(variant: str, p: float, x: np.ndarray, training: bool = True) -> bool:
     """Whether torch draws a mask at all (not in eval, not at p == 0 or 1, not for empty input)."""
     return training and 0.0 < p < 1.0 and x.size > 0
 
@@ -56,16 +27,16 @@ class TorchResult:
     same_object: bool         #: torch returned its input tensor itself
 
 
-def run_torch(ref: str, p: float, x: np.ndarray, keep: Optional[np.ndarray], *, grad=None,
+def run_torch(variant: str, p: float, x: np.ndarray, keep: Optional[np.ndarray], *, grad=None,
               training: bool = True, inplace: bool = False) -> TorchResult:
-    """``torch.nn.<ref>(p, inplace)`` on a copy of ``x`` with ``keep`` injected (strictly:
+    """``torch.nn.<variant>(p, inplace)`` on a copy of ``x`` with ``keep`` injected (strictly:
     torch must draw exactly once when it should draw, never otherwise), then autograd with
     the upstream gradient ``grad`` when given."""
-    module = getattr(torch.nn, ref)(p, inplace=inplace).train(training)
+    module = getattr(torch.nn, variant)(p, inplace=inplace).train(training)
     t = to_tensor(np.array(x))
     if grad is not None:
         t.requires_grad_(True)
-    masks = [keep] if draws(ref, p, x, training) else []
+    masks = [keep] if torch_draws(variant, p, x, training) else []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with inject_masks(masks):
@@ -78,7 +49,7 @@ def run_torch(ref: str, p: float, x: np.ndarray, keep: Optional[np.ndarray], *, 
     return TorchResult(to_numpy(out).copy(), g, to_numpy(t).copy(), same)
 
 
-def tolerance(ref: str, dtype, exact: bool) -> dict:
+def tolerance(variant: str, dtype, exact: bool) -> dict:
     """How closely a result must match torch's.
 
     npdrop: bit for bit. Other implementations: a different but correct order of operations
@@ -90,4 +61,4 @@ def tolerance(ref: str, dtype, exact: bool) -> dict:
     if exact:
         return {"exact": True}
     eps = float(finfo(dtype).eps)
-    return {"exact": False, "rtol": 4 * eps, "atol": 16 * eps if ref in ALPHA else 0.0}
+    return {"exact": False, "rtol": 4 * eps, "atol": 16 * eps if VARIANTS[variant].alpha else 0.0}

@@ -1,7 +1,7 @@
 """The conformance matrix: property x variant -> pass / FAIL / skip / n/a, as text, JSON and Markdown.
 
 Each test names its property with ``@pytest.mark.prop("...")`` and its variant through a
-``ref`` or ``variant`` parameter. A cell fails if any of its tests failed (an error in
+``variant`` parameter. A cell fails if any of its tests failed (an error in
 set-up counts as a failure), passes if none failed and at least one passed, and is
 "skip" only when every test in it was skipped: a skipped check is never shown as a pass.
 A cell is "n/a" when its tests need something the implementation does not have (a
@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from .variants import VARIANTS
+
 #: the start of a skip reason that means "does not apply to this implementation".
 NOT_APPLICABLE = "n/a:"
 
@@ -20,6 +22,7 @@ PROPERTIES = {
     "forward": "training output equals torch's under the same mask (variant x dtype x p x shape)",
     "nonfinite": "NaN/inf inputs give torch's output (a dropped inf becomes NaN: inf * 0)",
     "backward": "input gradient equals torch autograd's under the same mask",
+    "fuzz": "hypothesis-drawn shapes, strided/reversed/transposed views, dtypes and p: forward and backward equal torch's",
     "backward-reuses-mask": "backward multiplies by the forward's mask (no fresh draw)",
     "grad-at-zero-input": "gradient flows through kept units whose input is exactly 0",
     "eval-identity": "eval() forward returns the input unchanged, backward the gradient",
@@ -86,7 +89,7 @@ class Matrix:
 
     def variants(self) -> list:
         seen = {v for _, v in self.cells}
-        order = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
+        order = list(VARIANTS)
         return [v for v in order if v in seen] + sorted(seen - set(order))
 
     def failed_properties(self) -> list:

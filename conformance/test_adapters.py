@@ -17,7 +17,7 @@ pytestmark = pytest.mark.prop("harness")
 X = np.arange(1.0, 7.0).reshape(2, 3)
 
 
-class Layer:
+class AttributesDropout:
     """Results on attributes, mode by argument, drop rate."""
 
     def __init__(self, rate):
@@ -44,11 +44,11 @@ def only_forward(x, dropout, training=True):
 
 
 #: shape -> an example of it; every shape in the registry needs one.
-EXAMPLES = {LayerClass: Layer, FunctionalPair: pair_forward, ForwardOnly: only_forward}
+EXAMPLES = {LayerClass: AttributesDropout, FunctionalPair: pair_forward, ForwardOnly: only_forward}
 
 
 def _options(**kwargs):
-    return Options(**{"probe_shape": X.shape, "module": inspect.getmodule(Layer), **kwargs})
+    return Options(**{"probe_shape": X.shape, "module": inspect.getmodule(AttributesDropout), **kwargs})
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.__name__)
@@ -68,7 +68,7 @@ def test_each_shape_is_the_first_match_for_its_example_and_drives_it(shape):
 
 
 def test_attribute_layer_is_described_as_found():
-    found = detect(Layer, _options())
+    found = detect(AttributesDropout, _options())
     assert found.describe() == ("forward(inputs, training) -> self.output; backward(dvalues) -> self.dinputs; "
                                 "p: drop probability (parameter 'rate'); mode: argument 'training'")
 
@@ -193,7 +193,7 @@ def test_an_exception_in_user_code_names_its_file_and_line():
 
 
 def test_original_form_expectation_is_the_bare_mask():
-    impl = load_impl("conformance.test_adapters:Layer", form_name="original")
+    impl = load_impl("conformance.test_adapters:AttributesDropout", form_name="original")
     keep = np.array([[True, False, True], [False, True, True]])
     result = expected(impl, "Dropout", 0.3, X, keep, grad=np.ones_like(X))
     assert np.array_equal(result.out, X * keep) and np.array_equal(result.grad, keep * 1.0)

@@ -1,6 +1,6 @@
 """Training forward and backward against torch under the same mask: variant x dtype x p x shape.
 
-``ref`` and ``case`` are parametrized by ``conftest.py`` (every torch variant for npdrop,
+``variant`` and ``case`` are parametrized by ``conftest.py`` (every torch variant for npdrop,
 the ``--reference`` one for a plugged-in implementation; cases from
 :mod:`conformance.inputs`: scalar/vector/batched/unbatched, transposed and sliced views,
 empty). npdrop must match bit for bit, other implementations within
@@ -14,22 +14,22 @@ pytest.importorskip("torch")
 from conformance import evidence  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, forward_with_mask, needs  # noqa: E402
 from conformance.inputs import gradient, make_input, needs_palette, special_input  # noqa: E402
-from conformance.reference import draws, run_torch  # noqa: E402
+from conformance.reference import run_torch, torch_draws  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
 
-def torch_result(impl, ref, p, call, expected, *, grad=None):
+def torch_result(impl, variant, p, call, expected, *, grad=None):
     """torch's own (inverted) result, which the diagnoses measure against: ``expected`` itself
     unless the run checks the original form."""
-    return run_torch(ref, p, call.x, call.keep, grad=grad) if impl.form.original else expected
+    return run_torch(variant, p, call.x, call.keep, grad=grad) if impl.form.original else expected
 
 
-def _input(layer, ref, case, dtype, p, rng):
-    palette = needs_palette(ref, layer.accepts_mask)
-    x = make_input(ref, case, dtype, rng, palette=palette)
-    if palette and draws(ref, p, x) and x.size < 50:
+def _input(layer, variant, case, dtype, p, rng):
+    palette = needs_palette(variant, layer.accepts_mask)
+    x = make_input(variant, case, dtype, rng, palette=palette)
+    if palette and torch_draws(variant, p, x) and x.size < 50:
         pytest.skip("too few elements to tell an alpha-dropped unit from a kept one by its output alone")
     return x
 
@@ -37,47 +37,47 @@ def _input(layer, ref, case, dtype, p, rng):
 @pytest.mark.prop("forward")
 @pytest.mark.parametrize("p", PS, ids=lambda p: f"p{p}")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_forward(impl, ref, case, dtype, p, rng, seed, repro):
-    layer = impl.make(ref, p, seed)
-    x = _input(layer, ref, case, dtype, p, rng)
-    with evidence.raising(ref, p):
-        call = forward_with_mask(layer, ref, x, p, rng)
-    judge = Judge(impl, ref, p, dtype, x.shape, repro)
+def test_forward(impl, variant, case, dtype, p, rng, seed, repro):
+    layer = impl.make(variant, p, seed)
+    x = _input(layer, variant, case, dtype, p, rng)
+    with evidence.raising(variant, p):
+        call = forward_with_mask(layer, variant, x, p, rng)
+    judge = Judge(impl, variant, p, dtype, x.shape, repro)
     expected = judge.torch(call.x, call.keep)
-    evidence.compared("forward", ref, p, call.x, call.out, torch_result(impl, ref, p, call, expected).out)
+    evidence.compared("forward", variant, p, call.x, call.out, torch_result(impl, variant, p, call, expected).out)
     judge.same(call.out, expected.out, "forward")
 
 
 @pytest.mark.prop("backward")
 @pytest.mark.parametrize("p", PS, ids=lambda p: f"p{p}")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_backward(impl, ref, case, dtype, p, rng, seed, repro):
-    layer = impl.make(ref, p, seed)
+def test_backward(impl, variant, case, dtype, p, rng, seed, repro):
+    layer = impl.make(variant, p, seed)
     needs(layer, "backward")
-    x = _input(layer, ref, case, dtype, p, rng)
-    call = forward_with_mask(layer, ref, x, p, rng)
+    x = _input(layer, variant, case, dtype, p, rng)
+    call = forward_with_mask(layer, variant, x, p, rng)
     g = gradient(x.shape, dtype, rng)
     got = layer.backward(g)
-    judge = Judge(impl, ref, p, dtype, x.shape, repro)
+    judge = Judge(impl, variant, p, dtype, x.shape, repro)
     expected = judge.torch(call.x, call.keep, grad=g)
-    evidence.compared("backward", ref, p, g, got, torch_result(impl, ref, p, call, expected, grad=g).grad)
+    evidence.compared("backward", variant, p, g, got, torch_result(impl, variant, p, call, expected, grad=g).grad)
     judge.same(got, expected.grad, "backward")
 
 
 @pytest.mark.prop("nonfinite")
 @pytest.mark.parametrize("p", (0.1, 0.5, 1.0), ids=lambda p: f"p{p}")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_nonfinite_inputs(impl, ref, dtype, p, rng, seed, repro):
+def test_nonfinite_inputs(impl, variant, dtype, p, rng, seed, repro):
     """0, -0, +-inf, NaN, a huge value and the smallest normal in the input: torch's output.
 
     A dropped inf becomes NaN (``inf * 0``), a kept huge value overflows to inf. For a
     mask-capable implementation the backward is compared too (a black box's mask is
     unknown where the input is 0 or NaN; ``grad-at-zero-input`` covers that).
     """
-    layer = impl.make(ref, p, seed)
-    x = special_input(ref, dtype, rng, palette=needs_palette(ref, layer.accepts_mask))
-    judge = Judge(impl, ref, p, dtype, x.shape, repro)
-    call = forward_with_mask(layer, ref, x, p, rng)
+    layer = impl.make(variant, p, seed)
+    x = special_input(variant, dtype, rng, palette=needs_palette(variant, layer.accepts_mask))
+    judge = Judge(impl, variant, p, dtype, x.shape, repro)
+    call = forward_with_mask(layer, variant, x, p, rng)
     g = gradient(x.shape, dtype, rng)
     expected = judge.torch(call.x, call.keep, grad=g)
     judge.same(call.out, expected.out, "forward with NaN/inf/0 inputs")

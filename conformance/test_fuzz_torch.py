@@ -1,99 +1,115 @@
-"""Property-based conformance: npdrop stays bit-identical to torch on arbitrary inputs.
+"""Property-based conformance: hypothesis-drawn inputs, through the adapters, against torch.
 
-Hypothesis draws shapes of rank 0-5 (empty dimensions included), strided, reversed and
-transposed views, float16/32/64 (and bfloat16 when ml_dtypes is installed), and p anywhere in [0, 1] including 1e-10 and 1 - 1e-10.
-Each example injects one keep-mask into the real torch module and into npdrop and compares
-output and input gradient bit for bit. CI uses the derandomised ``ci`` profile;
-``NPDROP_HYPOTHESIS_PROFILE=long`` searches longer.
+Like every ``any_impl`` test, each example builds the implementation under test
+(``impl.make``), runs one training forward (``forward_with_mask``: the harness's mask for a
+mask-capable implementation, the mask read off the output for a black box), and compares
+output and input gradient with torch's under that mask (:class:`~conformance.harness.Judge`:
+npdrop bit for bit, others within :func:`conformance.reference.tolerance`).
+
+What is drawn depends on what the implementation can be checked on:
+
+- npdrop: shapes of rank 0-5 (empty dimensions included), ranks torch rejects too (both
+  must reject them), strided, reversed and transposed views, 0, -0, +-inf and NaN planted,
+  float16/32/64 (and bfloat16 when ml_dtypes is installed), p anywhere in [0, 1] including
+  1e-10 and 1 - 1e-10.
+- a plugged-in implementation: the ranks of the variant's cases (:mod:`conformance.variants`);
+  a black box gets nonzero values (its mask is read off the output) with no NaN or inf, and
+  an alpha black box palette values (:mod:`conformance.observe`), at least 128 noise cells
+  and p in {0, 1} or [0.2, 0.95], where two or more units with different inputs are dropped
+  (with probability > 1 - 1e-9) so that the dropped value can be told apart.
+
+Each variant gets the profile's example count divided by the number of variants (the ``ci``
+profile: 25, the same for every implementation; ``NPDROP_HYPOTHESIS_PROFILE=long``: 500).
 """
-import os
 import warnings
 
 import numpy as np
 import pytest
 
 pytest.importorskip("hypothesis")  # a test extra: `npdrop-conform` collects this module without it
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 torch = pytest.importorskip("torch")
 
-import npdrop  # noqa: E402
-from conformance.harness import DTYPES  # noqa: E402
-from npdrop.dtypes import is_float  # noqa: E402
-from npdrop.testing.inject import inject_masks, to_numpy, to_tensor  # noqa: E402
+import conformance.hypothesis_profiles  # noqa: E402,F401 (loads the ci or long profile)
+from conformance.adapters import UserCodeError  # noqa: E402
+from conformance.harness import DTYPES, Judge, forward_with_mask  # noqa: E402
+from conformance.inputs import gradient, needs_palette, values  # noqa: E402
+from conformance.variants import VARIANTS  # noqa: E402
+from npdrop.testing.inject import to_tensor  # noqa: E402
 
-settings.register_profile("ci", derandomize=True, max_examples=80, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=3000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("NPDROP_HYPOTHESIS_PROFILE", "ci"))
+pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
-PAIRS = {
-    "Dropout": (npdrop.Dropout, torch.nn.Dropout),
-    "Dropout1d": (npdrop.Dropout1d, torch.nn.Dropout1d),
-    "Dropout2d": (npdrop.Dropout2d, torch.nn.Dropout2d),
-    "Dropout3d": (npdrop.Dropout3d, torch.nn.Dropout3d),
-    "AlphaDropout": (npdrop.AlphaDropout, torch.nn.AlphaDropout),
-    "FeatureAlphaDropout": (npdrop.FeatureAlphaDropout, torch.nn.FeatureAlphaDropout),
-}
+EDGE_PS = (0.0, 1e-10, 0.5, 1 - 1e-10, 1.0)
+SPECIALS = (0.0, -0.0, np.inf, -np.inf, np.nan)
+#: an alpha black box's fewest noise cells (along the first axis): enough drops to read
+PALETTE_CELLS = 128
 
 
 @st.composite
-def views(draw):
-    rank = draw(st.integers(0, 5))
-    shape = tuple(draw(st.lists(st.integers(0, 4), min_size=rank, max_size=rank)))
+def inputs(draw, variant: str, *, any_rank: bool, specials: bool, palette: bool) -> np.ndarray:
+    """A (possibly strided, reversed or transposed) input for ``variant``."""
+    ranks = range(6) if any_rank else sorted({len(shape) for shape, _ in VARIANTS[variant].cases.values()})
+    rank = draw(st.sampled_from([r for r in ranks if r > 0 or not palette]))
+    shape = draw(st.lists(st.integers(0, 4), min_size=rank, max_size=rank))
+    if palette:
+        shape[0] += PALETTE_CELLS
     dtype = draw(st.sampled_from(DTYPES))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    base = (rng.standard_normal(tuple(2 * n + 1 for n in shape)) * 4).astype(dtype)
-    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan], dtype=dtype)
-    base.flat[rng.integers(0, base.size, size=min(base.size, 3))] = rng.choice(specials, size=min(base.size, 3))
+    base_shape = tuple(2 * n + 1 for n in shape)
+    if specials:
+        base = (rng.standard_normal(base_shape) * 4).astype(dtype)
+        planted = min(base.size, 3)
+        base.flat[rng.integers(0, base.size, size=planted)] = rng.choice(np.array(SPECIALS, dtype=dtype), size=planted)
+    else:
+        base = values(base_shape, dtype, rng, palette)
     view = base[tuple(slice(None, None, draw(st.sampled_from([2, -2]))) for _ in shape)]
     if rank > 1 and draw(st.booleans()):
         view = view.transpose(draw(st.permutations(range(rank))))
     return np.asarray(view)  # indexing a 0-d array with () gives a numpy scalar
 
 
-def bits(a: np.ndarray) -> np.ndarray:
-    """The raw bits, with every NaN mapped to one pattern.
-
-    IEEE 754 leaves the sign and payload of a NaN made from NaN operands to the hardware and
-    the compiler's operand order (npdrop and torch agree on them except, seen here, in
-    float16 alpha dropout at p within 1e-5 of 1); where NaNs are is compared, not their bits.
-    """
-    a = np.where(np.isnan(a), a.dtype.type(np.nan), a) if is_float(a.dtype) else a
-    return np.ascontiguousarray(a).view(np.uint8 if a.itemsize == 1 else f"u{a.itemsize}")
+def probabilities(palette: bool):
+    if palette:
+        return st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.2, 0.95))
+    return st.one_of(st.sampled_from(EDGE_PS), st.floats(0.0, 1.0))
 
 
-def run_both(name, x, p, seed):
-    ours_cls, torch_cls = PAIRS[name]
-    ours = ours_cls(p, rng=seed)
+def torch_rejects(variant: str, p: float, x: np.ndarray) -> bool:
+    """Whether ``torch.nn.<variant>(p)`` raises on ``x`` (as for a rank it does not take)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            out = ours(x)
-        except ValueError as ours_error:
-            with pytest.raises(RuntimeError):
-                torch_cls(p)(to_tensor(x.copy()))
-            return None
-        mask = ours.last_mask
-        tx = to_tensor(x.copy()).requires_grad_()
-        masks = [] if mask is None else [mask]
-        with inject_masks(masks):
-            ty = torch_cls(p)(tx)
-    grad = np.random.default_rng(seed).standard_normal(x.shape).astype(x.dtype)
-    ty.backward(to_tensor(grad))
-    return out, ours.backward(grad), to_numpy(ty), to_numpy(tx.grad)
+            getattr(torch.nn, variant)(p)(to_tensor(x.copy()))
+        except RuntimeError:
+            return True
+    return False
 
 
-@given(x=views(), p=st.one_of(st.sampled_from([0.0, 1e-10, 0.5, 1 - 1e-10, 1.0]), st.floats(0.0, 1.0)),
-       name=st.sampled_from(sorted(PAIRS)), seed=st.integers(0, 2**16))
-def test_bit_identical_to_torch_on_arbitrary_views(x, p, name, seed):
-    result = run_both(name, x, p, seed)
-    if result is None:  # both rejected the rank: parity holds
-        return
-    out, grad, t_out, t_grad = result
-    where = f"[{name}, p={p!r}, dtype={x.dtype}, shape={x.shape}, strides={x.strides}]"
-    assert out.dtype == t_out.dtype and out.shape == t_out.shape, f"output {out.dtype}{out.shape} vs torch {t_out.dtype}{t_out.shape} {where}"
-    assert np.array_equal(bits(out), bits(t_out)), f"forward differs from torch {where}: {out!r} vs {t_out!r}"
-    assert np.array_equal(bits(grad), bits(t_grad)), f"input gradient differs from torch {where}: {grad!r} vs {t_grad!r}"
+@pytest.mark.prop("fuzz")
+def test_matches_torch_on_drawn_inputs(impl, variant, seed, repro):
+    capabilities = impl.make(variant, 0.5, seed)
+    palette = needs_palette(variant, capabilities.accepts_mask)
+    drawn = inputs(variant, any_rank=impl.exact, specials=capabilities.accepts_mask, palette=palette)
+
+    @settings(max_examples=max(1, settings.default.max_examples // len(VARIANTS)))
+    @given(x=drawn, p=probabilities(palette), draw_seed=st.integers(0, 2**16))
+    def example(x, p, draw_seed):
+        rng = np.random.default_rng(draw_seed)
+        layer = impl.make(variant, p, seed)
+        judge = Judge(impl, variant, p, x.dtype, x.shape, repro)
+        try:
+            call = forward_with_mask(layer, variant, x, p, rng)
+        except UserCodeError as error:
+            if isinstance(error.__cause__, ValueError) and torch_rejects(variant, p, x):
+                return  # both reject the input: parity holds
+            raise
+        g = gradient(x.shape, x.dtype, rng)
+        expected = judge.torch(call.x, call.keep, grad=g if layer.has_backward else None)
+        judge.same(call.out, expected.out, f"forward (strides {x.strides})")
+        if layer.has_backward:
+            judge.same(layer.backward(g), expected.grad, f"backward (strides {x.strides})")
+
+    example()

@@ -9,9 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from conformance.inputs import CASES, PALETTE, values  # noqa: E402
+from conformance.inputs import PALETTE, values  # noqa: E402
 from conformance.observe import ObservationError, observe  # noqa: E402
-from conformance.reference import VARIANTS, noise_shape  # noqa: E402
+from conformance.variants import VARIANTS, noise_shape  # noqa: E402
 from conformance.report import Matrix  # noqa: E402
 from conformance.stats import binomial_bounds  # noqa: E402
 from npdrop.testing.inject import MaskInjectionError, Mismatch, assert_same, inject_masks, record_masks  # noqa: E402
@@ -117,7 +117,7 @@ def test_recorded_masks_replay_torch_bit_for_bit(variant):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_noise_shape_table_matches_what_torch_draws(variant):
-    for case, (shape, _) in CASES[variant].items():
+    for case, (shape, _) in VARIANTS[variant].cases.items():
         if 0 in shape:
             continue
         with record_masks() as recording:
@@ -167,9 +167,8 @@ def test_bounds_catch_a_uint8_quantised_keep_rate():
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_observe_reads_torchs_own_masks(variant, rng):
     """torch as the black box: the mask read off its output is the mask it was given."""
-    shape = CASES[variant]["batched"][0]
-    palette = variant in ("AlphaDropout", "FeatureAlphaDropout")
-    x = values(shape, np.float32, rng, palette)
+    shape = VARIANTS[variant].batched
+    x = values(shape, np.float32, rng, palette=VARIANTS[variant].alpha)
     keep = rng.random(noise_shape(variant, shape)) >= 0.5
     with inject_masks([keep]):
         out = getattr(torch.nn, variant)(0.5)(torch.from_numpy(x)).numpy()

@@ -16,7 +16,8 @@ pytest.importorskip("torch")
 import npdrop  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, draw_keep  # noqa: E402
 from conformance.inputs import make_input  # noqa: E402
-from conformance.reference import VARIANTS, draws, run_torch  # noqa: E402
+from conformance.reference import run_torch, torch_draws  # noqa: E402
+from conformance.variants import VARIANTS  # noqa: E402
 
 pytestmark = [pytest.mark.prop("inplace"), pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -29,7 +30,7 @@ pytestmark = [pytest.mark.prop("inplace"), pytest.mark.filterwarnings("ignore::U
 def test_inplace_matches_torch(variant, dtype, p, layout, training, rng, repro):
     x = make_input(variant, layout, dtype, rng)
     original = x.copy()
-    keep = draw_keep(variant, x.shape, p, rng) if draws(variant, p, x, training) else None
+    keep = draw_keep(variant, x.shape, p, rng) if torch_draws(variant, p, x, training) else None
     layer = getattr(npdrop, variant)(p, inplace=True, rng=0).train(training)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -9,96 +9,88 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
-from conformance.harness import DTYPE_IDS, DTYPES, Judge, elementwise, forward_with_mask, needs  # noqa: E402
-from conformance.inputs import CASES, gradient, needs_palette, special_input, values  # noqa: E402
+from conformance.harness import DTYPE_IDS, DTYPES, Judge, check_backward_pattern, forward_with_mask, needs  # noqa: E402
+from conformance.inputs import gradient, needs_palette, special_input, values  # noqa: E402
+from conformance.variants import VARIANTS  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
 
-def _needs_eval(layer, ref):
+def _needs_eval(layer, variant):
     if not layer.has_eval:
-        evidence.no_eval_mode(ref)
+        evidence.no_eval_mode(variant)
     needs(layer, "eval")
 
 
-def _plain_input(layer, ref, dtype, rng):
-    return values(CASES[ref]["batched"][0], dtype, rng, needs_palette(ref, layer.accepts_mask))
+def _plain_input(layer, variant, dtype, rng):
+    return values(VARIANTS[variant].batched, dtype, rng, needs_palette(variant, layer.accepts_mask))
 
 
 @pytest.mark.prop("eval-identity")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_eval_is_identity(impl, ref, dtype, rng, seed, repro):
+def test_eval_is_identity(impl, variant, dtype, rng, seed, repro):
     """eval(): the output is the input, bit for bit (NaN/inf included), and so is the gradient
     (the original form: both times 1-p)."""
-    layer = impl.make(ref, 0.3, seed)
-    _needs_eval(layer, ref)
+    layer = impl.make(variant, 0.3, seed)
+    _needs_eval(layer, variant)
     layer.eval()
-    x = special_input(ref, dtype, rng)
-    judge = Judge(impl, ref, 0.3, dtype, x.shape, repro)
+    x = special_input(variant, dtype, rng)
+    judge = Judge(impl, variant, 0.3, dtype, x.shape, repro)
     out = layer.forward(x)
-    evidence.eval_output(ref, 0.3, x, out)
+    evidence.eval_output(variant, 0.3, x, out)
     judge.at_eval(out, x, "eval forward", against="its input")
     if layer.has_backward:
         g = gradient(x.shape, dtype, rng)
-        judge.at_eval(evidence.backward_after_eval(ref, layer, g), g, "backward after an eval forward",
+        judge.at_eval(evidence.backward_after_eval(variant, layer, g), g, "backward after an eval forward",
                       against="the upstream gradient")
 
 
 @pytest.mark.prop("p-zero")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_p_zero_is_identity(impl, ref, dtype, rng, seed, repro):
-    layer = impl.make(ref, 0.0, seed)
-    x = special_input(ref, dtype, rng)
-    judge = Judge(impl, ref, 0.0, dtype, x.shape, repro)
+def test_p_zero_is_identity(impl, variant, dtype, rng, seed, repro):
+    layer = impl.make(variant, 0.0, seed)
+    x = special_input(variant, dtype, rng)
+    judge = Judge(impl, variant, 0.0, dtype, x.shape, repro)
     judge.same(layer.forward(x), x, "training forward at p=0", exact=True, against="its input")
     if layer.has_backward:
         g = gradient(x.shape, dtype, rng)
         judge.same(layer.backward(g), g, "backward at p=0", exact=True, against="the upstream gradient")
 
 
-def _pattern_check(layer, ref, x, keep, what):
-    """backward(ones) must be nonzero exactly where ``keep`` kept units."""
-    gx = np.asarray(layer.backward(np.ones_like(x)))
-    differ = (gx != 0) != elementwise(keep, x.shape)
-    assert not differ.any(), (
-        f"{what}: backward(ones) disagrees with the forward's mask at {int(differ.sum())} of {x.size} "
-        f"elements (first at {tuple(int(i) for i in np.argwhere(differ)[0])}) [{ref}, float64]")
-
-
 @pytest.mark.prop("mode-switch")
-def test_switching_modes_never_uses_a_stale_mask(impl, ref, rng, seed, repro):
+def test_switching_modes_never_uses_a_stale_mask(impl, variant, rng, seed, repro):
     """train -> eval -> train -> eval ...: an eval forward is the identity and its backward
     passes the gradient unchanged; a training backward uses that forward's mask (its
     nonzero pattern; values are the ``forward``/``backward`` properties' business)."""
     p, dtype = 0.3, np.float64
-    layer = impl.make(ref, p, seed)
-    _needs_eval(layer, ref)
-    judge = Judge(impl, ref, p, dtype, CASES[ref]["batched"][0], repro)
+    layer = impl.make(variant, p, seed)
+    _needs_eval(layer, variant)
+    judge = Judge(impl, variant, p, dtype, VARIANTS[variant].batched, repro)
     for step in range(1, 4):
         layer.train()
-        x = _plain_input(layer, ref, dtype, rng)
-        call = forward_with_mask(layer, ref, x, p, rng)
+        x = _plain_input(layer, variant, dtype, rng)
+        call = forward_with_mask(layer, variant, x, p, rng)
         if layer.has_backward:
-            _pattern_check(layer, ref, call.x, call.keep, f"training step {step}, after {step - 1} eval calls")
+            check_backward_pattern(layer, variant, call.x, call.keep, f"training step {step}, after {step - 1} eval calls", p)
         layer.eval()
-        x2 = _plain_input(layer, ref, dtype, rng)
+        x2 = _plain_input(layer, variant, dtype, rng)
         judge.at_eval(layer.forward(x2), x2, f"eval forward after training step {step}", against="its input")
         if layer.has_backward:
             g = gradient(x2.shape, dtype, rng)
-            judge.at_eval(evidence.backward_after_eval(ref, layer, g, call.keep), g,
+            judge.at_eval(evidence.backward_after_eval(variant, layer, g, call.keep), g,
                           f"backward after the eval forward of step {step} (a stale mask?)",
                           against="the upstream gradient")
 
 
 @pytest.mark.prop("instance-isolation")
-def test_layers_keep_their_own_masks(impl, ref, rng, seed):
+def test_layers_keep_their_own_masks(impl, variant, rng, seed):
     """Two layers: forward a, forward b, backward a, backward b; each backward follows its
     own layer's mask."""
     p, dtype = 0.5, np.float64
-    a, b = impl.make(ref, p, seed), impl.make(ref, p, seed + 1)
+    a, b = impl.make(variant, p, seed), impl.make(variant, p, seed + 1)
     needs(a, "backward")
-    call_a = forward_with_mask(a, ref, _plain_input(a, ref, dtype, rng), p, rng)
-    call_b = forward_with_mask(b, ref, _plain_input(b, ref, dtype, rng), p, rng)
-    _pattern_check(a, ref, call_a.x, call_a.keep, "layer A's backward after layer B's forward (a shared mask?)")
-    _pattern_check(b, ref, call_b.x, call_b.keep, "layer B's backward")
+    call_a = forward_with_mask(a, variant, _plain_input(a, variant, dtype, rng), p, rng)
+    call_b = forward_with_mask(b, variant, _plain_input(b, variant, dtype, rng), p, rng)
+    check_backward_pattern(a, variant, call_a.x, call_a.keep, "layer A's backward after layer B's forward (a shared mask?)", p)
+    check_backward_pattern(b, variant, call_b.x, call_b.keep, "layer B's backward", p)

@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from conformance.replay_support import FUSED, restore_global_rng  # noqa: E402,F401 (autouse fixture)
+from conformance.variants import VARIANTS, noise_shape  # noqa: E402
 from npdrop.testing import check_torch_replays  # noqa: E402
 from npdrop.torchrng import TorchCPUGenerator  # noqa: E402
 
@@ -54,17 +55,6 @@ def run_recorded(module, x):
         with RecordBernoulli() as rec:
             out = module(x)
     return out, rec.draws
-
-
-# The noise shape of each variant, as torch's functional code builds it (an unbatched
-# channel-dropout input gets a leading 1).
-def noise_shape(name: str, shape: tuple) -> tuple:
-    if name in ("Dropout", "AlphaDropout"):
-        return shape
-    batched_rank = {"Dropout1d": 3, "Dropout2d": 4, "Dropout3d": 5}.get(name)
-    if batched_rank is not None and len(shape) == batched_rank - 1 and name != "Dropout2d":
-        shape = (1,) + shape
-    return shape[:2] + (1,) * (len(shape) - 2)
 
 
 CALLS = [  # (module, input shape, dtype, p)
@@ -121,12 +111,9 @@ def test_bernoulli_sizes_and_probabilities(n, p):
     assert np.array_equal(g.get_state(), g_t.get_state().numpy())
 
 
-@pytest.mark.parametrize("name", ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
-                                  "FeatureAlphaDropout"])
+@pytest.mark.parametrize("name", VARIANTS)
 def test_no_draw_when_torch_draws_nothing(name):
-    shapes = {"Dropout": (4, 5), "Dropout1d": (2, 3, 4), "Dropout2d": (2, 3, 4, 4),
-              "Dropout3d": (2, 3, 2, 2, 2), "AlphaDropout": (4, 5), "FeatureAlphaDropout": (2, 3, 4)}
-    shape = shapes[name]
+    shape = VARIANTS[name].batched
     empty = (0,) + shape[1:]
     torch.manual_seed(3)
     before = torch_state()

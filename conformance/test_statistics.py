@@ -10,18 +10,18 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
-from conformance.inputs import PALETTE, cell_shape, needs_palette, values  # noqa: E402
+from conformance.inputs import PALETTE, needs_palette, values  # noqa: E402
 from conformance.harness import own_forward  # noqa: E402
-from conformance.reference import ALPHA  # noqa: E402
 from conformance.stats import check_binomial  # noqa: E402
+from conformance.variants import VARIANTS, cell_shape  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
 
-def _tiled_input(ref, shape):
+def _tiled_input(variant, shape):
     """Ones (Bernoulli variants), or the first palette values in turn (alpha variants)."""
-    if ref not in ALPHA:
+    if not VARIANTS[variant].alpha:
         return np.ones(shape, dtype=np.float32)
     flat = np.resize(PALETTE[:4], int(np.prod(shape))).astype(np.float32)
     return flat.reshape(shape)
@@ -29,22 +29,22 @@ def _tiled_input(ref, shape):
 
 @pytest.mark.prop("keep-rate")
 @pytest.mark.parametrize("p,cells", [(0.1, 10**7), (0.3, 10**6), (0.8, 10**6)], ids=["p0.1-1e7", "p0.3-1e6", "p0.8-1e6"])
-def test_keep_rate(impl, ref, p, cells, seed, repro):
+def test_keep_rate(impl, variant, p, cells, seed, repro):
     """Kept cells ~ Binomial(cells, 1 - p). At p = 0.1 with 1e7 cells the accepted rate is
     0.9 +- 6.2e-4, so a keep probability quantised to 1/256 steps (0.8984) fails."""
-    layer = impl.make(ref, p, seed)
-    x = _tiled_input(ref, cell_shape(ref, 1000, cells // 1000))
-    _, keep, known = own_forward(layer, ref, x)
+    layer = impl.make(variant, p, seed)
+    x = _tiled_input(variant, cell_shape(variant, 1000, cells // 1000))
+    _, keep, known = own_forward(layer, variant, x)
     assert known.all(), "the input reveals every cell's mask"
     count = int(keep.sum())
-    evidence.kept(ref, p, count, keep.size)
-    check_binomial(count, keep.size, 1 - p, f"kept fraction [{ref}(p={p}), {keep.size} cells]",
+    evidence.kept(variant, p, count, keep.size)
+    check_binomial(count, keep.size, 1 - p, f"kept fraction [{variant}(p={p}), {keep.size} cells]",
                    repro=repro)
 
 
-def _half_layer(impl, ref, rng, seed):
+def _half_layer(impl, variant, rng, seed):
     """A p = 0.5 layer and a 200 x 500-cell input for the independence checks."""
-    return impl.make(ref, 0.5, seed), values(cell_shape(ref, 200, 500), np.float32, rng, needs_palette(ref, False))
+    return impl.make(variant, 0.5, seed), values(cell_shape(variant, 200, 500), np.float32, rng, needs_palette(variant, False))
 
 
 def _check_independent(a, b, what: str, repro) -> None:
@@ -53,21 +53,21 @@ def _check_independent(a, b, what: str, repro) -> None:
 
 
 @pytest.mark.prop("call-independence")
-def test_each_call_draws_a_new_mask(impl, ref, rng, seed, repro):
+def test_each_call_draws_a_new_mask(impl, variant, rng, seed, repro):
     """Two calls on one input: their masks agree on each cell with probability p^2 + (1-p)^2."""
-    layer, x = _half_layer(impl, ref, rng, seed)
-    first = own_forward(layer, ref, x.copy())[1]
-    second = own_forward(layer, ref, x.copy())[1]
-    evidence.agreement("call", ref, 0.5, first, second)
-    _check_independent(first, second, f"cells where two consecutive calls' masks agree [{ref}(p=0.5)] "
+    layer, x = _half_layer(impl, variant, rng, seed)
+    first = own_forward(layer, variant, x.copy())[1]
+    second = own_forward(layer, variant, x.copy())[1]
+    evidence.agreement("call", variant, 0.5, first, second)
+    _check_independent(first, second, f"cells where two consecutive calls' masks agree [{variant}(p=0.5)] "
                        "(a mask reused, or re-seeded?)", repro)
 
 
 @pytest.mark.prop("batch-independence")
-def test_samples_in_a_batch_get_independent_masks(impl, ref, rng, seed, repro):
+def test_samples_in_a_batch_get_independent_masks(impl, variant, rng, seed, repro):
     """Samples 2i and 2i+1 of one batch: agreement probability p^2 + (1-p)^2 per cell."""
-    layer, x = _half_layer(impl, ref, rng, seed)
-    cells = own_forward(layer, ref, x)[1].reshape(200, 500)
-    evidence.agreement("batch", ref, 0.5, cells[0::2], cells[1::2])
-    _check_independent(cells[0::2], cells[1::2], f"cells where samples 2i and 2i+1 agree [{ref}(p=0.5)] "
+    layer, x = _half_layer(impl, variant, rng, seed)
+    cells = own_forward(layer, variant, x)[1].reshape(200, 500)
+    evidence.agreement("batch", variant, 0.5, cells[0::2], cells[1::2])
+    _check_independent(cells[0::2], cells[1::2], f"cells where samples 2i and 2i+1 agree [{variant}(p=0.5)] "
                        "(one mask for the whole batch?)", repro)

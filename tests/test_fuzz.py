@@ -3,20 +3,14 @@
 CI runs hypothesis' derandomised ``ci`` profile (fixed examples, repeatable); set
 ``NPDROP_HYPOTHESIS_PROFILE=long`` for a longer search.
 """
-import os
 import warnings
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+import conformance.hypothesis_profiles  # noqa: F401 (loads the ci or long profile)
 import npdrop
-
-settings.register_profile("ci", derandomize=True, max_examples=150, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=3000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("NPDROP_HYPOTHESIS_PROFILE", "ci"))
 
 DTYPES = [np.float16, np.float32, np.float64]
 EDGE_PS = [0.0, 1e-10, 0.5, 1 - 1e-10, 1.0]

@@ -25,7 +25,7 @@ pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[1]
 #: The conformance modules that apply to any implementation (the ``any_impl`` subset).
 GENERIC = ["conformance/test_forward.py", "conformance/test_modes.py",
-           "conformance/test_contract.py", "conformance/test_statistics.py"]
+           "conformance/test_contract.py", "conformance/test_statistics.py", "conformance/test_fuzz_torch.py"]
 
 #: entry -> (torch reference, the property that must fail; None for a correct entry)
 ENTRIES = {

@@ -24,8 +24,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Optional
 
-from ..inputs import CASES
-from ..reference import ALPHA, VARIANTS
+from ..variants import VARIANTS
 from .driver import Driver
 from .meaning import Form, form
 from .shapes import SHAPES, Options, detect
@@ -80,17 +79,17 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
     if reference not in VARIANTS:
         raise ValueError(f"--reference must be one of {', '.join(VARIANTS)}; got {reference!r}")
     chosen = form(form_name)
-    if chosen.original and reference in ALPHA:
+    if chosen.original and VARIANTS[reference].alpha:
         raise ValueError(f"--form original applies to Bernoulli dropout, not {reference}")
     if spec in (None, "", "npdrop"):
         import npdrop
 
         if any((forward, backward, p_means, form_name)):
             raise ValueError("--forward/--backward/--p-means/--form apply to an implementation given with --impl")
-        shapes = {v: detect(getattr(npdrop, v), Options(probe_shape=CASES[v]["batched"][0])) for v in VARIANTS}
+        shapes = {v: detect(getattr(npdrop, v), Options(probe_shape=VARIANTS[v].batched)) for v in VARIANTS}
         return Impl("npdrop", shapes, exact=True)
     module_name, module, target = _target(spec)
     options = Options(forward=forward, backward=backward, p_means=p_means, form=chosen,
-                      probe_shape=CASES[reference]["batched"][0], module=module)
+                      probe_shape=VARIANTS[reference].batched, module=module)
     exact = module_name.split(".")[0] == "npdrop"
     return Impl(spec, {reference: detect(target, options)}, exact=exact, form=chosen)
