@@ -98,7 +98,7 @@ def expected(impl, variant: str, p: float, x: np.ndarray, keep, *, grad=None) ->
     m = per_element(keep, x.shape) if keep is not None else np.full(x.shape, p < 1.0)
     out = x * m.astype(x.dtype)
     g = None if grad is None else grad * m.astype(grad.dtype)
-    return TorchResult(out, g, result.input_after, result.same_object)
+    return TorchResult(out, g, result.input_after, result.same_object, of_torch=result)
 
 
 @dataclass

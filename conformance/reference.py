@@ -25,6 +25,13 @@ class TorchResult:
     grad: Optional[np.ndarray]
     input_after: np.ndarray   #: torch's input tensor after the call (in-place changes it)
     same_object: bool         #: torch returned its input tensor itself
+    #: torch's own (inverted) result, when this one is the original form's expectation under the same mask
+    of_torch: Optional["TorchResult"] = None
+
+    @property
+    def torch_own(self) -> "TorchResult":
+        """What torch itself computed: the diagnoses measure ratios against it, whatever the form."""
+        return self.of_torch if self.of_torch is not None else self
 
 
 def run_torch(variant: str, p: float, x: np.ndarray, keep: Optional[np.ndarray], *, grad=None,

@@ -14,16 +14,10 @@ pytest.importorskip("torch")
 from conformance import evidence  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, forward_with_mask, needs  # noqa: E402
 from conformance.inputs import gradient, make_input, needs_palette, special_input  # noqa: E402
-from conformance.reference import run_torch, torch_draws  # noqa: E402
+from conformance.reference import torch_draws  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
-
-
-def torch_result(impl, variant, p, call, expected, *, grad=None):
-    """torch's own (inverted) result, which the diagnoses measure against: ``expected`` itself
-    unless the run checks the original form."""
-    return run_torch(variant, p, call.x, call.keep, grad=grad) if impl.form.original else expected
 
 
 def _input(layer, variant, case, dtype, p, rng):
@@ -44,7 +38,7 @@ def test_forward(impl, variant, case, dtype, p, rng, seed, repro):
         call = forward_with_mask(layer, variant, x, p, rng)
     judge = Judge(impl, variant, p, dtype, x.shape, repro)
     expected = judge.torch(call.x, call.keep)
-    evidence.compared("forward", variant, p, call.x, call.out, torch_result(impl, variant, p, call, expected).out)
+    evidence.compared("forward", variant, p, call.x, call.out, expected.torch_own.out)
     judge.same(call.out, expected.out, "forward")
 
 
@@ -60,7 +54,7 @@ def test_backward(impl, variant, case, dtype, p, rng, seed, repro):
     got = layer.backward(g)
     judge = Judge(impl, variant, p, dtype, x.shape, repro)
     expected = judge.torch(call.x, call.keep, grad=g)
-    evidence.compared("backward", variant, p, g, got, torch_result(impl, variant, p, call, expected, grad=g).grad)
+    evidence.compared("backward", variant, p, g, got, expected.torch_own.grad)
     judge.same(got, expected.grad, "backward")
 
 
