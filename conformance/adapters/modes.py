@@ -12,20 +12,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class Mode:
+    """The defaults: no keyword in the calls, nothing to set on the object, an eval mode exists."""
+
+    has_eval = True
+
+    def arguments(self, training: bool) -> dict:
+        return {}
+
+    def set(self, target, training: bool) -> None:
+        pass
+
+
 @dataclass(frozen=True)
-class Keyword:
+class Keyword(Mode):
     """A keyword argument of every forward call; ``train``/``eval`` are the values for each mode."""
 
     name: str
     train: object = True
     eval: object = False
-    has_eval = True
 
     def arguments(self, training: bool) -> dict:
         return {self.name: self.train if training else self.eval}
-
-    def set(self, target, training: bool) -> None:
-        pass
 
     def describe(self, where: str = "argument") -> str:
         plain = (self.train, self.eval) == (True, False)
@@ -33,13 +41,8 @@ class Keyword:
 
 
 @dataclass(frozen=True)
-class Methods:
+class Methods(Mode):
     """``obj.train()`` and ``obj.eval()``, as on a torch module."""
-
-    has_eval = True
-
-    def arguments(self, training: bool) -> dict:
-        return {}
 
     def set(self, target, training: bool) -> None:
         target.train() if training else target.eval()
@@ -49,14 +52,10 @@ class Methods:
 
 
 @dataclass(frozen=True)
-class Attribute:
+class Attribute(Mode):
     """A boolean attribute set on the object before each call."""
 
     name: str
-    has_eval = True
-
-    def arguments(self, training: bool) -> dict:
-        return {}
 
     def set(self, target, training: bool) -> None:
         setattr(target, self.name, training)
@@ -66,16 +65,10 @@ class Attribute:
 
 
 @dataclass(frozen=True)
-class NoMode:
+class NoMode(Mode):
     """Nothing found: the implementation is always in training mode (eval checks are n/a)."""
 
     has_eval = False
-
-    def arguments(self, training: bool) -> dict:
-        return {}
-
-    def set(self, target, training: bool) -> None:
-        pass
 
     def describe(self) -> str:
         return "none found (always training; eval checks n/a)"
