@@ -4,7 +4,7 @@ A failing property says *what* broke; the figures recorded here say *how*: the r
 output to torch's under the same mask, the kept fraction, the dtypes that came out, what
 backward did after an evaluation forward. Each test records what it already computed (a
 few cheap reductions on top); records are keyed by kind and variant and live for one
-pytest session.
+pytest run.
 
 Recording never changes a test's outcome: a figure that cannot be measured (a wrong
 shape, a non-float output) is simply not recorded, so its diagnosis cannot fire.
