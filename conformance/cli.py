@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--forward", metavar="NAME", help="the forward method, if no usual name is found")
     parser.add_argument("--backward", metavar="NAME", help="the backward method (or, for functions, "
                         "the module-level backward)")
+    parser.add_argument("--array-lib", choices=("numpy", "torch", "jax"), help="the array library your code "
+                        "works in (default: found from the object)")
+    parser.add_argument("--impl-kwargs", metavar="'NAME=VALUE, ...'", help="constructor arguments (for a "
+                        "function: call arguments), Python literals, e.g. 'data_format=\"channels_first\"'")
+    parser.add_argument("--mode-global", metavar="MODULE:ATTR", help="a global train/eval switch, e.g. "
+                        "dezero:Config.train")
     parser.add_argument("--report-json", metavar="PATH", help="write the conformance matrix as JSON")
     parser.add_argument("--report-md", metavar="PATH", help="write the conformance matrix as Markdown")
     return parser
@@ -46,7 +52,8 @@ def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
     command = (selected or [SUITE]) + [a for a in rest if not a.startswith("conformance/")]
     command += ["--rootdir", parent, "-p", "no:cacheprovider", "--impl", args.impl,
                 "--reference", args.reference, "--repro-command", "npdrop-conform"]
-    for name in ("p_means", "form", "forward", "backward", "report_json", "report_md"):
+    for name in ("p_means", "form", "forward", "backward", "array_lib", "impl_kwargs", "mode_global",
+                 "report_json", "report_md"):
         value = getattr(args, name)
         if value is not None:
             if name.startswith("report"):

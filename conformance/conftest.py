@@ -52,6 +52,12 @@ def pytest_addoption(parser):
                     help="what the implementation's p is (default: from its name, else drop as in torch)")
     group.addoption("--form", default=None, choices=("inverted", "original"),
                     help="inverted dropout (torch's, the default) or the original form: x*m, eval x*(1-p)")
+    group.addoption("--array-lib", default=None, choices=("numpy", "torch", "jax"),
+                    help="the array library --impl works in (default: found from the object)")
+    group.addoption("--impl-kwargs", default=None, metavar="'NAME=VALUE, ...'",
+                    help="arguments for --impl's constructor (or each call of a function), Python literals")
+    group.addoption("--mode-global", default=None, metavar="MODULE:ATTR",
+                    help="a global train/eval switch to set (e.g. dezero:Config.train)")
     group.addoption("--repro-command", default="python -m pytest", metavar="CMD",
                     help="how failure messages say to rerun a case (npdrop-conform sets its own name)")
     group.addoption("--report-json", default=None, metavar="PATH", help="write the conformance matrix as JSON")
@@ -72,7 +78,9 @@ def pytest_configure(config):
         try:
             impl = load_impl(config.getoption("impl"), config.getoption("reference"),
                              forward=config.getoption("forward"), backward=config.getoption("backward"),
-                             p_means=config.getoption("p_means"), form_name=config.getoption("form"))
+                             p_means=config.getoption("p_means"), form_name=config.getoption("form"),
+                             array_lib=config.getoption("array_lib"), kwargs=config.getoption("impl_kwargs"),
+                             mode_global=config.getoption("mode_global"))
         except (ImportError, AttributeError, ValueError) as exc:
             raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}") from exc
         matrix.meta.update(impl=impl.spec, reference=list(impl.variants), exact=impl.exact,
@@ -211,16 +219,22 @@ def rng(seed) -> np.random.Generator:
 
 @pytest.fixture(autouse=True)
 def _seeded_global_numpy(request, seed):
-    """Black boxes draw from ``np.random``: seed it per test, and restore it afterwards."""
+    """Black boxes draw from ``np.random`` (torch code from torch's global generator): seed
+    it per test, and restore it afterwards."""
     if request.node.get_closest_marker("any_impl") is None:
         yield
         return
     state = np.random.get_state()
+    torch_state = torch.random.get_rng_state() if torch is not None else None
     np.random.seed(seed)
+    if torch is not None:
+        torch.manual_seed(seed)
     try:
         yield
     finally:
         np.random.set_state(state)
+        if torch_state is not None:
+            torch.random.set_rng_state(torch_state)
 
 
 @pytest.fixture
@@ -232,9 +246,10 @@ def repro(request) -> str:
     if impl:
         options.append(f"--impl {impl}")
         options.append(f"--reference {request.config.getoption('reference')}")
-        for name in ("forward", "backward", "p_means", "form"):
-            if request.config.getoption(name):
-                options.append(f"--{name.replace('_', '-')} {request.config.getoption(name)}")
+        for name in ("forward", "backward", "p_means", "form", "array_lib", "impl_kwargs", "mode_global"):
+            value = request.config.getoption(name)
+            if value:
+                options.append(f"--{name.replace('_', '-')} " + (repr(value) if name == "impl_kwargs" else value))
     case = f"'{request.node.nodeid}'"
     if command == "npdrop-conform" and impl:  # MODULE:NAME comes first there
         return " ".join([command, impl, case] + options[1:])

@@ -10,6 +10,7 @@ pytest.importorskip("torch")
 from conformance.adapters import SHAPES, AdapterError, Driver, UserCodeError, load_impl  # noqa: E402
 from conformance.adapters.meaning import DROP_NAMES, KEEP_NAMES, form  # noqa: E402
 from conformance.adapters.modes import ATTRIBUTES, KEYWORDS  # noqa: E402
+from conformance.adapters.keyed import KeyedFunction  # noqa: E402
 from conformance.adapters.shapes import ForwardOnly, FunctionalPair, LayerClass, Options, detect  # noqa: E402
 from conformance.harness import expected  # noqa: E402
 
@@ -43,8 +44,13 @@ def only_forward(x, dropout, training=True):
     return x * 2 if training else x
 
 
+def keyed_forward(key, x, rate, deterministic=False):
+    return x * 2
+
+
 #: shape -> an example of it; every shape in the registry needs one.
-EXAMPLES = {LayerClass: AttributesDropout, FunctionalPair: pair_forward, ForwardOnly: only_forward}
+EXAMPLES = {LayerClass: AttributesDropout, KeyedFunction: keyed_forward, FunctionalPair: pair_forward,
+            ForwardOnly: only_forward}
 
 
 def _options(**kwargs):
@@ -55,16 +61,23 @@ def _options(**kwargs):
 def test_each_shape_is_the_first_match_for_its_example_and_drives_it(shape):
     assert set(EXAMPLES) == set(SHAPES), "a shape in the registry has no example here"
     target = EXAMPLES[shape]
+    arrays, grad = None, 3.0
+    if shape is KeyedFunction:  # keyed randomness is jax's: its arrays, and jax.vjp for the backward
+        pytest.importorskip("jax")
+        from conformance.adapters.arrays import JaxArrays
+
+        arrays, grad = JaxArrays(), 2.0
+    options = _options(arrays=arrays)
     earlier = SHAPES[:SHAPES.index(shape)]
-    assert not any(s.matches(target, _options()) for s in earlier), f"an earlier shape claims {target.__name__}"
-    found = detect(target, _options())
+    assert not any(s.matches(target, options) for s in earlier), f"an earlier shape claims {target.__name__}"
+    found = detect(target, options)
     assert type(found) is shape
-    layer = Driver(found, 0.25, seed=0)
+    layer = Driver(found, 0.25, seed=0, arrays=arrays)
     assert np.array_equal(layer.forward(X), X * 2)
     if layer.has_backward:
         got = layer.backward(np.ones_like(X))
         got = got[0] if isinstance(got, tuple) else got
-        assert np.array_equal(got, np.full(X.shape, 3.0))
+        assert np.array_equal(got, np.full(X.shape, grad))
 
 
 def test_attribute_layer_is_described_as_found():
@@ -182,14 +195,30 @@ def test_what_cannot_be_driven_is_refused_with_the_fix(target, options, words):
 
 def test_an_exception_in_user_code_names_its_file_and_line():
     def forward(self, x):
-        raise ValueError("boom")
+        if x.ndim == 1:
+            raise ValueError("boom")
+        return x
 
     cls = type("Raises", (), {"__init__": lambda self, p: None, "forward": forward})
     layer = _driver(cls)
     with pytest.raises(UserCodeError) as info:
-        layer.forward(X)
-    line = forward.__code__.co_firstlineno + 1
+        layer.forward(X[0])
+    line = forward.__code__.co_firstlineno + 2
     assert f"test_adapters.py:{line} (in forward)" in str(info.value) and "ValueError: boom" in str(info.value)
+
+
+def test_a_probe_that_raises_is_one_usage_error_naming_the_call_and_the_options():
+    def forward(self, x):
+        raise TypeError("expected Tensor as element 0 in argument 0, but got numpy.ndarray")
+
+    cls = type("Raises", (), {"__init__": lambda self, p: None, "forward": forward})
+    with pytest.raises(AdapterError) as info:
+        detect(cls, _options())
+    line = forward.__code__.co_firstlineno + 1
+    text = str(info.value)
+    for words in ("Raises.forward(x) (training, p=0.5)", "TypeError: expected Tensor", f"test_adapters.py:{line}",
+                  "--array-lib", "--impl-kwargs", "it was handed numpy arrays"):
+        assert words in text, (words, text)
 
 
 def test_original_form_expectation_is_the_bare_mask():

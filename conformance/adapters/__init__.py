@@ -9,7 +9,9 @@ An adapter is made of small named parts, each in its own module:
 - which calls are made and where results land: :mod:`.calls` (``forward``/``fprop``/...,
   returned or stored on ``self.output`` / ``self.dinputs``);
 - what p and the form mean: :mod:`.meaning` (drop or keep probability; inverted or original);
-- the user's exceptions and the harness's refusals: :mod:`.usercode`.
+- the user's exceptions and the harness's refusals: :mod:`.usercode`;
+- the array library it works in (NumPy, torch, JAX...), its randomness and autodiff:
+  :mod:`.arrays`; JAX-style ``f(key, x, rate)`` functions: :mod:`.keyed`.
 
 Tests see only :class:`.driver.Driver`: ``forward``/``backward``/``train``/``eval`` and the
 capabilities ``accepts_mask``, ``has_backward``, ``has_eval``. Two kinds of implementation
@@ -20,11 +22,13 @@ and injects it into torch. ``np.random`` is seeded before every test (``conftest
 """
 from __future__ import annotations
 
+import ast
 import importlib
 from dataclasses import dataclass
 from typing import Optional
 
 from ..variants import VARIANTS
+from .arrays import NumpyArrays, arrays_for
 from .driver import Driver
 from .meaning import Form, form
 from .shapes import SHAPES, Options, detect
@@ -41,6 +45,8 @@ class Impl:
     shapes: dict                       #: variant -> the detected shape that drives it
     exact: bool                        #: bit equality (npdrop) or dtype-suited tolerances
     form: Form = Form("inverted")
+    arrays: object = None              #: the array library (conformance.adapters.arrays); None: numpy
+    arrays_why: str = ""               #: how the array library was found
 
     @property
     def variants(self) -> tuple:
@@ -48,7 +54,7 @@ class Impl:
         return tuple(self.shapes)
 
     def make(self, variant: str, p: float, seed: int = 0) -> Driver:
-        return Driver(self.shapes[variant], p, seed)
+        return Driver(self.shapes[variant], p, seed, self.arrays)
 
     def describe(self) -> str:
         shape = self.shapes[self.variants[0]]
@@ -57,7 +63,9 @@ class Impl:
         head = f"{self.spec} vs torch.nn.{'/'.join(self.variants)}"
         if self.spec == "npdrop":
             return f"{head}: {masks}; compared {judged}"
-        return f"{head}: {shape.describe()}; {self.form.describe()}; {masks}; compared {judged}"
+        lib = self.arrays or NumpyArrays()
+        arrays = f"{lib.describe()} ({self.arrays_why})" if self.arrays_why else lib.describe()
+        return f"{head}: {arrays}; {shape.describe()}; {self.form.describe()}; {masks}; compared {judged}"
 
 
 def _target(spec: str):
@@ -71,9 +79,25 @@ def _target(spec: str):
     return module_name, module, target
 
 
+def impl_kwargs(text: Optional[str]) -> tuple:
+    """``--impl-kwargs 'data_format="channels_first", inplace=False'``: (name, value) pairs of
+    Python literals."""
+    if not text:
+        return ()
+    try:
+        node = ast.parse(f"f({text})", mode="eval").body
+        if node.args:
+            raise ValueError("positional values")
+        return tuple((k.arg, ast.literal_eval(k.value)) for k in node.keywords)
+    except (SyntaxError, ValueError) as exc:
+        raise ValueError(f"--impl-kwargs expects name=value pairs of Python literals, e.g. "
+                         f"'data_format=\"channels_first\"'; got {text!r} ({exc})") from exc
+
+
 def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optional[str] = None,
               backward: Optional[str] = None, p_means: Optional[str] = None,
-              form_name: Optional[str] = None) -> Impl:
+              form_name: Optional[str] = None, array_lib: Optional[str] = None,
+              kwargs: Optional[str] = None, mode_global: Optional[str] = None) -> Impl:
     """The implementation named by ``--impl MODULE:NAME`` (``None``: npdrop, all six variants),
     with the shape found for it; raises :class:`AdapterError` if it cannot be driven."""
     if reference not in VARIANTS:
@@ -84,12 +108,16 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
     if spec in (None, "", "npdrop"):
         import npdrop
 
-        if any((forward, backward, p_means, form_name)):
-            raise ValueError("--forward/--backward/--p-means/--form apply to an implementation given with --impl")
+        if any((forward, backward, p_means, form_name, array_lib, kwargs, mode_global)):
+            raise ValueError("--forward/--backward/--p-means/--form/--array-lib/--impl-kwargs/--mode-global apply "
+                             "to an implementation given with --impl")
         shapes = {v: detect(getattr(npdrop, v), Options(probe_shape=VARIANTS[v].batched)) for v in VARIANTS}
         return Impl("npdrop", shapes, exact=True)
     module_name, module, target = _target(spec)
+    arrays, why = arrays_for(target, array_lib)
     options = Options(forward=forward, backward=backward, p_means=p_means, form=chosen,
-                      probe_shape=VARIANTS[reference].batched, module=module)
+                      probe_shape=VARIANTS[reference].batched, module=module, arrays=arrays,
+                      impl_kwargs=impl_kwargs(kwargs), mode_global=mode_global)
     exact = module_name.split(".")[0] == "npdrop"
-    return Impl(spec, {reference: detect(target, options)}, exact=exact, form=chosen)
+    return Impl(spec, {reference: detect(target, options)}, exact=exact, form=chosen, arrays=arrays,
+                arrays_why=why)

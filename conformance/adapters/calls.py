@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
-from .usercode import UserCodeError
+from .usercode import AdapterError, UserCodeError
 
 SEED_NAMES = ("rng", "seed")
+#: parameters that take a jax PRNG key (a fresh one each call); ``rngs`` also takes flax's nnx.Rngs
+KEY_NAMES = ("key", "rng", "rngs", "prng_key", "dropout_rng", "rng_key")
 FORWARD_NAMES = ("forward", "fprop", "forward_pass", "forward_propagation", "call", "__call__")
 BACKWARD_NAMES = ("backward", "bprop", "backward_pass", "backward_propagation", "backprop")
 OUTPUT_ATTRIBUTES = ("output", "out", "outputs", "y", "result", "activation", "a")
@@ -92,21 +95,40 @@ def find_result(target, returned, shape: tuple, names: tuple):
         return Returned()
     for name in names:
         value = getattr(target, name, None)
-        if isinstance(value, np.ndarray) and value.shape == shape:
+        if hasattr(value, "shape") and not callable(value) and tuple(value.shape) == shape:
             return Stored(name)
     return None
 
 
 @contextlib.contextmanager
 def probing():
-    """A probing call leaves the global numpy stream as it found it, and stays quiet."""
+    """A probing call leaves the global numpy stream (and torch's, if torch is in use) as it
+    found it, and stays quiet."""
     state = np.random.get_state()
+    torch = sys.modules.get("torch")
+    torch_state = torch.random.get_rng_state() if torch is not None else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
         np.random.set_state(state)
+        if torch_state is not None:
+            torch.random.set_rng_state(torch_state)
+
+
+def probe_failed(what: str, exc: BaseException, options) -> AdapterError:
+    """The usage error for a probing training forward that raised: what was tried, what it
+    raised where, and the options that change how the implementation is driven."""
+    from .usercode import where
+
+    lib = options.lib
+    hints = [f"--array-lib torch|jax|numpy if it takes another library's arrays (it was handed {lib.describe()})",
+             "--impl-kwargs 'name=value, ...' for constructor arguments it needs",
+             "--forward NAME / --p-means keep / --mode-global MODULE:ATTR if those were guessed wrong"]
+    return AdapterError(f"the probing call {what} on a float64 array of shape {options.probe_shape} raised "
+                        f"{type(exc).__name__}: {exc}\n  at {where(exc)}\n  options that may help: "
+                        + "; ".join(hints))
 
 
 def probe_input(shape: tuple) -> np.ndarray:

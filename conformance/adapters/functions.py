@@ -9,7 +9,8 @@ from typing import Optional
 
 import numpy as np
 
-from .calls import is_function, parameters, probe_input, probing, required, second_parameter, signature_text
+from .calls import (is_function, parameters, probe_failed, probe_input, probing, required, second_parameter,
+                    signature_text)
 from .meaning import P_NAMES, p_meaning
 from .modes import Keyword, find_mode
 from .usercode import AdapterError, NotThisShape, UserCodeError, call
@@ -89,14 +90,15 @@ class FunctionalPair:
         else:
             self.p_name = second_parameter(function)
             self.meaning = p_meaning(self.p_name, options.p_means)
-            self.mode = find_mode(parameters(function))
+            self.mode = find_mode(parameters(function), None, options.module, options.mode_global)
         self.rng_name = None if self.dict_name else generator_parameter(function)
+        self.kwargs = dict(options.impl_kwargs)
         with probing():
             try:
                 args, kwargs = self._arguments(self.build(self.meaning.value(0.5), 0), True)
-                returned = self.function(probe_input(options.probe_shape), *args, **kwargs)
-            except Exception:
-                return
+                returned = self.function(options.lib.native(probe_input(options.probe_shape)), *args, **kwargs)
+            except Exception as exc:
+                raise probe_failed(f"{function.__name__}(x, ...) (training, p=0.5)", exc, options) from exc
         if not (isinstance(returned, tuple) and len(returned) == 2):
             if not self.dict_name:  # f(x, p) returning only the output: a forward-only function
                 raise NotThisShape()
@@ -106,8 +108,9 @@ class FunctionalPair:
     def _arguments(self, state, training: bool) -> tuple:
         """``(args, kwargs)`` after ``x``: a fresh dict, or p, the mode (and a generator) as keywords."""
         if self.dict_name:
-            return ({"p": state.p, **self.mode.arguments(training)},), {}
-        return (), {self.p_name: state.p, **self.mode.arguments(training), **generator_argument(self, state)}
+            return ({"p": state.p, **self.mode.arguments(training)},), dict(self.kwargs)
+        return (), {**self.kwargs, self.p_name: state.p, **self.mode.arguments(training),
+                    **generator_argument(self, state)}
 
     def build(self, value: float, seed: int):
         return SimpleNamespace(p=value, cache=None, rng=np.random.default_rng(seed))
@@ -151,26 +154,27 @@ class ForwardOnly:
         params = parameters(function)
         self.p_name = second_parameter(function)
         self.meaning = p_meaning(self.p_name, options.p_means)
-        self.mode = find_mode(params)
+        self.mode = find_mode(params, None, options.module, options.mode_global)
         self.rng_name = generator_parameter(function)
+        self.kwargs, self.autodiff = dict(options.impl_kwargs), options.lib.autodiff
         first = next(iter(params))
-        extra = required(params, (first, self.p_name, getattr(self.mode, "name", ""), self.rng_name))
+        extra = required(params, (first, self.p_name, getattr(self.mode, "name", ""), self.rng_name) + tuple(self.kwargs))
         if extra:
             raise AdapterError(f"{function.__name__}{inspect.signature(function)} needs more than x, p and a "
                                f"mode flag (required: {', '.join(extra)})")
         with probing():
             try:
                 arguments = self._arguments(self.build(self.meaning.value(0.5), 0), True)
-                returned = function(probe_input(options.probe_shape), **arguments)
-            except Exception:
-                return
+                returned = function(options.lib.native(probe_input(options.probe_shape)), **arguments)
+            except Exception as exc:
+                raise probe_failed(f"{function.__name__}(x, ...) (training, p=0.5)", exc, options) from exc
         if returned is None or isinstance(returned, tuple):
             raise AdapterError(f"{signature_text(function.__name__, function)} returned "
                                f"{type(returned).__name__}; a forward-only function must return the output "
                                "(a pair (out, cache) needs its backward: --backward NAME)")
 
     def _arguments(self, state, training: bool) -> dict:
-        return {self.p_name: state.p, **self.mode.arguments(training), **generator_argument(self, state)}
+        return {**self.kwargs, self.p_name: state.p, **self.mode.arguments(training), **generator_argument(self, state)}
 
     def build(self, value: float, seed: int):
         return SimpleNamespace(p=value, rng=np.random.default_rng(seed))
@@ -185,6 +189,7 @@ class ForwardOnly:
         raise NotImplementedError("a forward-only function has no backward")
 
     def describe(self) -> str:
+        backward = f"backward: {self.autodiff}" if self.autodiff else "no backward (backward checks n/a)"
         return "; ".join([f"{signature_text(self.function.__name__, self.function)} -> returned",
-                          "no backward (backward checks n/a)", self.meaning.describe(),
+                          backward, self.meaning.describe(),
                           f"mode: {self.mode.describe()}"])

@@ -12,9 +12,9 @@ import inspect
 
 import numpy as np
 
-from .calls import (BACKWARD_NAMES, FORWARD_NAMES, GRAD_ATTRIBUTES, OUTPUT_ATTRIBUTES, SEED_NAMES, Returned,
-                    arrays_of_shape, find_result, parameters, probe_input, probing, required, signature_text,
-                    user_method)
+from .calls import (BACKWARD_NAMES, FORWARD_NAMES, GRAD_ATTRIBUTES, KEY_NAMES, OUTPUT_ATTRIBUTES, SEED_NAMES,
+                    Returned, arrays_of_shape, find_result, parameters, probe_failed, probe_input, probing, required,
+                    signature_text, user_method)
 from .meaning import P_NAMES, p_meaning
 from .modes import find_mode
 from .usercode import AdapterError, call, where
@@ -31,17 +31,19 @@ class LayerClass:
 
     def __init__(self, cls, options):
         self.cls, self.form = cls, options.form
-        params = parameters(cls)
+        self.arrays, self.kwargs = options.lib, dict(options.impl_kwargs)
+        params = constructor_parameters(cls)
         named = [n for n, q in params.items()
                  if n not in SEED_NAMES and q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
         if not named:
             raise AdapterError(f"{cls.__name__}{inspect.signature(cls)} takes no parameter for p; "
                                "the harness builds NAME(p)")
         self.p_name = next((n for n in named if n in P_NAMES), named[0])
-        extra = required(params, (self.p_name,) + SEED_NAMES)
+        extra = required(params, (self.p_name,) + SEED_NAMES + tuple(self.kwargs))
         if extra:
             raise AdapterError(f"{cls.__name__}{inspect.signature(cls)} needs more than p to be built "
-                               f"(required: {', '.join(extra)}); the harness builds NAME({self.p_name}=p)")
+                               f"(required: {', '.join(extra)}); the harness builds NAME({self.p_name}=p); "
+                               "give the others with --impl-kwargs 'name=value, ...'")
         self.seed_name = next((n for n in SEED_NAMES if n in params), None)
         self.meaning = p_meaning(self.p_name, options.p_means)
         try:
@@ -63,26 +65,38 @@ class LayerClass:
         forward_params = parameters(getattr(obj, self.fname))
         self.accepts_mask = "mask" in forward_params
         self.has_backward = self.bname is not None
-        self.mode = find_mode(forward_params, obj)
+        self.mode = find_mode(forward_params, obj, options.module, options.mode_global)
+        self.key_name = next((n for n in KEY_NAMES if n in forward_params), None) if self.arrays.keyed else None
         self.calls = [signature_text(self.fname, getattr(obj, self.fname))]
         if self.has_backward:
             self.calls.append(signature_text(self.bname, getattr(obj, self.bname)))
         self.output = self.grad = Returned()
         shape = options.probe_shape
+        failure = None
         for shape in (shape, (shape[0], int(np.prod(shape[1:])))):  # some code takes 2-D input only
-            if self._probe(obj, shape):
+            failure = self._probe(obj, shape)
+            if failure is None:
                 break
+        else:
+            raise probe_failed(f"{self._forward_text()} (training, p=0.5)", failure, options)
 
-    def _probe(self, obj, shape: tuple) -> bool:
-        """One training forward (and backward) to see where results land; False if it raised
-        (then the results are taken as returned, and the tests show the exception)."""
-        x = probe_input(shape)
+    def _call_arguments(self, training: bool, key=None) -> dict:
+        kwargs = self.mode.arguments(training)
+        if self.key_name:
+            kwargs[self.key_name] = key
+        return kwargs
+
+    def _probe(self, obj, shape: tuple):
+        """One training forward (and backward) to see where results land; the exception if the
+        forward raised (a backward that raises is left to the tests to show)."""
+        x = self.arrays.native(probe_input(shape))
         with probing():
             try:
                 self.mode.set(obj, True)
-                returned = getattr(obj, self.fname)(x, **self.mode.arguments(True))
-            except Exception:
-                return False
+                key = self.arrays.keys(0)() if self.key_name else None
+                returned = getattr(obj, self.fname)(x, **self._call_arguments(True, key))
+            except Exception as exc:
+                return exc
             if isinstance(returned, tuple):
                 raise AdapterError(f"{self._forward_text()} returned a tuple of {len(returned)}; the harness "
                                    "expects the output array (returned, or stored on self.output)")
@@ -95,32 +109,33 @@ class LayerClass:
                     "as self.output")
             if self.has_backward:
                 try:
-                    returned = getattr(obj, self.bname)(np.ones(shape))
+                    returned = getattr(obj, self.bname)(self.arrays.native(np.ones(shape)))
                 except Exception:
-                    return True
+                    return None
                 self.grad = find_result(obj, returned, shape, GRAD_ATTRIBUTES)
                 if self.grad is None:
                     raise AdapterError(
                         f"{signature_text(self.bname, getattr(obj, self.bname))} returned None and stored no "
                         f"array of the input's shape under any of self.{', self.'.join(GRAD_ATTRIBUTES)}; "
                         "return the gradient or store it as self.dinputs")
-        return True
+        return None
 
     def _forward_text(self) -> str:
         return f"{self.cls.__name__}.{self.fname}(x)"
 
     def build(self, value: float, seed: int):
-        kwargs = {self.p_name: value}
+        kwargs = {**self.kwargs, self.p_name: value}
         if self.seed_name:
             kwargs[self.seed_name] = seed
         return self.cls(**kwargs)
 
-    def forward(self, obj, x: np.ndarray, training: bool, mask=None):
+    def forward(self, obj, x: np.ndarray, training: bool, mask=None, key=None):
         __tracebackhide__ = True
-        kwargs = self.mode.arguments(training)
+        kwargs = self._call_arguments(training, key)
         if mask is not None:
             kwargs["mask"] = mask
-        what = f"{self.fname}(x{''.join(f', {k}={v!r}' for k, v in kwargs.items() if k != 'mask')})"
+        shown = [f", {k}={'<key>' if k == self.key_name else repr(v)}" for k, v in kwargs.items() if k != "mask"]
+        what = f"{self.fname}(x{''.join(shown)})"
         returned = call(what, getattr(obj, self.fname), x, **kwargs)
         return self.output.take(obj, returned, what)
 
@@ -133,6 +148,23 @@ class LayerClass:
         parts = [f"{self.calls[0]} -> {self.output.describe()}"]
         if self.has_backward:
             parts.append(f"{self.calls[1]} -> {self.grad.describe()}")
+        elif self.arrays.autodiff:
+            parts.append(f"backward: {self.arrays.autodiff}")
         else:
             parts.append("no backward found (backward checks n/a)")
+        if self.key_name:
+            parts.append(f"a fresh key per call as '{self.key_name}'")
+        if self.kwargs:
+            parts.append("built with " + ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items()))
         return "; ".join(parts + [self.meaning.describe(), f"mode: {self.mode.describe()}"])
+
+
+def constructor_parameters(cls) -> dict:
+    """The parameters ``cls(...)`` takes; from ``__init__`` when a metaclass hides them behind
+    ``(*args, **kwargs)`` (flax.nnx modules)."""
+    params = parameters(cls)
+    if params and all(q.kind in (q.VAR_POSITIONAL, q.VAR_KEYWORD) for q in params.values()):
+        init = dict(list(parameters(cls.__init__).items())[1:])
+        if init:
+            return init
+    return params

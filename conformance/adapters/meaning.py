@@ -16,10 +16,11 @@ from typing import Optional
 
 import numpy as np
 
-KEEP_NAMES = ("keep_prob", "keep_rate", "p_keep", "keep", "keep_probability", "keepprob", "prob_keep", "keep_p")
+KEEP_NAMES = ("keep_prob", "keep_rate", "p_keep", "keep", "keep_probability", "keepprob", "prob_keep", "keep_p",
+              "retain", "retain_prob", "retain_p", "p_retain", "retain_rate")
 DROP_NAMES = ("rate", "dropout_rate", "drop_rate", "dropout_ratio", "drop_prob", "dropout", "p_drop",
               "drop_probability", "dropout_prob", "dropout_p", "drop", "drop_ratio", "p_dropout", "drop_p",
-              "dropout_probability")
+              "dropout_probability", "ratio")
 #: names that say nothing about which probability they are (torch's drop meaning is assumed).
 AMBIGUOUS_NAMES = ("p", "prob", "probability")
 P_NAMES = KEEP_NAMES + DROP_NAMES + AMBIGUOUS_NAMES

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .functions import ForwardOnly, FunctionalPair
+from .keyed import KeyedFunction
 from .layer import LayerClass
 from .meaning import Form
 from .usercode import AdapterError, NotThisShape
@@ -32,11 +33,23 @@ class Options:
     p_means: Optional[str] = None
     form: Form = Form("inverted")
     probe_shape: tuple = (6, 7, 5)
-    module: object = None            #: where a function's backward partner is looked up
+    module: object = None            #: where a function's backward partner (and a global mode) is looked up
+    arrays: object = None            #: the array library (:mod:`.arrays`); None: numpy
+    impl_kwargs: tuple = ()          #: ``--impl-kwargs``: (name, value) pairs for the constructor or each call
+    mode_global: Optional[str] = None  #: ``--mode-global MODULE:ATTR``
+
+    @property
+    def lib(self):
+        """The array library, numpy unless another was found."""
+        if self.arrays is None:
+            from .arrays import NumpyArrays
+
+            return NumpyArrays()
+        return self.arrays
 
 
 #: The shapes, in the order they are tried: the first that matches is used.
-SHAPES = (LayerClass, FunctionalPair, ForwardOnly)
+SHAPES = (LayerClass, KeyedFunction, FunctionalPair, ForwardOnly)
 
 
 def detect(target, options: Options):
