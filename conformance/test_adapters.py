@@ -275,3 +275,82 @@ def test_a_function_returning_only_the_output_is_forward_only_despite_a_backward
     options = _options(module=type("M", (), {"bwd": staticmethod(bwd)}))
     assert FunctionalPair.matches(fwd, options), "the pair shape must get the first look"
     assert type(detect(fwd, options)) is ForwardOnly
+
+
+def test_the_array_library_is_found_from_the_object_without_importing_one():
+    import sys
+    import types
+
+    from conformance.adapters.arrays import detect as library_of
+
+    assert library_of(AttributesDropout)[0] == "numpy"
+    assert library_of(only_forward)[0] == "numpy"
+    torch = pytest.importorskip("torch")
+    assert library_of(torch.nn.Dropout)[0] == "torch"
+    assert library_of(torch.nn.functional.dropout)[0] == "torch"
+    user = types.ModuleType("user_torch_code")
+    exec("import torch\ndef drop(x, p, training=True):\n    return x\nclass Mine(torch.nn.Module):\n    pass\n",
+         user.__dict__)
+    sys.modules[user.__name__] = user
+    try:
+        assert library_of(user.drop) == ("torch", "its module user_torch_code uses torch")
+        assert library_of(user.Mine)[0] == "torch"
+    finally:
+        del sys.modules[user.__name__]
+
+
+def test_impl_kwargs_are_python_literals_and_anything_else_is_refused():
+    from conformance.adapters import impl_kwargs
+
+    assert impl_kwargs('data_format="channels_first", inplace=False, axes=(1, 2)') == (
+        ("data_format", "channels_first"), ("inplace", False), ("axes", (1, 2)))
+    assert impl_kwargs(None) == ()
+    for bad in ("channels_first", "x=open('f')", "a=1,, b=2"):
+        with pytest.raises(ValueError, match="--impl-kwargs"):
+            impl_kwargs(bad)
+
+
+CONFIG_TRAIN = True
+
+
+class Config:
+    train = True
+
+
+def global_dropout(x, ratio):
+    return x * 2 if Config.train else x
+
+
+def test_a_global_config_train_switch_is_found_and_set_and_mode_global_names_one():
+    found = detect(global_dropout, _options())
+    assert found.mode.describe() == "global 'conformance.test_adapters.Config.train'"
+    assert found.meaning.describe() == "p: drop probability (parameter 'ratio')"
+    layer = Driver(found, 0.25, seed=0)
+    assert np.array_equal(layer.forward(X), X * 2)
+    layer.eval()
+    assert Config.train is False and np.array_equal(layer.forward(X), X)
+    layer.train()
+    named = detect(only_forward, _options(mode_global="conformance.test_adapters:CONFIG_TRAIN"))
+    assert named.mode.describe() == "global 'conformance.test_adapters:CONFIG_TRAIN'"
+    with pytest.raises(ValueError, match="MODULE:ATTR"):
+        detect(only_forward, _options(mode_global="CONFIG_TRAIN"))
+
+
+def test_the_implementation_is_handed_copies_and_changes_to_them_are_noted():
+    class InPlace:
+        def __init__(self, p):
+            self.p = p
+
+        def forward(self, x):
+            x *= 2
+            return x
+
+        def backward(self, grad):
+            grad *= 3
+            return grad
+
+    layer = _driver(InPlace)
+    x, g = X.copy(), np.ones_like(X)
+    assert np.array_equal(layer.forward(x), X * 2) and np.array_equal(x, X)
+    assert np.array_equal(layer.backward(g), np.full(X.shape, 3.0)) and np.array_equal(g, np.ones_like(X))
+    assert layer.modified == ["its input (training forward)", "the upstream gradient (backward)"]

@@ -57,6 +57,24 @@ class LayerDropout:
         self.dinputs = dvalues * self.mask
 '''
 
+CHANNELS_FIRST = '''
+import numpy as np
+
+class ChannelsDropout:
+    """Needs its layout said: channels_first is the only one it takes."""
+
+    def __init__(self, rate, data_format):
+        if data_format != "channels_first":
+            raise ValueError("only channels_first")
+        self.rate = rate
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        keep = np.random.random_sample(inputs.shape[:2] + (1,) * (inputs.ndim - 2)) >= self.rate
+        return inputs * (keep * (0.0 if self.rate == 1 else 1.0 / (1.0 - self.rate))).astype(inputs.dtype)
+'''
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
@@ -72,6 +90,7 @@ def installed(tmp_path_factory):
     project = tmp_path_factory.mktemp("project")
     (project / "good_pair.py").write_text(textwrap.dedent(GOOD_PAIR))
     (project / "bad_layer.py").write_text(textwrap.dedent(BAD_LAYER))
+    (project / "channels.py").write_text(textwrap.dedent(CHANNELS_FIRST))
     return site, project
 
 
@@ -105,3 +124,30 @@ def test_what_cannot_be_driven_exits_4_with_the_reason(installed):
     code, output = _conform(installed, "bad_layer:np")
     assert code == 4, output[-3000:]
     assert "matches no known shape" in output
+
+
+def test_torch_dropout_itself_is_clean_unmodified(installed):
+    """torch's own module gets torch tensors, torch's autograd for the backward: no failure."""
+    code, output = _conform(installed, "torch.nn:Dropout")
+    assert code == 0, output[-3000:]
+    assert "torch tensors" in output and "torch.autograd" in output and "failed properties: none" in output
+
+
+def test_a_probe_that_raises_is_one_usage_error_exit_4(installed):
+    """Forced to take NumPy arrays, torch's module raises at the probing call: exit 4, one
+    message naming the call, the exception and the options, never a matrix of failures."""
+    code, output = _conform(installed, "torch.nn:Dropout", "--array-lib", "numpy")
+    assert code == 4, output[-3000:]
+    assert "Dropout.forward(x) (training, p=0.5)" in output
+    for words in ("probing call", "TypeError", "--array-lib", "--impl-kwargs"):
+        assert words in output, (words, output[-3000:])
+    assert "FAILED" not in output and "conformance matrix" not in output
+
+
+def test_impl_kwargs_build_a_layer_that_needs_constructor_arguments(installed):
+    code, output = _conform(installed, "channels:ChannelsDropout", "--reference", "Dropout2d")
+    assert code == 4 and "--impl-kwargs" in output and "data_format" in output, output[-3000:]
+    code, output = _conform(installed, "channels:ChannelsDropout", "--reference", "Dropout2d",
+                            "--impl-kwargs", 'data_format="channels_first"')
+    assert code == 0, output[-3000:]
+    assert "built with data_format='channels_first'" in output and "failed properties: none" in output

@@ -94,7 +94,31 @@ ENTRIES = {
     "shapes_keep:KeepProbWrongScale": ("Dropout", "forward"),
     "shapes_original:OriginalDropout": ("Dropout", None),
     "shapes_original:OriginalNoEvalScale": ("Dropout", "eval-identity"),
+    "shapes_global:dropout": ("Dropout", None),
+    "shapes_global:dropout_ignores_config": ("Dropout", "eval-identity"),
+    # written in other array libraries: driven in their own arrays and autodiff
+    "frameworks_torch:TorchDropout": ("Dropout", None),
+    "frameworks_torch:torch_dropout": ("Dropout", None),
+    "frameworks_torch:TorchNoScale": ("Dropout", "forward"),
+    "frameworks_torch:TorchDropsAtEval": ("Dropout", "eval-identity"),
+    "frameworks_jax:jax_dropout": ("Dropout", None),
+    "frameworks_jax:KeyedDropout": ("Dropout", None),
+    "frameworks_jax:KeyFixedAtConstruction": ("Dropout", "call-independence"),
 }
+#: entry module -> the library it needs beyond torch (its entries are skipped without it)
+NEEDS = {"frameworks_jax": "jax"}
+
+
+def _available(entry: str) -> bool:
+    import importlib.util
+
+    needed = NEEDS.get(entry.partition(":")[0])
+    return needed is None or importlib.util.find_spec(needed) is not None
+
+
+def _entries(entries) -> list:
+    return [e if _available(e) else pytest.param(e, marks=pytest.mark.skip(
+        reason=f"{NEEDS[e.partition(':')[0]]} is not installed")) for e in entries]
 #: entry -> the options it needs beyond --impl and --reference (what no name can tell).
 OPTIONS = {
     "shapes_cs231n:dropout_forward": ["--p-means", "keep"],
@@ -105,7 +129,7 @@ OPTIONS = {
 }
 #: entries with no backward: their backward properties must be n/a, never pass or fail.
 FORWARD_ONLY = ("shapes_modes:KerasLikeDropout", "shapes_forward_only:dropout_layer",
-                "shapes_forward_only:dropout_layer_flag")
+                "shapes_forward_only:dropout_layer_flag", "shapes_global:dropout")
 
 #: entry -> the diagnosis ids its report must name (entries not listed: none at all)
 DIAGNOSES = {
@@ -138,6 +162,8 @@ DIAGNOSES = {
     "shapes_forward_only:dropout_layer_nan": ("nan-at-p1",),
     "shapes_names:ForwardPassDropout": ("backward-no-scale",),
     "shapes_keep:KeepProbWrongScale": ("scale-by-p",),  # scales by 1/(1-keep_prob) = 1/p, p the drop probability
+    "frameworks_torch:TorchNoScale": ("no-scale",),
+    "frameworks_jax:KeyFixedAtConstruction": ("fixed-mask",),
 }
 
 
@@ -164,7 +190,7 @@ def _fork_all(workdir: str, jobs: int) -> None:
         if pid in running:
             Path(running.pop(pid) + ".rc").write_text(str(os.waitstatus_to_exitcode(status)))
 
-    for entry in ENTRIES:
+    for entry in filter(_available, ENTRIES):
         while len(running) >= jobs:
             reap()
         base = os.path.join(workdir, entry.replace(":", "-"))
@@ -207,15 +233,16 @@ def reports():
     jobs = os.cpu_count() or 2
     with tempfile.TemporaryDirectory() as workdir:
         if hasattr(os, "fork"):
-            subprocess.run([sys.executable, __file__, workdir, str(jobs)], cwd=ROOT, check=True, timeout=900)
-            results = {entry: _collect(workdir, entry) for entry in ENTRIES}
+            subprocess.run([sys.executable, __file__, workdir, str(jobs)], cwd=ROOT, check=True, timeout=1200)
+            results = {entry: _collect(workdir, entry) for entry in filter(_available, ENTRIES)}
         else:
+            entries = list(filter(_available, ENTRIES))
             with ThreadPoolExecutor(max_workers=jobs) as pool:
-                results = dict(zip(ENTRIES, pool.map(lambda e: _run_separately(e, workdir), ENTRIES)))
+                results = dict(zip(entries, pool.map(lambda e: _run_separately(e, workdir), entries)))
         return results
 
 
-@pytest.mark.parametrize("entry", [e for e, (_, prop) in ENTRIES.items() if prop], ids=str)
+@pytest.mark.parametrize("entry", _entries(e for e, (_, prop) in ENTRIES.items() if prop))
 def test_faulty_entry_fails_with_its_property_named(reports, entry):
     expected = ENTRIES[entry][1]
     result = reports[entry]
@@ -226,7 +253,7 @@ def test_faulty_entry_fails_with_its_property_named(reports, entry):
     assert any(cell["failures"] for cell in message.values())
 
 
-@pytest.mark.parametrize("entry", list(ENTRIES), ids=str)
+@pytest.mark.parametrize("entry", _entries(ENTRIES))
 def test_diagnoses_name_the_fault(reports, entry):
     """The ``likely cause`` ids in the JSON report are exactly the entry's known faults (none
     for a correct entry, none for a fault outside the catalogue), each on a property that
@@ -254,7 +281,7 @@ def test_every_catalogue_id_is_exercised():
     assert ids <= exercised, f"no gallery entry has {sorted(ids - exercised)}"
 
 
-@pytest.mark.parametrize("entry", [e for e, (_, prop) in ENTRIES.items() if prop is None], ids=str)
+@pytest.mark.parametrize("entry", _entries(e for e, (_, prop) in ENTRIES.items() if prop is None))
 def test_correct_entry_passes(reports, entry):
     result = reports[entry]
     report = result.get("report", {})

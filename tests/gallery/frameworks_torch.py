@@ -1,0 +1,50 @@
+"""Dropout written in torch, as people write it "from scratch" today: an ``nn.Module`` with
+``torch.rand_like`` and ``self.training``, a function of tensors. The suite hands them
+torch tensors and differentiates them with ``torch.autograd``; nothing here is adapted to it.
+"""
+import torch
+from torch import nn
+
+
+class TorchDropout(nn.Module):
+    """Correct: ``rand_like``, a float keep-mask scaled by ``1/(1-p)``, identity in eval."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        if self.p == 1:
+            return x * 0
+        keep = (torch.rand_like(x) >= self.p).to(x.dtype)
+        return x * keep / (1 - self.p)
+
+
+def torch_dropout(x, p=0.5, training=True):
+    """Correct: a function of tensors with ``torch.bernoulli``."""
+    if not training or p == 0:
+        return x
+    keep = torch.bernoulli(torch.full_like(x, 1 - p))
+    return x * keep * (0.0 if p == 1 else 1 / (1 - p))
+
+
+class TorchNoScale(TorchDropout):
+    """Faulty: forgets the ``1/(1-p)`` scale."""
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        return x * (torch.rand_like(x) >= self.p).to(x.dtype)
+
+
+class TorchDropsAtEval(TorchDropout):
+    """Faulty: ignores ``self.training``, so it drops in eval too."""
+
+    def forward(self, x):
+        if self.p == 0:
+            return x
+        if self.p == 1:
+            return x * 0
+        return x * (torch.rand_like(x) >= self.p).to(x.dtype) / (1 - self.p)
