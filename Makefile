@@ -17,12 +17,14 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP       := $(VENV)/.npdrop-installed
 PYTEST      := $(PY) -m pytest
 
-.PHONY: conformance test test-core bench clean help
+.PHONY: conformance test test-core bench frameworks clean help
 
 help:
 	@echo "make conformance   set up, then run the conformance suite against torch (pytest conformance/)"
 	@echo "make test          set up, then run every test (tests/, conformance/, benchmarks/ without timing)"
 	@echo "make bench         run the benchmarks for real: benchmarks/latest.json, its tables and latest.png"
+	@echo "make frameworks    the suite on other libraries' own dropout (torch, jax, flax, equinox, haiku, keras;"
+	@echo "                   TensorFlow and tinygrad where installed): frameworks/table.md"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +54,10 @@ test-core: $(STAMP)
 bench: $(STAMP)
 	$(PYTEST) benchmarks/ --benchmark-only --benchmark-json=benchmarks/latest.json
 	$(PY) benchmarks/plot.py benchmarks/latest.json benchmarks/latest.png
+
+frameworks: $(STAMP)
+	$(PY) -m pip install -e ".[table]"
+	$(PY) frameworks/table.py frameworks/table.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks benchmarks/latest.json benchmarks/latest.png

@@ -52,7 +52,7 @@ def pytest_addoption(parser):
                     help="what the implementation's p is (default: from its name, else drop as in torch)")
     group.addoption("--form", default=None, choices=("inverted", "original"),
                     help="inverted dropout (torch's, the default) or the original form: x*m, eval x*(1-p)")
-    group.addoption("--array-lib", default=None, choices=("numpy", "torch", "jax"),
+    group.addoption("--array-lib", default=None, choices=("numpy", "torch", "jax", "tensorflow"),
                     help="the array library --impl works in (default: found from the object)")
     group.addoption("--impl-kwargs", default=None, metavar="'NAME=VALUE, ...'",
                     help="arguments for --impl's constructor (or each call of a function), Python literals")

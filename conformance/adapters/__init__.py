@@ -64,8 +64,10 @@ class Impl:
         if self.spec == "npdrop":
             return f"{head}: {masks}; compared {judged}"
         lib = self.arrays or NumpyArrays()
-        arrays = f"{lib.describe()} ({self.arrays_why})" if self.arrays_why else lib.describe()
-        return f"{head}: {arrays}; {shape.describe()}; {self.form.describe()}; {masks}; compared {judged}"
+        found = f"{shape.describe()}; {self.form.describe()}; {masks}; compared {judged}"
+        if lib.name == "numpy" and not self.arrays_why.startswith("--array-lib"):
+            return f"{head}: {found}"  # NumPy code, as always: no word about arrays
+        return f"{head}: {lib.describe()} ({self.arrays_why}); {found}"
 
 
 def _target(spec: str):

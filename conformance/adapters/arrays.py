@@ -2,7 +2,7 @@
 
 The harness thinks in NumPy arrays (inputs, masks read off outputs, torch's reference).
 An implementation written in torch, JAX (plain, Flax, Equinox, Haiku, Keras on the jax
-backend) or NumPy gets arrays of its own library, and its results are read back as NumPy:
+backend), TensorFlow or NumPy gets arrays of its own library, and its results are read back as NumPy:
 
 - :class:`NumpyArrays`: the arrays themselves (no autodiff: the implementation's own
   backward, or none);
@@ -11,7 +11,8 @@ backend) or NumPy gets arrays of its own library, and its results are read back 
   forward's graph. Randomness is torch's global generator, seeded per test (``conftest.py``);
 - :class:`JaxArrays`: ``jax.Array``; a fresh key per call (derived from the test's seed)
   for a ``key``/``rng``/``rngs`` parameter; backward through ``jax.vjp`` of the forward.
-  float64 needs ``jax_enable_x64``: the suite turns it on when it drives jax code.
+  float64 needs ``jax_enable_x64``: the suite turns it on when it drives jax code;
+- :class:`TensorflowArrays`: ``tf.Tensor``; backward through ``tf.GradientTape``.
 
 The library is found from the object (:func:`detect`), never by importing one the code does
 not use: a class's bases, the module a function or class comes from, the modules it imports.
@@ -29,7 +30,7 @@ from .usercode import AdapterError, UserCodeError
 
 #: the first module-name part of each library's code -> the array library it works in
 ROOTS = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "flax": "jax", "equinox": "jax", "haiku": "jax",
-         "optax": "jax", "numpy": "numpy"}
+         "optax": "jax", "tensorflow": "tensorflow", "numpy": "numpy"}
 
 
 def _copy(x: np.ndarray) -> np.ndarray:
@@ -188,7 +189,46 @@ class JaxArrays(NumpyArrays):
         return "jax arrays (jax_enable_x64 on)"
 
 
-LIBRARIES = {"numpy": NumpyArrays, "torch": TorchArrays, "jax": JaxArrays}
+class TensorflowArrays(NumpyArrays):
+    """TensorFlow code: ``tf.Tensor`` in and out, ``tf.GradientTape`` for a missing backward.
+    Its random ops draw from TensorFlow's own state: each call draws anew."""
+
+    name = "tensorflow"
+    autodiff = "tf.GradientTape of the forward"
+
+    def __init__(self):
+        import tensorflow as tf
+
+        self.tf = tf
+
+    def native(self, x: np.ndarray):
+        return self.tf.constant(_copy(x))
+
+    def numpy(self, value):
+        if isinstance(value, (self.tf.Tensor, self.tf.Variable)):
+            return value.numpy()
+        return _as_numpy(value)
+
+    def is_array(self, value) -> bool:
+        return isinstance(value, self.tf.Tensor)
+
+    def forward_recording(self, function, x):
+        with self.tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            out = function(x)
+
+        def backward(grad):
+            g = self.tf.cast(self.native(grad), out.dtype)
+            gx = tape.gradient(out, x, output_gradients=g)
+            return self.tf.zeros_like(x) if gx is None else gx
+
+        return out, x, backward
+
+    def describe(self) -> str:
+        return "tensorflow tensors"
+
+
+LIBRARIES = {"numpy": NumpyArrays, "torch": TorchArrays, "jax": JaxArrays, "tensorflow": TensorflowArrays}
 
 
 def _root(module_name: Optional[str]) -> Optional[str]:
@@ -200,7 +240,7 @@ def _keras(module_name: str) -> Optional[str]:
     keras = sys.modules.get("keras")
     backend = getattr(getattr(keras, "backend", None), "backend", None)
     name = backend() if callable(backend) else "tensorflow"
-    return {"numpy": "numpy", "jax": "jax", "torch": "torch"}.get(name)
+    return {"numpy": "numpy", "jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}.get(name)
 
 
 def _library_of(module_name: Optional[str]) -> Optional[str]:

@@ -62,6 +62,7 @@ class LayerClass:
         self.bname = user_method(obj, options.backward, BACKWARD_NAMES)
         if options.backward and self.bname is None:
             raise AdapterError(f"{cls.__name__} has no method '{options.backward}' (--backward)")
+        self.unbound = _unbound_linen(cls) and self.fname == "__call__"
         forward_params = parameters(getattr(obj, self.fname))
         self.accepts_mask = "mask" in forward_params
         self.has_backward = self.bname is not None
@@ -94,7 +95,7 @@ class LayerClass:
             try:
                 self.mode.set(obj, True)
                 key = self.arrays.keys(0)() if self.key_name else None
-                returned = getattr(obj, self.fname)(x, **self._call_arguments(True, key))
+                returned = self._method(obj)(x, **self._call_arguments(True, key))
             except Exception as exc:
                 return exc
             if isinstance(returned, tuple):
@@ -120,6 +121,13 @@ class LayerClass:
                         "return the gradient or store it as self.dinputs")
         return None
 
+    def _method(self, obj):
+        """The forward to call: the method itself, or for a flax.linen module (unbound until
+        applied) ``obj.apply({}, ...)``, which runs ``__call__`` with no variables."""
+        if self.unbound:
+            return lambda *args, **kwargs: obj.apply({}, *args, **kwargs)
+        return getattr(obj, self.fname)
+
     def _forward_text(self) -> str:
         return f"{self.cls.__name__}.{self.fname}(x)"
 
@@ -136,7 +144,7 @@ class LayerClass:
             kwargs["mask"] = mask
         shown = [f", {k}={'<key>' if k == self.key_name else repr(v)}" for k, v in kwargs.items() if k != "mask"]
         what = f"{self.fname}(x{''.join(shown)})"
-        returned = call(what, getattr(obj, self.fname), x, **kwargs)
+        returned = call(what, self._method(obj), x, **kwargs)
         return self.output.take(obj, returned, what)
 
     def backward(self, obj, grad: np.ndarray):
@@ -152,11 +160,18 @@ class LayerClass:
             parts.append(f"backward: {self.arrays.autodiff}")
         else:
             parts.append("no backward found (backward checks n/a)")
+        if self.unbound:
+            parts.append(f"called as {self.cls.__name__}(...).apply({{}}, x, ...)")
         if self.key_name:
             parts.append(f"a fresh key per call as '{self.key_name}'")
         if self.kwargs:
             parts.append("built with " + ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items()))
         return "; ".join(parts + [self.meaning.describe(), f"mode: {self.mode.describe()}"])
+
+
+def _unbound_linen(cls) -> bool:
+    """A flax.linen module: its ``__call__`` runs only inside ``apply``."""
+    return any(k.__module__ == "flax.linen.module" and k.__name__ == "Module" for k in inspect.getmro(cls))
 
 
 def constructor_parameters(cls) -> dict:

@@ -1,0 +1,68 @@
+"""Other libraries' own dropout, run unmodified (the rows of frameworks/table.py): torch's
+modules are clean; JAX and Keras ones fail exactly the properties where they really differ
+from torch, every failure explained in words by the table's notes; nothing else fails.
+
+Each run is ``npdrop-conform MODULE:NAME`` in a subprocess; rows whose library is not
+installed are skipped (``make test`` installs jax and keras; flax, equinox and haiku come
+with ``make frameworks``). TensorFlow's row is left to ``make frameworks``: too heavy here.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "frameworks"))
+
+import table  # noqa: E402
+
+#: row label -> the properties that must fail (each a real difference from torch; see the table's notes)
+EXPECTED = {
+    "torch `nn.Dropout`": set(),
+    "torch `F.dropout`": set(),
+    "torch `nn.Dropout2d`": set(),
+    "keras `layers.Dropout` (numpy backend)": {"nonfinite"},          # where-style selection
+    "flax `nnx.Dropout`": {"nonfinite"},                               # where-style selection
+    "flax `linen.Dropout`": {"nonfinite"},                             # where-style selection
+    "equinox `nn.Dropout`": {"nonfinite", "p-one", "backward", "fuzz"},  # where-style; NaN gradient at p = 1
+    "haiku `hk.dropout`": {"nonfinite", "p-one", "forward", "backward", "fuzz"},  # where-style; rate 1 raises
+}
+ROWS = {row.label: row for row in table.ROWS if row.label in EXPECTED}
+
+
+def _installed(label: str) -> bool:
+    return importlib.util.find_spec(ROWS[label].needs) is not None
+
+
+@pytest.fixture(scope="module")
+def results():
+    labels = [label for label in EXPECTED if _installed(label)]
+    with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(labels, pool.map(lambda label: table.run(ROWS[label], workdir), labels)))
+
+
+@pytest.mark.parametrize("label", [pytest.param(label, marks=pytest.mark.skipif(
+    not _installed(label), reason=f"{ROWS[label].needs} is not installed")) for label in EXPECTED])
+def test_library_fails_exactly_where_it_differs_from_torch(results, label):
+    result = results[label]
+    report = result["report"]
+    assert report, f"{label}: no report (exit {result['code']}):\n{result['output']}"
+    failed = set(report["failed_properties"])
+    assert failed == EXPECTED[label], f"{label}: failed {sorted(failed)}, expected {sorted(EXPECTED[label])}"
+    assert result["code"] == (1 if failed else 0)
+    assert report["totals"]["passed"] > 150, f"{label}: only {report['totals']['passed']} checks passed"
+    for prop in failed:
+        assert (ROWS[label].spec, prop) in table.DIFFERENCES, f"{label}: {prop} failed, and the table cannot say why"
+
+
+def test_the_table_lists_a_missing_library_as_such_never_as_passing():
+    row = table.Row("nothing", "no_such_library:dropout", "no_such_library")
+    text = table.table({row: None})
+    assert "| nothing |" in text and "not installed" in text and "pass" not in text
