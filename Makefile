@@ -24,7 +24,7 @@ help:
 	@echo "make test          set up, then run every test (tests/, conformance/, benchmarks/ without timing)"
 	@echo "make bench         run the benchmarks for real: benchmarks/latest.json, its tables and latest.png"
 	@echo "make frameworks    the suite on other libraries' own dropout (torch, jax, flax, equinox, haiku, keras;"
-	@echo "                   TensorFlow and tinygrad where installed): frameworks/table.md"
+	@echo "                   TensorFlow where installed): frameworks/table.md"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

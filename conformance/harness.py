@@ -86,7 +86,8 @@ def needs(layer, capability: str) -> None:
     if capability == "backward" and not layer.has_backward:
         pytest.skip(f"{NOT_APPLICABLE} the implementation has no backward")
     if capability == "eval" and not layer.has_eval:
-        pytest.skip(f"{NOT_APPLICABLE} no eval mode found (no training/mode keyword, train()/eval() or attribute)")
+        pytest.skip(f"{NOT_APPLICABLE} no eval mode found (no training/mode keyword, train()/eval(), "
+                    "attribute or global Config.train; --mode-global MODULE:ATTR names one)")
 
 
 def expected(impl, variant: str, p: float, x: np.ndarray, keep, *, grad=None) -> TorchResult:

@@ -53,7 +53,6 @@ ROWS = (
     Row("keras `layers.SpatialDropout2D` (numpy backend)", "keras.layers:SpatialDropout2D", "keras", "Dropout2d",
         ("--impl-kwargs", 'data_format="channels_first"'), (("KERAS_BACKEND", "numpy"),)),
     Row("TensorFlow `tf.nn.dropout`", "tensorflow.nn:dropout", "tensorflow"),
-    Row("tinygrad `Tensor.dropout`", "tinygrad:Tensor.dropout", "tinygrad"),
 )
 
 _WHERE = ("a dropped inf or NaN comes out 0, torch's NaN (`inf * 0`): the library selects with "
@@ -80,9 +79,12 @@ DIFFERENCES = {
     ("tensorflow.nn:dropout", "backward"): _RATE_ONE_RAISES + " (the p = 1 cases of the backward matrix)",
     ("tensorflow.nn:dropout", "fuzz"): _RATE_ONE_RAISES + " (p = 1 drawn by the fuzzer)",
     ("keras.layers:Dropout", "nonfinite"): _WHERE.replace("the library selects", "keras selects"),
+    ("keras.layers:SpatialDropout2D", "forward"): "takes 4-D input only: the 3-D `(N, C, L)` cases, which "
+                                                  "torch's `Dropout2d` also takes, raise a `ValueError`",
+    ("keras.layers:SpatialDropout2D", "fuzz"): "takes 4-D input only: a 3-D input drawn by the fuzzer raises",
     ("keras.layers:SpatialDropout2D", "nonfinite"): _WHERE.replace("the library selects", "keras selects"),
 }
-#: notes on cells that are n/a for a reason of the library's own
+#: explanations of cells that are n/a for a reason of the library's own
 NOT_APPLICABLE = {
     "haiku:dropout": "`hk.dropout(rng, rate, x)` has no eval mode (the caller skips it): eval checks n/a",
     "tensorflow.nn:dropout": "`tf.nn.dropout` has no eval mode (the caller skips it): eval checks n/a",
@@ -113,7 +115,7 @@ def table(results: dict) -> str:
              if any(r is not None and p in r["report"].get("properties", {}) for r in results.values())]
     lines = ["| library / variant | " + " | ".join(props) + " | time |",
              "|---|" + "---|" * (len(props) + 1)]
-    notes, unexplained = [], []
+    explanations, unexplained = [], []
     for row, result in results.items():
         if result is None:
             lines.append(f"| {row.label} | " + " | ".join("" for _ in props) + " | not installed |")
@@ -130,17 +132,33 @@ def table(results: dict) -> str:
         lines.append(f"| {row.label} | " + " | ".join(cells) + f" | {result['seconds']:.0f} s |")
         for prop in result["report"].get("failed_properties", []):
             words = DIFFERENCES.get((row.spec, prop))
-            (notes if words else unexplained).append(f"{row.label}, `{prop}`: {words or 'unexplained'}")
+            (explanations if words else unexplained).append(f"{row.label}, `{prop}`: {words or 'unexplained'}")
         backend = dict(row.env).get("KERAS_BACKEND")
         na = NOT_APPLICABLE.get(f"{row.spec}@{backend}" if backend else row.spec)
         if na and any(s["status"] == "n/a" for by in properties.values() for s in by.values()):
-            notes.append(f"{row.label}: {na}")
+            explanations.append(f"{row.label}: {na}")
     text = "\n".join(lines)
-    if notes:
-        text += "\n\nThe differences from torch, in words:\n\n" + "\n".join(f"- {n}" for n in notes)
+    if explanations:
+        text += "\n\nThe differences from torch, in words:\n\n" + "\n".join(f"- {n}" for n in explanations)
     if unexplained:
         text += "\n\nNot explained (look into these):\n\n" + "\n".join(f"- {n}" for n in unexplained)
     return text + "\n"
+
+
+DISTRIBUTIONS = ("torch", "jax", "flax", "equinox", "dm-haiku", "keras", "tensorflow-cpu", "tensorflow")
+
+
+def versions() -> str:
+    """The installed versions of the libraries in the table, one line."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in DISTRIBUTIONS:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return "Measured with " + ", ".join(found) + "; time: wall seconds of the whole run."
 
 
 def main(argv: list) -> int:
@@ -152,7 +170,7 @@ def main(argv: list) -> int:
             state = "not installed" if results[row] is None else f"exit {results[row]['code']}, " \
                 f"{results[row]['seconds']:.0f} s"
             print(f"{row.label}: {state}", file=sys.stderr)
-    text = table(results)
+    text = versions() + "\n\n" + table(results)
     target.write_text(text)
     print(text)
     return 0

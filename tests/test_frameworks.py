@@ -1,6 +1,6 @@
 """Other libraries' own dropout, run unmodified (the rows of frameworks/table.py): torch's
 modules are clean; JAX and Keras ones fail exactly the properties where they really differ
-from torch, every failure explained in words by the table's notes; nothing else fails.
+from torch, every failure explained in words by the table's explanations; nothing else fails.
 
 Each run is ``npdrop-conform MODULE:NAME`` in a subprocess; rows whose library is not
 installed are skipped (``make test`` installs jax and keras; flax, equinox and haiku come
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "frameworks"))
 
 import table  # noqa: E402
 
-#: row label -> the properties that must fail (each a real difference from torch; see the table's notes)
+#: row label -> the properties that must fail (each a real difference from torch; see the table's explanations)
 EXPECTED = {
     "torch `nn.Dropout`": set(),
     "torch `F.dropout`": set(),
