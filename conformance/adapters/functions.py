@@ -158,7 +158,8 @@ class ForwardOnly:
         self.rng_name = generator_parameter(function)
         self.kwargs, self.autodiff = dict(options.impl_kwargs), options.lib.autodiff
         first = next(iter(params))
-        extra = required(params, (first, self.p_name, getattr(self.mode, "name", ""), self.rng_name) + tuple(self.kwargs))
+        taken = (first, self.p_name, getattr(self.mode, "name", ""), self.rng_name) + tuple(self.kwargs)
+        extra = required(params, taken)
         if extra:
             raise AdapterError(f"{function.__name__}{inspect.signature(function)} needs more than x, p and a "
                                f"mode flag (required: {', '.join(extra)})")
