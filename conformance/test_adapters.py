@@ -354,3 +354,21 @@ def test_the_implementation_is_handed_copies_and_changes_to_them_are_noted():
     assert np.array_equal(layer.forward(x), X * 2) and np.array_equal(x, X)
     assert np.array_equal(layer.backward(g), np.full(X.shape, 3.0)) and np.array_equal(g, np.ones_like(X))
     assert layer.modified == ["its input (training forward)", "the upstream gradient (backward)"]
+
+
+class Variable:
+    """A DeZero/chainer-like wrapper: the array is on ``.data``."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+def variable_dropout(x, dropout_ratio):
+    return Variable(x * 2)
+
+
+@pytest.mark.parametrize("x", [X, np.float32(1.5) * np.ones((), np.float32)], ids=["matrix", "scalar"])
+def test_a_variable_output_is_read_through_its_data(x):
+    layer = Driver(detect(variable_dropout, _options()), 0.25, seed=0)
+    out = layer.forward(x)
+    assert isinstance(out, np.ndarray) and out.dtype == x.dtype and np.array_equal(out, x * 2)

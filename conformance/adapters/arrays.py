@@ -80,7 +80,8 @@ def _as_numpy(value):
     if isinstance(value, np.ndarray) or value is None:
         return value
     for attempt in (lambda v: np.asarray(v.numpy()), lambda v: np.from_dlpack(v),
-                    lambda v: np.asarray(v.data) if isinstance(getattr(v, "data", None), np.ndarray) else None):
+                    lambda v: np.asarray(v.data) if isinstance(getattr(v, "data", None), (np.ndarray, np.generic))
+                    else None):
         try:
             found = attempt(value)
         except Exception:
