@@ -10,6 +10,7 @@ pytest.importorskip("torch")
 from conformance.adapters import SHAPES, AdapterError, Driver, UserCodeError, load_impl  # noqa: E402
 from conformance.adapters.meaning import DROP_NAMES, KEEP_NAMES, form  # noqa: E402
 from conformance.adapters.modes import ATTRIBUTES, KEYWORDS  # noqa: E402
+from conformance.adapters.factory import ModelFactory  # noqa: E402
 from conformance.adapters.keyed import KeyedFunction  # noqa: E402
 from conformance.adapters.shapes import ForwardOnly, FunctionalPair, LayerClass, Options, detect  # noqa: E402
 from conformance.harness import expected  # noqa: E402
@@ -48,9 +49,15 @@ def keyed_forward(key, x, rate, deterministic=False):
     return x * 2
 
 
+def model_factory(rate):
+    def model(X, is_train):
+        return X * 2, lambda dY: dY * 3
+    return model
+
+
 #: shape -> an example of it; every shape in the registry needs one.
 EXAMPLES = {LayerClass: AttributesDropout, KeyedFunction: keyed_forward, FunctionalPair: pair_forward,
-            ForwardOnly: only_forward}
+            ForwardOnly: only_forward, ModelFactory: model_factory}
 
 
 def _options(**kwargs):

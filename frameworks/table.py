@@ -53,6 +53,7 @@ ROWS = (
     Row("keras `layers.SpatialDropout2D` (numpy backend)", "keras.layers:SpatialDropout2D", "keras", "Dropout2d",
         ("--impl-kwargs", 'data_format="channels_first"'), (("KERAS_BACKEND", "numpy"),)),
     Row("TensorFlow `tf.nn.dropout`", "tensorflow.nn:dropout", "tensorflow"),
+    Row("thinc `Dropout` (a model factory)", "thinc.api:Dropout", "thinc"),
 )
 
 _WHERE = ("a dropped inf or NaN comes out 0, torch's NaN (`inf * 0`): the library selects with "
@@ -60,7 +61,10 @@ _WHERE = ("a dropped inf or NaN comes out 0, torch's NaN (`inf * 0`): the librar
 _RATE_ONE_RAISES = "rate 1 raises a `ValueError` (rate must be in [0, 1)); torch returns zeros"
 _NAN_GRAD_AT_ONE = ("at p = 1 the gradient is NaN, torch's 0: the gradient of `where(mask, x / (1 - p), 0)` "
                     "is `0 * inf` where every unit is dropped")
-#: (spec, property) -> the difference from torch in words (``*`` for every spec)
+_FLOAT32_MASK = ("the mask is float32 whatever the input (`(coinflips >= drop) / (1 - drop)` cast to float32): "
+                 "float16 and bfloat16 come out float32, and float64 results carry the scale rounded to float32 "
+                 "(about 1e-7 relative off)")
+#: (spec, property) -> the difference from torch in words
 DIFFERENCES = {
     ("flax.nnx:Dropout", "nonfinite"): _WHERE,
     ("flax.linen:Dropout", "nonfinite"): _WHERE,
@@ -78,6 +82,8 @@ DIFFERENCES = {
     ("tensorflow.nn:dropout", "forward"): _RATE_ONE_RAISES + " (the p = 1 cases of the forward matrix)",
     ("tensorflow.nn:dropout", "backward"): _RATE_ONE_RAISES + " (the p = 1 cases of the backward matrix)",
     ("tensorflow.nn:dropout", "fuzz"): _RATE_ONE_RAISES + " (p = 1 drawn by the fuzzer)",
+    **{("thinc.api:Dropout", prop): _FLOAT32_MASK for prop in ("forward", "nonfinite", "backward", "fuzz",
+                                                                "p-one", "dtype")},
     ("keras.layers:Dropout", "nonfinite"): _WHERE.replace("the library selects", "keras selects"),
     ("keras.layers:SpatialDropout2D", "forward"): "takes 4-D input only: the 3-D `(N, C, L)` cases, which "
                                                   "torch's `Dropout2d` also takes, raise a `ValueError`",
@@ -145,7 +151,7 @@ def table(results: dict) -> str:
     return text + "\n"
 
 
-DISTRIBUTIONS = ("torch", "jax", "flax", "equinox", "dm-haiku", "keras", "tensorflow-cpu", "tensorflow")
+DISTRIBUTIONS = ("torch", "jax", "flax", "equinox", "dm-haiku", "keras", "tensorflow-cpu", "tensorflow", "thinc")
 
 
 def versions() -> str:

@@ -33,6 +33,8 @@ EXPECTED = {
     "flax `linen.Dropout`": {"nonfinite"},                             # where-style selection
     "equinox `nn.Dropout`": {"nonfinite", "p-one", "backward", "fuzz"},  # where-style; NaN gradient at p = 1
     "haiku `hk.dropout`": {"nonfinite", "p-one", "forward", "backward", "fuzz"},  # where-style; rate 1 raises
+    # a float32 mask whatever the input dtype
+    "thinc `Dropout` (a model factory)": {"forward", "nonfinite", "backward", "fuzz", "p-one", "dtype"},
 }
 ROWS = {row.label: row for row in table.ROWS if row.label in EXPECTED}
 

@@ -9,7 +9,8 @@ Each shape knows whether an object has it (``matches``), how to build one instan
 - :class:`.layer.LayerClass`: ``NAME(p)`` with a forward-like method, optionally a backward;
 - :class:`.functions.FunctionalPair`: ``out, cache = f(x, param_dict)`` and
   ``dx = g(dout, cache)`` (the CS231n assignment), or ``f(x, p, ...)`` returning ``(out, cache)``;
-- :class:`.functions.ForwardOnly`: ``f(x, p[, training])`` returning the output, no backward.
+- :class:`.functions.ForwardOnly`: ``f(x, p[, training])`` returning the output, no backward;
+- :class:`.factory.ModelFactory`: ``model = Dropout(rate)``, ``Y, backprop = model(X, is_train)`` (thinc).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Optional
 
+from .factory import ModelFactory
 from .functions import ForwardOnly, FunctionalPair
 from .keyed import KeyedFunction
 from .layer import LayerClass
@@ -49,7 +51,7 @@ class Options:
 
 
 #: The shapes, in the order they are tried: the first that matches is used.
-SHAPES = (LayerClass, KeyedFunction, FunctionalPair, ForwardOnly)
+SHAPES = (LayerClass, KeyedFunction, FunctionalPair, ForwardOnly, ModelFactory)
 
 
 def detect(target, options: Options):
