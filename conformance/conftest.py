@@ -24,7 +24,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conformance import evidence
+from conformance import evidence, words
 from conformance.diagnose import Options, diagnose, lines
 from conformance.report import NOT_APPLICABLE, PROPERTIES, Matrix
 
@@ -63,6 +63,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "any_impl: applies to any implementation plugged in with --impl")
     matrix = Matrix()
     evidence.reset()
+    words.speak(False)
     config.stash[_MATRIX] = matrix
     _STATE["matrix"] = matrix
     impl = None
@@ -75,7 +76,8 @@ def pytest_configure(config):
                              p_means=config.getoption("p_means"), form_name=config.getoption("form"))
         except (ImportError, AttributeError, ValueError) as exc:
             raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}") from exc
-        matrix.meta.update(impl=impl.spec, reference=list(impl.variants), exact=impl.exact,
+        words.speak(impl.keeps_p)
+        matrix.meta.update(impl=impl.spec, p_means="keep" if impl.keeps_p else "drop", reference=list(impl.variants), exact=impl.exact,
                            description=impl.describe())
     config.stash[_IMPL] = impl
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import evidence
 from .stats import binomial_bounds
+from .words import at_p, p_text
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _scaled_by(kind: str, variant: str, target: Callable[[float], float], inform
         return None
     if any(abs(r - target(p)) > 1e-2 * abs(target(p)) for p, r in ratios.items()):
         return None
-    return ", ".join(f"{_fmt(r)} at p={p}" for p, r in ratios.items())
+    return ", ".join(f"{_fmt(r)} {at_p(p)}" for p, r in ratios.items())
 
 
 def _eval_ratio(variant: str) -> Optional[tuple]:
@@ -88,7 +89,7 @@ def _kept_like_keep_probability(variant: str) -> Optional[str]:
         return None
     if all(_fits(r["count"], r["cells"], 1 - r["p"]) for r in rows):
         return None
-    return ", ".join(f"{r['count'] / r['cells']:.6f} at p={r['p']} ({r['cells']} cells)" for r in rows)
+    return ", ".join(f"{r['count'] / r['cells']:.6f} {at_p(r['p'])} ({r['cells']} cells)" for r in rows)
 
 
 def no_scale(variant, options):
@@ -101,7 +102,7 @@ def no_scale(variant, options):
     if at_eval is None or abs(at_eval[1] - 1) > 1e-3:
         return None
     return (f"training output / torch's under the same mask = {train} (1 - p each time); "
-            f"evaluation returns the input (ratio 1 at p={at_eval[0]})")
+            f"evaluation returns the input (ratio 1 {at_p(at_eval[0])})")
 
 
 def original_form(variant, options):
@@ -112,7 +113,7 @@ def original_form(variant, options):
     if train is None or at_eval is None or abs(at_eval[1] - (1 - at_eval[0])) > 1e-3:
         return None
     return (f"training output / torch's under the same mask = {train} (1 - p each time); "
-            f"evaluation multiplies by {_fmt(at_eval[1])} at p={at_eval[0]} (1 - p)")
+            f"evaluation multiplies by {_fmt(at_eval[1])} {at_p(at_eval[0])} (1 - p)")
 
 
 def scale_by_p(variant, options):
@@ -154,7 +155,7 @@ def quantised_threshold(variant, options):
         near = [s for s in steps if _fits(count, cells, s)]
         if not near:
             return None
-        found.append(f"kept {count} of {cells} cells = {count / cells:.6f} at p={r['p']}: fits "
+        found.append(f"kept {count} of {cells} cells = {count / cells:.6f} {at_p(r['p'])}: fits "
                      f"{round(near[0] * 256)}/256 = {near[0]:.6f}, not {_fmt(q)}")
     return "; ".join(found) or None
 
@@ -179,9 +180,9 @@ def nan_at_p1(variant, options):
     rows = evidence.records("forward", variant)
     raised = [r for r in evidence.records("raised", variant) if r["type"] in _DIVISION]
     at = sorted({r["p"] for r in rows if r["nan"]} | {r["p"] for r in raised})
-    ends = {1.0: "p=1"}
+    ends = {1.0: p_text(1.0)}
     if _kept_like_keep_probability(variant):
-        ends[0.0] = "p=0, where this implementation, reading p the other way round, drops everything"
+        ends[0.0] = f"{p_text(0.0)}, where this implementation, reading p the other way round, drops everything"
     if len(at) != 1 or at[0] not in ends:
         return None
     nan = sum(r["nan"] for r in rows if r["p"] == at[0])
@@ -216,7 +217,7 @@ def fresh_mask_backward(variant, options):
         if r["agree"] == cells or not _fits(r["through"], cells, 1 - p) \
                 or not _fits(r["agree"], cells, p * p + (1 - p) ** 2):
             return None
-    return "; ".join(f"at p={r['p']} backward(ones) passed {r['through']} of {r['cells']} cells (1 - p) but agreed "
+    return "; ".join(f"{at_p(r['p'])} backward(ones) passed {r['through']} of {r['cells']} cells (1 - p) but agreed "
                      f"with the forward's mask on {r['agree'] / r['cells']:.3f} of them, as an independent "
                      f"mask does (p^2 + (1-p)^2 = {r['p'] ** 2 + (1 - r['p']) ** 2:.3f})" for r in rows)
 
@@ -226,7 +227,7 @@ def _identical(kind: str, what: str):
         # masks that drop nothing agree trivially: that is never-drops' fingerprint, not this one
         rows = [r for r in evidence.records(kind, variant)
                 if r["agree"] == r["cells"] and r["cells"] >= 64 and r.get("dropped", 1) > 0]
-        return None if not rows else f"{what} agreed on all {rows[0]['cells']} cells (p={rows[0]['p']})"
+        return None if not rows else f"{what} agreed on all {rows[0]['cells']} cells ({p_text(rows[0]['p'])})"
     return test
 
 
@@ -235,7 +236,7 @@ def never_drops(variant, options):
     rows = [r for r in evidence.records("kept", variant) if 0 < r["p"] < 1]
     if not rows or any(r["count"] != r["cells"] or r["cells"] < 64 for r in rows):
         return None
-    return "; ".join(f"kept {r['count']} of {r['cells']} cells at p={r['p']}" for r in rows[:3])
+    return "; ".join(f"kept {r['count']} of {r['cells']} cells {at_p(r['p'])}" for r in rows[:3])
 
 
 # -- the catalogue -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from .observe import observe
 from .reference import TorchResult, run_torch, tolerance, torch_draws
 from .report import NOT_APPLICABLE
 from .variants import noise_shape
+from .words import p_text
 
 try:  # bfloat16 joins the matrix when the optional ml_dtypes package is installed
     from ml_dtypes import bfloat16
@@ -77,7 +78,7 @@ def check_backward_pattern(layer, variant: str, x: np.ndarray, keep: np.ndarray,
     assert not differ.any(), (
         f"{what}: backward(ones) is nonzero where the forward dropped, or zero where it kept, at "
         f"{int(differ.sum())} of {x.size} elements (first at {tuple(int(i) for i in np.argwhere(differ)[0])}): "
-        f"backward does not use the forward's mask [{variant}(p={p}), float64]")
+        f"backward does not use the forward's mask [{variant}({p_text(p)}), float64]")
 
 
 def needs(layer, capability: str) -> None:
@@ -114,7 +115,7 @@ class Judge:
 
     def same(self, actual, expected, what: str, *, exact: Optional[bool] = None, against: str = "torch") -> None:
         tol = tolerance(self.variant, np.dtype(self.dtype), self.impl.exact if exact is None else exact)
-        assert_same(actual, expected, what=what, variant=self.variant, p=self.p, dtype=np.dtype(self.dtype),
+        assert_same(actual, expected, what=what, variant=self.variant, p=p_text(self.p), dtype=np.dtype(self.dtype),
                     shape=self.shape, repro=self.repro, against=against, **tol)
 
     def torch(self, x, keep, **kwargs) -> TorchResult:

@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
+from conformance.words import p_id, p_text  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, Judge, check_backward_pattern, needs, own_forward  # noqa: E402
 from conformance.inputs import PALETTE, gradient, needs_palette, values  # noqa: E402
 from conformance.stats import check_binomial  # noqa: E402
@@ -36,7 +37,7 @@ def test_dtype_is_preserved(impl, variant, dtype, rng, seed):
     for what, call in calls:
         got = np.asarray(call()).dtype
         evidence.dtype_out(variant, what, dtype, got)
-        assert got == dtype, f"{what}: out.dtype={got}, but should be {name} [{variant}(p=0.3)({name} input)]"
+        assert got == dtype, f"{what}: out.dtype={got}, but should be {name} [{variant}({p_text(0.3)})({name} input)]"
 
 
 @pytest.mark.prop("input-unchanged")
@@ -46,11 +47,11 @@ def test_input_and_gradient_are_not_modified(impl, variant, rng, seed):
     g = gradient(x.shape, np.float32, rng)
     x0, g0 = x.copy(), g.copy()
     layer.forward(x)
-    assert np.array_equal(x, x0), f"training forward modified its input [{variant}(p=0.5), float32]"
+    assert np.array_equal(x, x0), f"training forward modified its input [{variant}({p_text(0.5)}), float32]"
     if layer.has_backward:
         layer.backward(g)
-        assert np.array_equal(g, g0), f"backward modified the upstream gradient [{variant}(p=0.5)]"
-        assert np.array_equal(x, x0), f"backward modified the forward's input [{variant}(p=0.5)]"
+        assert np.array_equal(g, g0), f"backward modified the upstream gradient [{variant}({p_text(0.5)})]"
+        assert np.array_equal(x, x0), f"backward modified the forward's input [{variant}({p_text(0.5)})]"
 
 
 @pytest.mark.prop("p-one")
@@ -65,14 +66,14 @@ def test_p_one_gives_zeros(impl, variant, dtype, rng, seed, repro):
     judge = Judge(impl, variant, 1.0, dtype, x.shape, repro)
     expected = judge.torch(x, None, grad=g)  # x * 0 in both forms
     evidence.compared("forward", variant, 1.0, x, out, expected.out)
-    assert not np.isnan(out).any(), f"p=1 gave {int(np.isnan(out).sum())} NaN for finite input [{variant}, {dtype.__name__}]"
-    judge.same(out, expected.out, "forward at p=1 (zeros)")
+    assert not np.isnan(out).any(), f"{p_text(1.0)} gave {int(np.isnan(out).sum())} NaN for finite input [{variant}, {dtype.__name__}]"
+    judge.same(out, expected.out, f"forward at {p_text(1.0)} (zeros)")
     if layer.has_backward:
-        judge.same(layer.backward(g), expected.grad, "backward at p=1 (zeros)")
+        judge.same(layer.backward(g), expected.grad, f"backward at {p_text(1.0)} (zeros)")
 
 
 @pytest.mark.prop("backward-reuses-mask")
-@pytest.mark.parametrize("p", (0.3, 0.8), ids=lambda p: f"p{p}")
+@pytest.mark.parametrize("p", (0.3, 0.8), ids=p_id)
 def test_backward_reuses_the_forward_mask(impl, variant, p, rng, seed):
     """backward(ones) is nonzero exactly where the forward kept units: no fresh draw."""
     layer = impl.make(variant, p, seed)
@@ -109,7 +110,7 @@ def test_gradient_flows_through_zero_inputs(impl, variant, rng, seed, repro):
     hidden = ~known
     if hidden.any():
         check_binomial(int((said_kept & hidden).sum()), int(hidden.sum()), 1 - p,
-                       f"cells with input exactly 0 that backward lets the gradient through [{variant}(p={p})]",
+                       f"cells with input exactly 0 that backward lets the gradient through [{variant}({p_text(p)})]",
                        repro=repro)
     completed = np.where(known, keep, said_kept)
     judge = Judge(impl, variant, p, dtype, shape, repro)
@@ -126,4 +127,4 @@ def test_noise_shape(impl, variant, rng, seed, repro):
     cells = keep.reshape(64, 128)
     agree = cells[:, 0::2] == cells[:, 1::2]
     check_binomial(int(agree.sum()), agree.size, p * p + (1 - p) ** 2,
-                   f"agreement between the masks of neighbouring channels [{variant}(p={p})]", repro=repro)
+                   f"agreement between the masks of neighbouring channels [{variant}({p_text(p)})]", repro=repro)

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
+from conformance.words import p_id  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, forward_with_mask, needs  # noqa: E402
 from conformance.inputs import gradient, make_input, needs_palette, special_input  # noqa: E402
 from conformance.reference import torch_draws  # noqa: E402
@@ -29,7 +30,7 @@ def _input(layer, variant, case, dtype, p, rng):
 
 
 @pytest.mark.prop("forward")
-@pytest.mark.parametrize("p", PS, ids=lambda p: f"p{p}")
+@pytest.mark.parametrize("p", PS, ids=p_id)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_forward(impl, variant, case, dtype, p, rng, seed, repro):
     layer = impl.make(variant, p, seed)
@@ -43,7 +44,7 @@ def test_forward(impl, variant, case, dtype, p, rng, seed, repro):
 
 
 @pytest.mark.prop("backward")
-@pytest.mark.parametrize("p", PS, ids=lambda p: f"p{p}")
+@pytest.mark.parametrize("p", PS, ids=p_id)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_backward(impl, variant, case, dtype, p, rng, seed, repro):
     layer = impl.make(variant, p, seed)
@@ -59,7 +60,7 @@ def test_backward(impl, variant, case, dtype, p, rng, seed, repro):
 
 
 @pytest.mark.prop("nonfinite")
-@pytest.mark.parametrize("p", (0.1, 0.5, 1.0), ids=lambda p: f"p{p}")
+@pytest.mark.parametrize("p", (0.1, 0.5, 1.0), ids=p_id)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_nonfinite_inputs(impl, variant, dtype, p, rng, seed, repro):
     """0, -0, +-inf, NaN, a huge value and the smallest normal in the input: torch's output.

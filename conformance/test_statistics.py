@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
+from conformance.words import p_id, p_text  # noqa: E402
 from conformance.inputs import PALETTE, needs_palette, values  # noqa: E402
 from conformance.harness import own_forward  # noqa: E402
 from conformance.stats import check_binomial  # noqa: E402
@@ -28,7 +29,7 @@ def _tiled_input(variant, shape):
 
 
 @pytest.mark.prop("keep-rate")
-@pytest.mark.parametrize("p,cells", [(0.1, 10**7), (0.3, 10**6), (0.8, 10**6)], ids=["p0.1-1e7", "p0.3-1e6", "p0.8-1e6"])
+@pytest.mark.parametrize("p,cells", [(0.1, 10**7), (0.3, 10**6), (0.8, 10**6)], ids=lambda v: p_id(v) if isinstance(v, float) else f"1e{len(str(v)) - 1}")
 def test_keep_rate(impl, variant, p, cells, seed, repro):
     """Kept cells ~ Binomial(cells, 1 - p). At p = 0.1 with 1e7 cells the accepted rate is
     0.9 +- 6.2e-4, so a keep probability quantised to 1/256 steps (0.8984) fails."""
@@ -38,7 +39,7 @@ def test_keep_rate(impl, variant, p, cells, seed, repro):
     assert known.all(), "the input reveals every cell's mask"
     count = int(keep.sum())
     evidence.kept(variant, p, count, keep.size)
-    check_binomial(count, keep.size, 1 - p, f"kept fraction [{variant}(p={p}), {keep.size} cells]",
+    check_binomial(count, keep.size, 1 - p, f"kept fraction [{variant}({p_text(p)}), {keep.size} cells]",
                    repro=repro)
 
 
@@ -59,7 +60,7 @@ def test_each_call_draws_a_new_mask(impl, variant, rng, seed, repro):
     first = own_forward(layer, variant, x.copy())[1]
     second = own_forward(layer, variant, x.copy())[1]
     evidence.agreement("call", variant, 0.5, first, second)
-    _check_independent(first, second, f"cells where two consecutive calls' masks agree [{variant}(p=0.5)] "
+    _check_independent(first, second, f"cells where two consecutive calls' masks agree [{variant}({p_text(0.5)})] "
                        "(a mask reused, or re-seeded?)", repro)
 
 
@@ -69,5 +70,5 @@ def test_samples_in_a_batch_get_independent_masks(impl, variant, rng, seed, repr
     layer, x = _half_layer(impl, variant, rng, seed)
     cells = own_forward(layer, variant, x)[1].reshape(200, 500)
     evidence.agreement("batch", variant, 0.5, cells[0::2], cells[1::2])
-    _check_independent(cells[0::2], cells[1::2], f"cells where samples 2i and 2i+1 agree [{variant}(p=0.5)] "
+    _check_independent(cells[0::2], cells[1::2], f"cells where samples 2i and 2i+1 agree [{variant}({p_text(0.5)})] "
                        "(one mask for the whole batch?)", repro)
