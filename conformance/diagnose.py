@@ -239,6 +239,15 @@ def never_drops(variant, options):
     return "; ".join(f"kept {r['count']} of {r['cells']} cells {at_p(r['p'])}" for r in rows[:3])
 
 
+def where_select(variant, options):
+    """Every non-finite input that torch turned into NaN (dropped: inf * 0) and this code did not, came out as 0."""
+    rows = evidence.records("nonfinite", variant)
+    lost = sum(r["lost"] for r in rows)
+    if not lost or any(r["zero"] != r["lost"] for r in rows):
+        return None
+    return f"{lost} dropped inf/NaN inputs gave 0 where torch gives NaN ({len(rows)} forwards)"
+
+
 # -- the catalogue -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -291,6 +300,11 @@ CATALOGUE = (
                                   "grad-at-zero-input"), fresh_mask_backward,
           "backward draws a new mask instead of reusing the forward's",
           lambda o: "save the forward's mask (and scale) and multiply the gradient by it"),
+    Fault("where-select", ("nonfinite",), where_select,
+          "dropped units are selected away (np.where(keep, x / (1-p), 0), as Keras and Flax do), so a dropped "
+          "inf or NaN gives 0; torch multiplies by the mask, and inf * 0 is NaN. Harmless for finite training data",
+          lambda o: "nothing, unless NaN must propagate as in torch: then multiply x by the scaled mask instead "
+                    "of selecting"),
     Fault("batch-shared-mask", ("batch-independence",), _identical("batch", "samples 2i and 2i+1 of one batch"),
           "one mask is drawn for a single sample and shared by every sample of the batch",
           lambda o: "draw the mask with the input's full shape, batch axis included"),

@@ -69,6 +69,18 @@ def compared(kind: str, variant: str, p: float, given, got, expected) -> None:
                                         spread=spread, n=n, nan=nan, size=int(got.size)))
 
 
+def nonfinite(variant: str, p: float, given, got, expected) -> None:
+    """A forward on input with inf/NaN planted: how many non-finite inputs torch turned into
+    NaN (a dropped inf: inf * 0) did not come out as NaN here, and how many of those were 0
+    (a select, not a product)."""
+    arrays = _floats(given, got, expected)
+    if arrays is None:
+        return
+    given, got, expected = arrays
+    lost = np.isnan(expected) & ~np.isfinite(given) & ~np.isnan(got)
+    _RECORDS["nonfinite", variant].append(dict(p=p, lost=int(lost.sum()), zero=int((lost & (got == 0)).sum())))
+
+
 @contextmanager
 def raising(variant: str, p: float):
     """Around a training forward at ``p``: records the exception it raises (then re-raised)."""

@@ -75,6 +75,7 @@ def test_nonfinite_inputs(impl, variant, dtype, p, rng, seed, repro):
     call = forward_with_mask(layer, variant, x, p, rng)
     g = gradient(x.shape, dtype, rng)
     expected = judge.torch(call.x, call.keep, grad=g)
+    evidence.nonfinite(variant, p, call.x, call.out, expected.out)
     judge.same(call.out, expected.out, "forward with NaN/inf/0 inputs")
     if layer.accepts_mask and layer.has_backward:
         judge.same(layer.backward(g), expected.grad, "backward with NaN/inf/0 inputs")

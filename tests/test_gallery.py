@@ -112,6 +112,7 @@ DIAGNOSES = {
     "values:ScaleByInverseP": ("scale-by-p",),
     "values:NoScaling": ("no-scale",),
     "values:NanAtPOne": ("nan-at-p1",),
+    "values:WhereLiteralZero": ("where-select",),
     "values:Float64Output": ("dtype-upcast",),
     "draws:PAsKeepProbability": ("keep-prob",),
     "draws:Uint8Threshold": ("quantised-threshold",),
