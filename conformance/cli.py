@@ -2,21 +2,36 @@
 
     npdrop-conform MODULE:NAME [--reference Dropout2d] [--p-means drop|keep] [--form original]
                    [--forward NAME] [--backward NAME] [--report-json PATH] [--report-md PATH]
+                   [--log-dir DIR] [--full | -v]
                    [any pytest option, or conformance/test_*.py::... node ids to rerun]
 
 It runs ``pytest conformance/ --impl MODULE:NAME ...`` on the suite installed with npdrop,
 with the current directory importable (as ``python -m pytest`` would make it), and exits
 with pytest's status: 0 every check passed, 1 some failed, 4 the implementation could not
 be driven (the message says why), 2 interrupted.
+
+By default it prints one screen: what it found, the matrix, the verdict, the likely causes
+and one line per failed property; pytest's whole output goes to a log file, and the
+Markdown and JSON reports beside it (in a new temporary directory unless ``--log-dir``),
+whose paths it prints. ``--full`` (or pytest's ``-v``) prints pytest's whole output instead.
+
+torch is not a dependency of the ``conform`` extra (an unpinned torch is a multi-GB CUDA
+build on Linux): without it the command prints how to install the CPU build.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
+import tempfile
+from contextlib import contextmanager
 from typing import Optional
 
 SUITE = os.path.dirname(os.path.abspath(__file__))
+#: PyTorch's own wheel index for its CPU builds (the Makefile's TORCH_INDEX).
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
                         "the module-level backward)")
     parser.add_argument("--report-json", metavar="PATH", help="write the conformance matrix as JSON")
     parser.add_argument("--report-md", metavar="PATH", help="write the conformance matrix as Markdown")
+    parser.add_argument("--full", action="store_true", help="print pytest's whole output (so does -v), "
+                        "not the one-screen summary")
+    parser.add_argument("--log-dir", metavar="DIR", help="where the one-screen mode writes pytest.log and the "
+                        "reports (default: a new temporary directory)")
     return parser
 
 
@@ -55,18 +74,104 @@ def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
     return command
 
 
+def _missing(name: str) -> str:
+    if name == "torch":
+        return ("npdrop-conform: torch is not installed, and the suite compares your dropout with torch's.\n"
+                "Its CPU build is enough (a plain `pip install torch` on Linux brings a multi-GB CUDA build):\n"
+                f"    {sys.executable} -m pip install torch --index-url {TORCH_CPU_INDEX}")
+    return f"npdrop-conform: {name} is needed to run the suite: pip install 'npdrop[conform]'"
+
+
+def _verbose(rest: list) -> bool:
+    return any(a == "--verbose" or re.fullmatch(r"-v+", a) for a in rest)
+
+
+@contextmanager
+def _into(path: str):
+    """Everything written to stdout and stderr, Python's and the file descriptors', goes to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    streams = sys.stdout, sys.stderr
+    with open(path, "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        sys.stdout = sys.stderr = log
+        try:
+            yield
+        finally:
+            log.flush()
+            sys.stdout, sys.stderr = streams
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _rerun(matrix) -> Optional[str]:
+    """The repro command of the most telling failure of the first failed property."""
+    from .explain import telling
+
+    for prop in matrix.failed_properties():
+        failures = [f for (q, _), c in matrix.cells.items() if q == prop for f in c.failures]
+        found = re.search(r"repro: (.+)", telling(failures)["message"]) if failures else None
+        if found:
+            return found.group(1).strip()
+    return None
+
+
+def one_screen(args: argparse.Namespace, rest: list) -> int:
+    """Run the suite with its output in a log; print the summary of :meth:`Matrix.screen`."""
+    import pytest
+
+    from .report import Matrix
+
+    folder = os.path.abspath(args.log_dir or tempfile.mkdtemp(prefix="npdrop-conform-"))
+    os.makedirs(folder, exist_ok=True)
+    log = os.path.join(folder, "pytest.log")
+    args.report_json = args.report_json or os.path.join(folder, "report.json")
+    args.report_md = args.report_md or os.path.join(folder, "report.md")
+    for name in ("report_json", "report_md"):
+        if os.path.exists(getattr(args, name)):
+            os.remove(getattr(args, name))
+    with _into(log):
+        code = int(pytest.main(pytest_arguments(args, rest)))
+    if not os.path.exists(args.report_json):
+        with open(log) as f:
+            tail = f.read().splitlines()[-25:]
+        print("\n".join(tail))
+        print(f"npdrop-conform: no conformance matrix (exit status {code}); pytest's whole output: {log}")
+        return code
+    with open(args.report_json) as f:
+        matrix = Matrix.from_json(json.load(f))
+    notes = [f"pytest's whole output: {log} (or run with --full)",
+             f"report: {args.report_md} (Markdown), {args.report_json} (JSON)"]
+    rerun = _rerun(matrix)
+    if rerun:
+        notes.append(f"rerun one case with its traceback: {rerun} --full")
+    print("\n".join(matrix.screen(tuple(notes))))
+    return code
+
+
 def main(argv: Optional[list] = None) -> int:
     args, rest = _parser().parse_known_args(argv)
-    try:
-        import pytest
-        import torch  # noqa: F401
-    except ImportError as exc:
-        print(f"npdrop-conform: {exc.name} is needed to compare with torch: pip install 'npdrop[conform]'",
-              file=sys.stderr)
-        return 4
+    for name in ("pytest", "torch"):
+        try:
+            __import__(name)
+        except ImportError:
+            print(_missing(name), file=sys.stderr)
+            return 4
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    return int(pytest.main(pytest_arguments(args, rest)))
+    if args.full or _verbose(rest):
+        return int(pytest_main(pytest_arguments(args, rest)))
+    return one_screen(args, rest)
+
+
+def pytest_main(arguments: list) -> int:
+    import pytest
+
+    return int(pytest.main(arguments))
 
 
 if __name__ == "__main__":

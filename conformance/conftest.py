@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from conformance import evidence, words
-from conformance.diagnose import Options, diagnose, lines
-from conformance.report import NOT_APPLICABLE, PROPERTIES, Matrix
+from conformance.diagnose import Options, diagnose
+from conformance.report import NOT_APPLICABLE, Matrix
 
 try:
     import torch  # noqa: F401
@@ -174,17 +174,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if matrix is None or not matrix.cells:
         return
     terminalreporter.section("npdrop conformance matrix")
-    terminalreporter.write_line(matrix.meta.get("description", ""))
-    terminalreporter.write_line(matrix.text())
-    failed = matrix.failed_properties()
-    terminalreporter.write_line("failed properties: " + (", ".join(failed) if failed else "none"))
-    for diagnosis in matrix.diagnoses:
-        for line in lines(diagnosis):
-            terminalreporter.write_line(line)
-    unknown = [p for p in matrix.properties() if p not in PROPERTIES]
-    if unknown:
-        terminalreporter.write_line("(rows without a prop marker are named after their module: "
-                                    + ", ".join(unknown) + ")")
+    for line in matrix.screen():
+        terminalreporter.write_line(line)
 
 
 # -- fixtures ----------------------------------------------------------------------------------

@@ -86,22 +86,49 @@ def _conform(installed, *args):
     return run.returncode, output
 
 
-def test_installed_suite_passes_a_correct_pair_from_the_users_directory(installed):
-    code, output = _conform(installed, "good_pair:dropout_forward", "--p-means", "keep")
+def test_installed_suite_passes_a_correct_pair_from_the_users_directory(installed, tmp_path):
+    code, output = _conform(installed, "good_pair:dropout_forward", "--p-means", "keep", "--log-dir", str(tmp_path))
     assert code == 0, output[-3000:]
-    assert f"rootdir: {installed[0]}" in output, "the suite did not run from the installed copy"
-    assert "dropout_backward(dout, cache) -> returned" in output and "failed properties: none" in output
+    log = (tmp_path / "pytest.log").read_text()
+    assert f"rootdir: {installed[0]}" in log, "the suite did not run from the installed copy"
+    assert "dropout_backward(dout, cache) -> returned" in output and "verdict: pass: all 17 properties" in output
+    assert f"pytest's whole output: {tmp_path / 'pytest.log'}" in output
 
 
-def test_installed_suite_fails_a_faulty_layer_with_exit_status_1(installed, tmp_path):
+def test_installed_suite_fails_a_faulty_layer_with_exit_status_1_on_one_screen(installed, tmp_path):
     report = tmp_path / "report.json"
     code, output = _conform(installed, "bad_layer:LayerDropout", "--report-json", str(report))
     assert code == 1, output[-3000:]
     assert "forward(inputs, training) -> self.output" in output
-    assert "failed properties: forward" in output and report.exists()
+    assert "verdict: FAIL: " in output and "likely cause: no-scale" in output and report.exists()
+    assert len(output.splitlines()) <= 60, f"{len(output.splitlines())} lines, not one screen:\n{output}"
+    assert "FAILED conformance/" not in output, "pytest's own summary is for the log"
+
+
+def test_full_prints_pytests_whole_output_with_the_same_exit_status(installed):
+    code, output = _conform(installed, "bad_layer:LayerDropout", "--full", "-q", "-rf")
+    assert code == 1, output[-3000:]
+    assert "FAILED " in output and "test_forward.py::test_forward[" in output
+    assert "npdrop conformance matrix" in output and "likely cause: no-scale" in output
 
 
 def test_what_cannot_be_driven_exits_4_with_the_reason(installed):
     code, output = _conform(installed, "bad_layer:np")
     assert code == 4, output[-3000:]
     assert "matches no known shape" in output
+
+
+def test_without_torch_it_says_how_to_get_the_cpu_build(monkeypatch, capsys):
+    from conformance import cli
+
+    real = __import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch":
+            raise ImportError("No module named 'torch'", name="torch")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.__import__", no_torch)
+    assert cli.main(["mymod:Drop"]) == 4
+    err = capsys.readouterr().err
+    assert f"-m pip install torch --index-url {cli.TORCH_CPU_INDEX}" in err and "CUDA" in err
