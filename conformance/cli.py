@@ -126,7 +126,7 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
 
     from .report import Matrix
 
-    folder = os.path.abspath(args.log_dir or tempfile.mkdtemp(prefix="npdrop-conform-"))
+    folder = args.log_dir or tempfile.mkdtemp(prefix="npdrop-conform-")   # shown as given
     os.makedirs(folder, exist_ok=True)
     log = os.path.join(folder, "pytest.log")
     args.report_json = args.report_json or os.path.join(folder, "report.json")
