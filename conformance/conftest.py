@@ -160,7 +160,7 @@ def pytest_sessionfinish(session, exitstatus):
     matrix = session.config.stash.get(_MATRIX, None)
     if matrix is not None and matrix.cells:
         config = session.config
-        options = Options(p_means=config.getoption("p_means", "drop") or "drop",
+        options = Options(p_means="keep" if words.keeps() else "drop",
                           form=config.getoption("form", "inverted") or "inverted")
         matrix.diagnoses = diagnose(matrix.failed_cells(), options)
         matrix.write(session.config.getoption("report_json"), session.config.getoption("report_md"))

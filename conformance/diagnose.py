@@ -24,7 +24,7 @@ from .words import at_p, p_text
 class Options:
     """The run's options that change what a fault means or what to suggest."""
 
-    p_means: str = "drop"     #: "keep" when p is handed to the implementation as 1 - p
+    p_means: str = "drop"     #: "keep" when p is handed to the implementation as 1 - p (as resolved)
     form: str = "inverted"    #: "original" when the harness already expects the original form
 
 
@@ -279,7 +279,7 @@ CATALOGUE = (
     Fault("keep-prob", ("keep-rate", "forward", "backward", "p-zero", "p-one", "nonfinite", "grad-at-zero-input"),
           keep_prob,
           "p is read as the probability of keeping a unit; torch's p is the probability of dropping it",
-          lambda o: ("your p is the drop probability after all: run without --p-means keep" if o.p_means == "keep"
+          lambda o: ("your p is the drop probability after all: run with --p-means drop" if o.p_means == "keep"
                      else "run with --p-means keep if that is the convention you want, or keep with "
                           "probability 1 - p")),
     Fault("quantised-threshold", ("keep-rate",), quantised_threshold,
@@ -320,6 +320,10 @@ CATALOGUE = (
 )
 
 
+#: under a keep-probability p the catalogue's formulas still use torch's p: it says so
+_KEEP_NOTE = " (p in formulas is torch's drop probability: 1 - your keep_p)"
+
+
 def diagnose(failed: dict, options: Options = Options()) -> list:
     """Diagnoses for the failed cells ``failed`` (variant -> failed properties, in order).
 
@@ -339,8 +343,9 @@ def diagnose(failed: dict, options: Options = Options()) -> list:
                 hit = [p for p in hit if p in where]
             if measured and hit:
                 telling = next(p for p in fault.properties if p in hit)
+                cause = fault.cause + (_KEEP_NOTE if options.p_means == "keep" else "")
                 found.append({"id": fault.id, "property": telling, "properties": hit, "variant": variant,
-                              "cause": fault.cause, "evidence": measured, "fix": fault.fix(options)})
+                              "cause": cause, "evidence": measured, "fix": fault.fix(options)})
     return found
 
 

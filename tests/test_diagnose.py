@@ -44,7 +44,7 @@ def test_a_keep_rate_off_by_more_than_a_byte_step_is_not_quantisation():
     assert _ids(["keep-rate"]) == []
 
 
-@pytest.mark.parametrize("p_means,advice", [("drop", "run with --p-means keep"), ("keep", "run without --p-means keep")])
+@pytest.mark.parametrize("p_means,advice", [("drop", "run with --p-means keep"), ("keep", "run with --p-means drop")])
 def test_keep_prob_advice_follows_the_run(p_means, advice):
     for p, cells in ((0.1, 10**7), (0.3, 10**6), (0.8, 10**6)):
         evidence.kept("Dropout", p, round(p * cells), cells)
