@@ -77,8 +77,8 @@ def pytest_configure(config):
         except (ImportError, AttributeError, ValueError) as exc:
             raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}") from exc
         words.speak(impl.keeps_p)
-        matrix.meta.update(impl=impl.spec, p_means="keep" if impl.keeps_p else "drop", reference=list(impl.variants), exact=impl.exact,
-                           description=impl.describe())
+        matrix.meta.update(impl=impl.spec, p_means="keep" if impl.keeps_p else "drop",
+                           reference=list(impl.variants), exact=impl.exact, description=impl.describe())
     config.stash[_IMPL] = impl
 
 
