@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from .words import keeps
+
 #: property -> what torch does.
 TORCH = {
     "forward": "torch zeroes dropped units and scales kept ones by 1/(1-p) in training",
@@ -57,6 +59,12 @@ TRAINING = {
     "batch-independence": "matters: less regularisation, correlated gradients within a batch",
 }
 
+#: under a keep-probability p, the words above in the user's p
+_KEEP_WORDS = (("1/(1-p)", "1/keep_p"), ("at p = 0 (keep everything)", "at keep_p = 1 (torch p = 0: keep everything)"),
+               ("at p = 1 (drop everything)", "at keep_p = 0 (torch p = 1: drop everything)"),
+               ("probability 1 - p", "probability keep_p"), ("if p = 0 is used", "if keep_p = 1 is used"),
+               ("only at p = 1,", "only at keep_p = 0,"))
+
 _PREFIX = re.compile(r"^(?:[\w.]+\.)?(?:Mismatch|AssertionError|UserCodeError|Failed): ")
 _NOISE = (re.compile(r" \(bits 0x[0-9a-f]+\)"), re.compile(r" within rtol=\S+ atol=\S+"),
           re.compile(r", shape \([^)]*\)"), re.compile(r", max \d+ ULP"),
@@ -89,9 +97,17 @@ def telling(failures: list) -> dict:
 def line(prop: str, failures: list) -> str:
     """``prop``: what torch does; what the code did (its most telling failure); whether it matters."""
     did = gist(telling(failures)["message"]) if failures else ""
-    parts = [TORCH.get(prop, prop)]
+    parts = [_yours(TORCH.get(prop, prop))]
     if did:
         parts.append(f"here: {did}")
     if prop in TRAINING:
-        parts.append(f"in training: {TRAINING[prop]}")
+        parts.append(f"in training: {_yours(TRAINING[prop])}")
     return f"{prop}: " + "; ".join(parts)
+
+
+def _yours(text: str) -> str:
+    """``text`` in the user's p: unchanged in torch's meaning."""
+    if keeps():
+        for torch_words, user_words in _KEEP_WORDS:
+            text = text.replace(torch_words, user_words)
+    return text

@@ -96,3 +96,17 @@ def test_telling_prefers_float32_mid_p_batched():
     failures = [{"test": f"t[Dropout-{c}-{d}-p{p}]", "message": ""}
                 for c in ("scalar", "batched") for d in ("float16", "float32") for p in (0.0, 0.3)]
     assert telling(failures)["test"] == "t[Dropout-batched-float32-p0.3]"
+
+
+def test_explanations_speak_a_keep_probability():
+    from conformance import words
+    from conformance.explain import line
+
+    assert "at p = 0 (keep everything)" in line("p-zero", [])
+    words.speak(True)
+    try:
+        assert "at keep_p = 1 (torch p = 0: keep everything)" in line("p-zero", [])
+        assert "scales kept ones by 1/keep_p" in line("forward", [])
+        assert "only at keep_p = 0," in line("p-one", [])
+    finally:
+        words.speak(False)
