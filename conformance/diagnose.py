@@ -248,6 +248,11 @@ def where_select(variant, options):
     return f"{lost} dropped inf/NaN inputs gave 0 where torch gives NaN ({len(rows)} forwards)"
 
 
+def _inverse_keep(options) -> str:
+    """The inverted scale in the run's words."""
+    return "1/keep_p" if options.p_means == "keep" else "1/(1-p)"
+
+
 # -- the catalogue -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -265,17 +270,18 @@ _VALUES = ("forward", "backward", "nonfinite", "grad-at-zero-input")
 CATALOGUE = (
     Fault("no-scale", _VALUES, no_scale,
           "kept units are never scaled by 1/(1-p): the training output has mean (1-p) x, evaluation x",
-          lambda o: "multiply kept units (and their gradient) by 1/(1-p) in training: inverted dropout, torch's form"),
+          lambda o: f"multiply kept units (and their gradient) by {_inverse_keep(o)} in training: inverted dropout, "
+                    "torch's form"),
     Fault("original-form", _VALUES + ("eval-identity", "mode-switch"), original_form,
           "this is the original dropout (train x * mask, evaluation x * (1-p)), not torch's inverted form",
           lambda o: "run with --form original to check it as such, or scale by 1/(1-p) in training and "
                     "make evaluation the identity"),
     Fault("scale-by-p", _VALUES, scale_by_p,
           "kept units are scaled by 1/p instead of 1/(1-p) (invisible at p = 0.5)",
-          lambda o: "divide by 1 - p, the keep probability"),
+          lambda o: f"divide by {'keep_p' if o.p_means == 'keep' else '1 - p'}, the keep probability"),
     Fault("backward-no-scale", ("backward", "grad-at-zero-input"), backward_no_scale,
           "backward multiplies by the 0/1 mask but not by the 1/(1-p) scale the forward used",
-          lambda o: "multiply the gradient by the forward's scaled mask (mask / (1-p))"),
+          lambda o: f"multiply the gradient by the forward's scaled mask (mask * {_inverse_keep(o)})"),
     Fault("keep-prob", ("keep-rate", "forward", "backward", "p-zero", "p-one", "nonfinite", "grad-at-zero-input"),
           keep_prob,
           "p is read as the probability of keeping a unit; torch's p is the probability of dropping it",
