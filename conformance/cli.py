@@ -8,7 +8,7 @@
 It runs ``pytest conformance/ --impl MODULE:NAME ...`` on the suite installed with npdrop,
 with the current directory importable (as ``python -m pytest`` would make it), and exits
 with pytest's status: 0 every check passed, 1 some failed, 4 the implementation could not
-be driven (the message says why), 2 interrupted.
+be driven (the message says why; also when torch or pytest is missing), 2 interrupted.
 
 By default it prints one screen: what it found, the matrix, the verdict, the likely causes
 and one line per failed property; pytest's whole output goes to a log file, and the
