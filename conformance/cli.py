@@ -5,9 +5,18 @@
                    [any pytest option, or conformance/test_*.py::... node ids to rerun]
 
 It runs ``pytest conformance/ --impl MODULE:NAME ...`` on the suite installed with npdrop,
-with the current directory importable (as ``python -m pytest`` would make it), and exits
-with pytest's status: 0 every check passed, 1 some failed, 4 the implementation could not
-be driven (the message says why), 2 interrupted.
+with the current directory importable (as ``python -m pytest`` would make it). The suite
+runs with its own pytest settings (``conformance/conform.ini``): your project's pytest
+configuration (``addopts``, ``filterwarnings``, ...) does not reach it. Exit status:
+
+- 0 every check passed; 1 some failed;
+- 2 interrupted (Ctrl-C, SIGTERM): the report is written with ``complete: false``;
+- 4 the implementation could not be loaded or driven (its import raised, a syntax error,
+  ``sys.exit()``, no known shape: the message names your file and line), or a report path
+  cannot be written; nothing ran;
+- 6 a call into your implementation did not return within ``--call-timeout`` seconds
+  (default 60): the message names the call and its test, the run ends there, and the report
+  is written with ``complete: false`` and the tests that did not run.
 """
 from __future__ import annotations
 
@@ -34,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--forward", metavar="NAME", help="the forward method, if no usual name is found")
     parser.add_argument("--backward", metavar="NAME", help="the backward method (or, for functions, "
                         "the module-level backward)")
+    parser.add_argument("--call-timeout", metavar="SECONDS", help="the longest one call into your code may "
+                        "take (default 60; 0: no limit); past it the run ends with exit status 6")
     parser.add_argument("--report-json", metavar="PATH", help="write the conformance matrix as JSON")
     parser.add_argument("--report-md", metavar="PATH", help="write the conformance matrix as Markdown")
     return parser
@@ -44,9 +55,11 @@ def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
     parent = os.path.dirname(SUITE)
     selected = [os.path.join(parent, a) for a in rest if a.startswith("conformance/")]
     command = (selected or [SUITE]) + [a for a in rest if not a.startswith("conformance/")]
-    command += ["--rootdir", parent, "-p", "no:cacheprovider", "--impl", args.impl,
+    # the suite's own settings file: the user's pytest.ini / pyproject.toml / setup.cfg is not read
+    command += ["-c", os.path.join(SUITE, "conform.ini"), "--rootdir", parent, "-p", "no:cacheprovider",
+                "--impl", args.impl,
                 "--reference", args.reference, "--repro-command", "npdrop-conform"]
-    for name in ("p_means", "form", "forward", "backward", "report_json", "report_md"):
+    for name in ("p_means", "form", "forward", "backward", "call_timeout", "report_json", "report_md"):
         value = getattr(args, name)
         if value is not None:
             if name.startswith("report"):

@@ -1,5 +1,5 @@
-"""What surrounds every call into the implementation under test: a time limit, the user's
-own numpy error state, and a cap on what it prints.
+"""What surrounds every call into the implementation under test: a time limit, the suite's
+numpy error state, and a cap on what it prints.
 
 A hung call cannot be stopped inside the process (a loop in C never returns to Python), so
 the limit is kept by a watchdog thread: when a call has run past ``--call-timeout``
@@ -57,14 +57,16 @@ class CappedText(io.TextIOBase):
 
 
 class Guard:
-    """Runs the implementation's calls under a time limit, its own ``np.seterr`` state, and
-    with what it prints to ``sys.stdout``/``sys.stderr`` kept (capped) in :attr:`output`."""
+    """Runs the implementation's calls under a time limit and the ``errstate`` the suite
+    runs under (what the user's module set with ``np.seterr`` does not change a verdict, and
+    what a call sets is undone after it), with what it prints to ``sys.stdout`` and
+    ``sys.stderr`` kept, capped, in :attr:`output`."""
 
     def __init__(self, limit: Optional[float], on_timeout: Callable[[str, float], None],
-                 user_errstate: Optional[dict] = None):
+                 errstate: Optional[dict] = None):
         self.limit = limit if limit and limit > 0 else None
         self.on_timeout = on_timeout
-        self.user_errstate = user_errstate or np.geterr()
+        self.errstate = errstate or np.geterr()
         self.output = CappedText()
         self._what: Optional[str] = None
         self._deadline = 0.0
@@ -95,7 +97,7 @@ class Guard:
             self._what = what
         out, err = sys.stdout, sys.stderr
         try:
-            with np.errstate(**self.user_errstate):
+            with np.errstate(**self.errstate):
                 if capture:
                     sys.stdout = sys.stderr = self.output
                 yield

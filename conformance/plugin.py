@@ -13,14 +13,16 @@ test reported and the run was not stopped (``-x``, Ctrl-C, a kill, a call that t
 the tests that did not run are listed. It is written atomically (a temporary file beside
 it, then a rename), also on an interrupt, and its path is checked before the first test.
 
-The user's environment is kept out of the verdict: the suite's own arithmetic runs under
-its own ``np.errstate`` (the implementation's calls under the state its module set), and
+The user's environment is kept out of the verdict: the suite's arithmetic and the
+implementation's calls run under the suite's own ``np.errstate`` (``np.seterr`` in the
+user's module changes neither), what loading the module changed globally is put back, and
 after each test the global numpy and torch generators, torch's default dtype and numpy's
 error state are put back as they were before it.
 """
 from __future__ import annotations
 
 import json
+import re
 from importlib import metadata
 import os
 import platform
@@ -37,7 +39,7 @@ import pytest
 from . import evidence
 from .diagnose import Options, diagnose, lines
 from .guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT, OUTPUT_CAP, Guard, install
-from .report import NOT_APPLICABLE, PROPERTIES, Matrix
+from .report import NOT_APPLICABLE, PROPERTIES, UNSUPPORTED, Matrix
 
 try:
     import torch
@@ -127,6 +129,7 @@ class ConformancePlugin:
         self.meta: dict = {}
         self.results: dict = {}       #: node id -> [(prop, variant), [(outcome, message), ...]]
         self.rows: dict = {}          #: node id -> its evidence rows
+        self.unsupported: dict = {}   #: dtype -> {node id: why} for the dtypes it refused
         self.expected: set = set()    #: node ids of the selected tests of this suite
         self.current: Optional[str] = None
         self.current_cell: Optional[tuple] = None
@@ -140,7 +143,7 @@ class ConformancePlugin:
         if not self.worker:
             check_writable(self.json_path, "--report-json")
             check_writable(self.md_path, "--report-md")
-        self.guard = Guard(config.getoption("call_timeout", DEFAULT_CALL_TIMEOUT), self._timed_out)
+        self.guard = Guard(config.getoption("call_timeout", DEFAULT_CALL_TIMEOUT), self._timed_out, TOOL_ERRSTATE)
         install(self.guard)
         self._previous_sigterm = None
         if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
@@ -151,7 +154,7 @@ class ConformancePlugin:
     def load(self) -> None:
         """Load the implementation under the time limit; any failure is a usage error (exit 4)
         naming the user's file and line. What its import changed globally (numpy's error state
-        and generator, torch's default dtype) is put back; its calls keep its error state."""
+        and generator, torch's generator and default dtype) is put back."""
         if torch is None:
             return
         from .adapters import load_impl
@@ -164,7 +167,6 @@ class ConformancePlugin:
                 impl = load_impl(spec, config.getoption("reference"), forward=config.getoption("forward"),
                                  backward=config.getoption("backward"), p_means=config.getoption("p_means"),
                                  form_name=config.getoption("form"))
-                self.guard.user_errstate = np.geterr()
         except (ImportError, AttributeError, ValueError) as exc:
             raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}"
                                     + ("" if isinstance(exc, ValueError) else f"\n  at {where_loading_failed(exc)}")) from None
@@ -248,6 +250,11 @@ class ConformancePlugin:
         outcome = report.outcome
         if outcome == "skipped" and NOT_APPLICABLE in str(report.longrepr):
             outcome = "n/a"
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            refused = re.search(f"{UNSUPPORTED} (\\w+): (.*)", reason)
+            if refused:
+                with self._lock:
+                    self.unsupported.setdefault(refused.group(1), {})[report.nodeid] = refused.group(2)
         counts = (report.when == "call" or (report.when == "setup" and outcome != "passed")
                   or (report.when == "teardown" and outcome == "failed"))
         if counts:
@@ -280,6 +287,7 @@ class ConformancePlugin:
             tests={"selected": len(self.expected | {n for n, _ in results}), "reported": len(results),
                    "not_run": len(not_run)},
             not_run=not_run[:50], timed_out=self.timed_out,
+            unsupported={dtype: by_test[min(by_test)] for dtype, by_test in sorted(self.unsupported.items())},
             evidence_from=self._evidence_note(len(results)))
         return matrix
 
@@ -327,8 +335,8 @@ class ConformancePlugin:
     def _timed_out(self, what: str, limit: float) -> None:
         """Watchdog thread: a call has not returned within ``limit`` s. Name it and its test,
         write the report (``complete: false``), and end the process with :data:`EXIT_TIMEOUT`."""
-        test = self.current or "before the first test"
-        message = (f"{what} did not return within {limit:g} s (--call-timeout) in {test}; a hung call "
+        test = f" in {self.current}" if self.current else ""
+        message = (f"{what} did not return within {limit:g} s (--call-timeout){test}; a hung call "
                    f"cannot be stopped, so the run ends here (exit {EXIT_TIMEOUT})")
         try:
             os.write(2, f"\nnpdrop conformance: {message}\n".encode())
@@ -389,6 +397,8 @@ def terminal_summary(terminalreporter, matrix: Optional[Matrix]) -> None:
     for diagnosis in matrix.diagnoses:
         for line in lines(diagnosis):
             terminalreporter.write_line(line)
+    for dtype, why in matrix.meta.get("unsupported", {}).items():
+        terminalreporter.write_line(f"unsupported: {dtype} input, refused with an exception (n/a, not failed): {why}")
     if failed and not matrix.diagnoses and matrix.meta.get("evidence_from", "").startswith("only"):
         terminalreporter.write_line("no likely cause named from the evidence of " + matrix.meta["evidence_from"])
     if not matrix.meta.get("complete", True):

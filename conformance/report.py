@@ -16,6 +16,8 @@ from .variants import VARIANTS
 
 #: the start of a skip reason that means "does not apply to this implementation".
 NOT_APPLICABLE = "n/a:"
+#: the start of the skip reason of a dtype the implementation refuses (outside float16/32/64)
+UNSUPPORTED = f"{NOT_APPLICABLE} unsupported dtype"
 
 #: property -> what it checks (the README and the JSON report use the same words).
 PROPERTIES = {

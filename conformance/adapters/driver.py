@@ -42,11 +42,14 @@ class Driver:
 
     def backward(self, grad: np.ndarray):
         __tracebackhide__ = True
-        return output(self.shape.backward(self.target, grad), grad, "backward")
+        got = self.shape.backward(self.target, grad)
+        if got is None:
+            raise UserCodeError("backward returned None, not the input gradient")
+        return got
 
 
 def output(value, given: np.ndarray, what: str):
-    """``value`` if it can be the result of ``what`` on ``given``: not None, not a list or
+    """``value`` if it can be the output of ``what`` on ``given``: not None, not a list or
     tuple, not a bare number for an input with dimensions (a 0-d input may give a numpy
     scalar, as numpy arithmetic does). Anything else fails the test, saying what came back."""
     __tracebackhide__ = True
