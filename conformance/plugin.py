@@ -339,6 +339,12 @@ class ConformancePlugin:
         message = (f"{what} did not return within {limit:g} s (--call-timeout){test}; a hung call "
                    f"cannot be stopped, so the run ends here (exit {EXIT_TIMEOUT})")
         try:
+            capture = self.config.pluginmanager.getplugin("capturemanager")
+            if capture is not None:   # the message goes to the real stderr, not the test's capture
+                try:
+                    capture.suspend_global_capture(in_=False)
+                except Exception:  # noqa: BLE001 - a message is still written, wherever fd 2 points
+                    pass
             os.write(2, f"\nnpdrop conformance: {message}\n".encode())
             if not self.worker:
                 with self._lock:
@@ -360,7 +366,7 @@ class ConformancePlugin:
             os._exit(EXIT_TIMEOUT)
 
 
-def _capped(text: str, cap: int = OUTPUT_CAP) -> str:
+def _capped(text: str, cap: int = OUTPUT_CAP + 1024) -> str:
     return text if len(text) <= cap else text[:cap] + f"\n[... {len(text) - cap} more characters cut]"
 
 

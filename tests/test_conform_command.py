@@ -9,6 +9,7 @@ build backend; ``--no-build-isolation`` keeps the test offline).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -105,3 +106,19 @@ def test_what_cannot_be_driven_exits_4_with_the_reason(installed):
     code, output = _conform(installed, "bad_layer:np")
     assert code == 4, output[-3000:]
     assert "matches no known shape" in output
+
+
+def test_the_users_pytest_configuration_does_not_reach_the_suite(installed, tmp_path):
+    """A project whose pytest settings say ``addopts = "-x"`` still gets the whole verdict."""
+    site, project = installed
+    config = project / "pyproject.toml"
+    config.write_text('[tool.pytest.ini_options]\naddopts = "-x --maxfail=1"\n')
+    report = tmp_path / "report.json"
+    try:
+        code, output = _conform(installed, "bad_layer:LayerDropout", "--report-json", str(report))
+    finally:
+        config.unlink()
+    assert code == 1, output[-3000:]
+    found = json.loads(report.read_text())
+    assert found["complete"] is True and found["tests"]["not_run"] == 0, found["tests"]
+    assert len(found["failed_properties"]) > 1 and found["totals"]["failed"] > 1, found["failed_properties"]
