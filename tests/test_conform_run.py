@@ -206,3 +206,18 @@ def test_serial_and_xdist_runs_give_the_same_json(user_dir, tmp_path):
     for found in (serial, split):
         found.pop("command")
     assert split == serial
+
+
+def test_a_report_is_replaced_whole_never_written_in_place(tmp_path):
+    """Two runs writing one path: each write is a complete file put in place by a rename, so
+    a reader sees one whole report or the other, and no temporary file is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conformance.plugin import write_atomically
+
+    path = tmp_path / "report.json"
+    bodies = [json.dumps({"run": i, "pad": "x" * 200_000}) for i in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda body: write_atomically(str(path), body), bodies))
+    assert json.loads(path.read_text())["run"] in range(8)
+    assert os.listdir(tmp_path) == ["report.json"]
