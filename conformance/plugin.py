@@ -114,9 +114,9 @@ def where_loading_failed(exc: BaseException) -> str:
     """``file:line`` in the user's code of an exception raised while importing or probing it."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{exc.filename}:{exc.lineno}"
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith((HERE, os.path.dirname(np.__file__), "<frozen"))]
-    return f"{frames[-1].filename}:{frames[-1].lineno} (in {frames[-1].name})" if frames else "location unknown"
+    skip = (HERE, os.path.dirname(np.__file__), os.path.dirname(os.__file__), "<frozen")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(skip)]
+    return f"{frames[-1].filename}:{frames[-1].lineno} (in {frames[-1].name})" if frames else ""
 
 
 class ConformancePlugin:
@@ -130,6 +130,7 @@ class ConformancePlugin:
         self.results: dict = {}       #: node id -> [(prop, variant), [(outcome, message), ...]]
         self.rows: dict = {}          #: node id -> its evidence rows
         self.unsupported: dict = {}   #: dtype -> {node id: why} for the dtypes it refused
+        self.crashed: dict = {}       #: node id -> why, for tests whose pytest-xdist worker died in them
         self.expected: set = set()    #: node ids of the selected tests of this suite
         self.current: Optional[str] = None
         self.current_cell: Optional[tuple] = None
@@ -168,12 +169,13 @@ class ConformancePlugin:
                                  backward=config.getoption("backward"), p_means=config.getoption("p_means"),
                                  form_name=config.getoption("form"))
         except (ImportError, AttributeError, ValueError) as exc:
+            where = "" if isinstance(exc, ValueError) else where_loading_failed(exc)
             raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}"
-                                    + ("" if isinstance(exc, ValueError) else f"\n  at {where_loading_failed(exc)}")) from None
+                                    + (f"\n  at {where}" if where else "")) from None
         except (Exception, SystemExit) as exc:
             what = "exit" if isinstance(exc, SystemExit) else type(exc).__name__
             raise pytest.UsageError(f"conformance: loading the implementation {spec} raised {what}: {exc}\n"
-                                    f"  at {where_loading_failed(exc)}") from None
+                                    f"  at {where_loading_failed(exc) or 'location unknown'}") from None
         finally:
             saved.restore()
             self.guard.take_output()
@@ -245,6 +247,9 @@ class ConformancePlugin:
     def pytest_runtest_logreport(self, report):
         properties = dict((k, v) for k, v in report.user_properties if k in (CELL, evidence.PROPERTY))
         if CELL not in properties:
+            if report.failed and report.nodeid in self.expected:   # a pytest-xdist worker that died in it
+                with self._lock:
+                    self.crashed[report.nodeid] = str(report.longrepr)[-300:]
             return
         self.rows[report.nodeid] = list(properties.get(evidence.PROPERTY, ()))
         outcome = report.outcome
@@ -286,7 +291,7 @@ class ConformancePlugin:
             command=["pytest", *self.config.invocation_params.args], versions=versions(),
             tests={"selected": len(self.expected | {n for n, _ in results}), "reported": len(results),
                    "not_run": len(not_run)},
-            not_run=not_run[:50], timed_out=self.timed_out,
+            not_run=not_run[:50], timed_out=self.timed_out, crashed=dict(sorted(self.crashed.items())),
             unsupported={dtype: by_test[min(by_test)] for dtype, by_test in sorted(self.unsupported.items())},
             evidence_from=self._evidence_note(len(results)))
         return matrix
@@ -407,6 +412,8 @@ def terminal_summary(terminalreporter, matrix: Optional[Matrix]) -> None:
         terminalreporter.write_line(f"unsupported: {dtype} input, refused with an exception (n/a, not failed): {why}")
     if failed and not matrix.diagnoses and matrix.meta.get("evidence_from", "").startswith("only"):
         terminalreporter.write_line("no likely cause named from the evidence of " + matrix.meta["evidence_from"])
+    for test in matrix.meta.get("crashed", {}):
+        terminalreporter.write_line(f"CRASHED: {test} (its worker died in it, as a call past --call-timeout makes it)")
     if not matrix.meta.get("complete", True):
         tests = matrix.meta.get("tests", {})
         terminalreporter.write_line(f"INCOMPLETE: {tests.get('not_run', '?')} of {tests.get('selected', '?')} "
