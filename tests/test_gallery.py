@@ -124,6 +124,7 @@ ONLY = {
     "draws:OneMaskPerBatch": ("batch-independence",),         # not call-independence, keep-rate, noise-shape
     "faults:AlphaOneMaskPerBatch": ("batch-independence",),
     "shapes_notebook:dropout_forward": ("instance-isolation",),  # its backward(dout) is driven and correct
+    "verdicts:NoneAtEval": ("eval-identity", "mode-switch", "dtype"),   # the three that evaluate
 }
 #: entry -> (property, words one of its failure messages must contain)
 MESSAGES = {
@@ -306,6 +307,11 @@ def test_correct_entry_passes(reports, entry):
 def test_entry_fails_only_where_it_is_wrong(reports, entry):
     failed = reports[entry]["report"]["failed_properties"]
     assert sorted(failed) == sorted(ONLY[entry]), f"{entry}: failed {failed}, expected only {list(ONLY[entry])}"
+
+
+@pytest.mark.parametrize("entry", ["verdicts:ReturnsList", "verdicts:NoneAtEval"], ids=str)
+def test_a_wrong_output_type_is_never_taken_for_an_unsupported_dtype(reports, entry):
+    assert not reports[entry]["report"].get("unsupported"), reports[entry]["report"]["unsupported"]
 
 
 @pytest.mark.parametrize("entry", list(MESSAGES), ids=str)
