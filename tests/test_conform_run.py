@@ -221,3 +221,18 @@ def test_a_report_is_replaced_whole_never_written_in_place(tmp_path):
         list(pool.map(lambda body: write_atomically(str(path), body), bodies))
     assert json.loads(path.read_text())["run"] in range(8)
     assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_under_xdist_a_hung_call_ends_its_worker_and_the_report_says_so(user_dir, tmp_path):
+    """pytest -n 2: the worker whose call hangs exits past the limit; pytest-xdist reports its
+    test as crashed, the run goes on, and the report lists the test and is incomplete."""
+    pytest.importorskip("xdist")
+    report = tmp_path / "r.json"
+    done = _run(user_dir, "--impl", "user_dropout:HangsOnLargeInput", "--call-timeout", "1", "-n", "2",
+                "--report-json", str(report))
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-3000:]
+    found = _report(report)
+    assert found["complete"] is False and found["tests"]["not_run"] > 0
+    assert "conformance/test_statistics.py::test_keep_rate[Dropout-p0.1-1e7]" in found["crashed"]
+    assert "CRASHED: conformance/test_statistics.py::test_keep_rate[Dropout-p0.1-1e7]" in output
