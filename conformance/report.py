@@ -19,6 +19,8 @@ from .variants import VARIANTS
 
 #: the start of a skip reason that means "does not apply to this implementation".
 NOT_APPLICABLE = "n/a:"
+#: the start of the skip reason of a dtype the implementation refuses (outside float16/32/64)
+UNSUPPORTED = f"{NOT_APPLICABLE} unsupported dtype"
 
 #: property -> what it checks (the README and the JSON report use the same words).
 PROPERTIES = {
@@ -177,8 +179,11 @@ class Matrix:
         with evidence and ``try:``, one line per failed property, then ``notes`` (where the
         full log and reports are)."""
         out = [self.meta.get("description", ""), self.text(), "verdict: " + self.verdict()]
+        out += self.run_lines()
         for d in self.diagnoses:
             out += cause_lines(d)
+        if self.failed_properties() and not self.diagnoses and self.meta.get("evidence_from", "").startswith("only"):
+            out.append("no likely cause named from the evidence of " + self.meta["evidence_from"])
         explained = self.explained()
         if explained:
             out.append("failed properties (torch; here, the most telling failure; in training):")
@@ -187,6 +192,27 @@ class Matrix:
         if unknown:
             out.append("(rows without a prop marker are named after their module: " + ", ".join(unknown) + ")")
         return [line for block in out + list(notes) for line in block.split("\n")]
+
+    def run_lines(self) -> list:
+        """What the report's record of the run adds to the verdict: a call that timed out,
+        tests whose pytest-xdist worker died, an incomplete run, dtypes refused (n/a)."""
+        meta, out = self.meta, []
+        timed_out = meta.get("timed_out")
+        if timed_out:
+            test = f" in {timed_out['test']}" if timed_out.get("test") else ""
+            out.append(f"TIMED OUT: {timed_out['call']} did not return within {timed_out['limit_s']:g} s "
+                       f"(--call-timeout){test}; a hung call cannot be stopped, so the run ended there "
+                       f"(exit {meta.get('exit_status')})")
+        for test in meta.get("crashed", {}):
+            out.append(f"CRASHED: {test} (its worker died in it, as a call past --call-timeout makes it)")
+        if not meta.get("complete", True):
+            tests = meta.get("tests")
+            out.append(f"INCOMPLETE: {tests['not_run']} of {tests['selected']} selected tests did not run; "
+                       "the report says complete: false" if tests else
+                       "INCOMPLETE: no test ran; the report says complete: false")
+        for dtype, why in meta.get("unsupported", {}).items():
+            out.append(f"unsupported: {dtype} input, refused with an exception (n/a, not failed): {why}")
+        return out
 
     def _rows(self, fail: str) -> tuple[list, list]:
         variants = self.variants()
@@ -212,8 +238,11 @@ class Matrix:
         header, rows = self._rows("**FAIL**")
         verdict = self.verdict()
         word, _, rest = verdict.partition(":")
-        out = [f"# Conformance: {self.meta.get('impl', '?')}", "", f"**{word}**:{rest}", "",
-               self.meta.get("description", "")]
+        out = [f"# Conformance: {self.meta.get('impl', '?')}", "", f"**{word}**:{rest}", ""]
+        run = self.run_lines()
+        if run:
+            out += [f"- {_one_line(line)}" for line in run] + [""]
+        out.append(self.meta.get("description", ""))
         if self.failed_properties():
             out += ["", "## Likely causes", ""]
             if not self.diagnoses:

@@ -246,3 +246,34 @@ def test_a_function_returning_only_the_output_is_forward_only_despite_a_backward
     options = _options(module=type("M", (), {"bwd": staticmethod(bwd)}))
     assert FunctionalPair.matches(fwd, options), "the pair shape must get the first look"
     assert type(detect(fwd, options)) is ForwardOnly
+
+
+@pytest.mark.parametrize("value,words", [(None, "forward returned None"), ([1.0, 2.0], "forward returned a list of 2"),
+                                         ((1.0,), "forward returned a tuple of 1"),
+                                         (2.5, "forward returned the scalar 2.5 (float) for an input of shape (2, 3)"),
+                                         (np.float32(2.5), "returned the scalar")])
+def test_an_output_that_is_no_array_fails_saying_what_came_back(value, words):
+    from conformance.adapters.driver import output
+
+    with pytest.raises(UserCodeError) as info:
+        output(value, np.ones((2, 3)), "forward")
+    assert words in str(info.value)
+
+
+def test_a_zero_dimensional_input_may_give_a_numpy_scalar():
+    from conformance.adapters.driver import output
+
+    assert output(np.float32(2.5), np.ones((), np.float32), "forward") == np.float32(2.5)
+
+
+def test_a_cacheless_backward_beside_a_forward_only_function_is_driven():
+    """A notebook's ``dropout_forward(x, p)`` returning the output, with ``dropout_backward(dout)``
+    reading the mask it left in a module-level variable."""
+    import tests.gallery.shapes_notebook as notebook
+
+    found = detect(notebook.dropout_forward, Options(probe_shape=X.shape, module=notebook))
+    assert type(found) is ForwardOnly and found.has_backward
+    assert "dropout_backward(dout) -> returned" in found.describe()
+    layer = Driver(found, 0.5, seed=0)
+    out = layer.forward(X)
+    assert np.array_equal(layer.backward(np.ones_like(X)) != 0, out != 0)

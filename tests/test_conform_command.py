@@ -9,6 +9,7 @@ build backend; ``--no-build-isolation`` keeps the test offline).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -132,3 +133,22 @@ def test_without_torch_it_says_how_to_get_the_cpu_build(monkeypatch, capsys):
     assert cli.main(["mymod:Drop"]) == 4
     err = capsys.readouterr().err
     assert f"-m pip install torch --index-url {cli.TORCH_CPU_INDEX}" in err and "CUDA" in err
+
+
+def test_the_users_pytest_configuration_does_not_reach_the_suite(installed, tmp_path):
+    """npdrop installed in a virtual environment inside a project whose pytest settings say
+    ``addopts = "-x"`` (pytest finds them above the installed suite): the verdict is whole."""
+    site, project = installed
+    user = tmp_path / "project"
+    shutil.copytree(project, user)
+    shutil.copytree(site, user / "venv")
+    (user / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-x --maxfail=1"\n')
+    report = tmp_path / "report.json"
+    run = subprocess.run([sys.executable, str(user / "venv" / "bin" / "npdrop-conform"), "bad_layer:LayerDropout",
+                          "--report-json", str(report), "--tb=no", "-W", "ignore"], cwd=user,
+                         env={**os.environ, "PYTHONPATH": str(user / "venv")}, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 1, (run.stdout + run.stderr)[-3000:]
+    found = json.loads(report.read_text())
+    assert len(found["failed_properties"]) > 1 and found["totals"]["failed"] > 1, found["failed_properties"]
+    assert found["complete"] is True and found["tests"]["not_run"] == 0, found["tests"]
