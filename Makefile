@@ -45,8 +45,17 @@ $(STAMP): $(PY) pyproject.toml Makefile
 conformance: $(STAMP)
 	$(PYTEST) conformance/
 
+# one pytest run per suite, then a summary of the three: its last lines; the exit status is
+# the first failing suite's, else the summary's
 test: $(STAMP)
-	$(PYTEST) tests/ conformance/ benchmarks/ --benchmark-disable
+	@rm -rf .test-results; status=0; \
+	for suite in tests conformance benchmarks; do \
+		echo "== $(PYTEST) $$suite/"; \
+		$(PYTEST) $$suite/ --benchmark-disable --junitxml=.test-results/$$suite.xml || { rc=$$?; [ $$status -ne 0 ] || status=$$rc; }; \
+	done; \
+	$(PY) scripts/test_summary.py .test-results/tests.xml .test-results/conformance.xml .test-results/benchmarks.xml \
+		|| { rc=$$?; [ $$status -ne 0 ] || status=$$rc; }; \
+	exit $$status
 
 test-core: $(STAMP)
 	$(PYTEST) tests/
@@ -60,4 +69,4 @@ frameworks: $(STAMP)
 	$(PY) frameworks/table.py frameworks/table.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks benchmarks/latest.json benchmarks/latest.png
+	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks .test-results benchmarks/latest.json benchmarks/latest.png

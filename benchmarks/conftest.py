@@ -15,6 +15,21 @@ from npdrop import _parallel
 from plot import BOUNDS
 
 
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """The library versions the figures depend on, for the tables and the plot's run info."""
+    versions = {"numpy": np.__version__}
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+    except ImportError:
+        pass
+    import npdrop
+
+    versions["npdrop"] = getattr(npdrop, "__version__", "?")
+    machine_info["npdrop_versions"] = versions
+
+
 @pytest.fixture(scope="session")
 def inputs():
     """``inputs(n)``: the float32 input and upstream gradient of size ``n``, made once."""

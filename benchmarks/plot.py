@@ -106,13 +106,26 @@ def bounds_table(rows) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
-def plot(rows, out: str) -> None:
+def run_info(data) -> str:
+    """The run in one line: date, CPU and cores, Python and library versions, commit."""
+    info = data.get("machine_info", {})
+    cpu = info.get("cpu", {})
+    versions = info.get("npdrop_versions", {})
+    libs = ", ".join(f"{k} {v}" for k, v in versions.items()) or "numpy/torch versions not recorded"
+    commit = data.get("commit_info", {}).get("id", "")[:10]
+    return (f"{data.get('datetime', '?')[:16].replace('T', ' ')} UTC; {cpu.get('brand_raw', '?')}, "
+            f"{cpu.get('count', '?')} cores ({info.get('system', '?')} {info.get('machine', '')}); "
+            f"Python {info.get('python_version', '?')}; {libs}" + (f"; commit {commit}" if commit else ""))
+
+
+def plot(rows, out: str, data=None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ps = sorted({p for (_, _, p) in rows})
+    legend: dict = {}
     fig, axes = plt.subplots(len(ps), len(KINDS), figsize=(4.2 * len(KINDS), 3.6 * len(ps)), squeeze=False)
     for i, p in enumerate(ps):
         for j, kind in enumerate(KINDS):
@@ -126,8 +139,14 @@ def plot(rows, out: str) -> None:
             ax.set(xscale="log", yscale="log", title=f"{kind}, p={p}", xlabel="n (float32 elements)",
                    ylabel="elements / s")
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-    fig.tight_layout()
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                legend.setdefault(label, handle)
+    # one legend for every panel, below them, and the run's facts above: nothing covers the data
+    rows_of_legend = -(-len(legend) // 6)
+    bottom = (0.25 + 0.22 * rows_of_legend) / fig.get_figheight()
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=6, fontsize=8, frameon=False)
+    fig.suptitle("npdrop benchmarks, median elements/s: " + run_info(data or {}), fontsize=9)
+    fig.tight_layout(rect=(0, bottom, 1, 1 - 0.35 / fig.get_figheight()))
     fig.savefig(out, dpi=110)
 
 
@@ -151,7 +170,7 @@ def main(argv: list[str]) -> None:
         print(replay)
     out = argv[1] if len(argv) > 1 else argv[0].rsplit(".", 1)[0] + ".png"
     try:
-        plot(rows, out)
+        plot(rows, out, data)
         print(f"\nplot written to {out}")
     except ImportError:
         print("\n(matplotlib is not installed: no plot; pip install matplotlib)")

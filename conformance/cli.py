@@ -1,22 +1,52 @@
 """``npdrop-conform``: the conformance suite on your own dropout, from your own project.
 
     npdrop-conform MODULE:NAME [--reference Dropout2d] [--p-means drop|keep] [--form original]
-                   [--forward NAME] [--backward NAME] [--report-json PATH] [--report-md PATH]
+                   [--forward NAME] [--backward NAME] [--call-timeout SECONDS]
+                   [--report-json PATH] [--report-md PATH]
+                   [--log-dir DIR] [--full | -v]
                    [any pytest option, or conformance/test_*.py::... node ids to rerun]
 
 It runs ``pytest conformance/ --impl MODULE:NAME ...`` on the suite installed with npdrop,
-with the current directory importable (as ``python -m pytest`` would make it), and exits
-with pytest's status: 0 every check passed, 1 some failed, 4 the implementation could not
-be driven (the message says why), 2 interrupted.
+with the current directory importable (as ``python -m pytest`` would make it). The suite
+runs with its own pytest settings (``conformance/conform.ini``): your project's pytest
+configuration (``addopts``, ``filterwarnings``, ...) does not reach it. Exit status:
+
+- 0 every check passed; 1 some failed;
+- 2 interrupted (Ctrl-C, SIGTERM): the report is written with ``complete: false``;
+- 4 the implementation could not be loaded or driven (its import raised, a syntax error,
+  ``sys.exit()``, no known shape: the message names your file and line), or a report path
+  cannot be written, or torch or pytest is missing; nothing ran;
+- 6 a call into your implementation did not return within ``--call-timeout`` seconds
+  (default 60): the message names the call and its test, the run ends there, and the report
+  is written with ``complete: false`` and the tests that did not run.
+
+By default it prints one screen: what it found, the matrix, the verdict, the likely causes
+and one line per failed property (and a call that timed out, an incomplete run); pytest
+runs in a child process whose whole output goes to a log file, and the Markdown and JSON
+reports are written beside it (in a new temporary directory unless ``--log-dir``), whose
+paths it prints. The screen is assembled from the JSON report, so ``-n 2`` (pytest-xdist)
+prints the same one. ``--full`` (or pytest's ``-v``) runs pytest in this process and prints
+its whole output instead.
+
+torch is not a dependency of the ``conform`` extra (an unpinned torch is a multi-GB CUDA
+build on Linux): without it the command prints how to install the CPU build.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
+import signal
+import subprocess
 import sys
+import tempfile
+import threading
 from typing import Optional
 
 SUITE = os.path.dirname(os.path.abspath(__file__))
+#: PyTorch's own wheel index for its CPU builds (the Makefile's TORCH_INDEX).
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,8 +70,14 @@ def _parser() -> argparse.ArgumentParser:
                         "function: call arguments), Python literals, e.g. 'data_format=\"channels_first\"'")
     parser.add_argument("--mode-global", metavar="MODULE:ATTR", help="a global train/eval switch, e.g. "
                         "dezero:Config.train")
+    parser.add_argument("--call-timeout", metavar="SECONDS", help="the longest one call into your code may "
+                        "take (default 60; 0: no limit); past it the run ends with exit status 6")
     parser.add_argument("--report-json", metavar="PATH", help="write the conformance matrix as JSON")
     parser.add_argument("--report-md", metavar="PATH", help="write the conformance matrix as Markdown")
+    parser.add_argument("--full", action="store_true", help="print pytest's whole output (so does -v), "
+                        "not the one-screen summary")
+    parser.add_argument("--log-dir", metavar="DIR", help="where the one-screen mode writes pytest.log and the "
+                        "reports (default: a new temporary directory)")
     return parser
 
 
@@ -50,10 +86,12 @@ def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
     parent = os.path.dirname(SUITE)
     selected = [os.path.join(parent, a) for a in rest if a.startswith("conformance/")]
     command = (selected or [SUITE]) + [a for a in rest if not a.startswith("conformance/")]
-    command += ["--rootdir", parent, "-p", "no:cacheprovider", "--impl", args.impl,
+    # the suite's own settings file: the user's pytest.ini / pyproject.toml / setup.cfg is not read
+    command += ["-c", os.path.join(SUITE, "conform.ini"), "--rootdir", parent, "-p", "no:cacheprovider",
+                "--impl", args.impl,
                 "--reference", args.reference, "--repro-command", "npdrop-conform"]
     for name in ("p_means", "form", "forward", "backward", "array_lib", "impl_kwargs", "mode_global",
-                 "report_json", "report_md"):
+                 "call_timeout", "report_json", "report_md"):
         value = getattr(args, name)
         if value is not None:
             if name.startswith("report"):
@@ -62,18 +100,108 @@ def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
     return command
 
 
+def _missing(name: str) -> str:
+    if name == "torch":
+        return ("npdrop-conform: torch is not installed, and the suite compares your dropout with torch's.\n"
+                "Its CPU build is enough (a plain `pip install torch` on Linux brings a multi-GB CUDA build):\n"
+                f"    {sys.executable} -m pip install torch --index-url {TORCH_CPU_INDEX}")
+    return f"npdrop-conform: {name} is needed to run the suite: pip install 'npdrop[conform]'"
+
+
+def _verbose(rest: list) -> bool:
+    return any(a == "--verbose" or re.fullmatch(r"-v+", a) for a in rest)
+
+
+def _child(arguments: list, log: str) -> int:
+    """``python -m pytest arguments`` in a child process, its output into ``log``: a call that
+    times out ends that process (exit 6), never this one, which still prints the screen.
+    Ctrl-C reaches both; SIGTERM is passed on. The child's status is returned."""
+    with open(log, "w") as out:
+        child = subprocess.Popen([sys.executable, "-m", "pytest", *arguments], stdout=out,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signal.SIGTERM))
+        try:
+            while True:
+                try:
+                    return child.wait()
+                except KeyboardInterrupt:   # the child got it too: it writes its report and ends
+                    continue
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _rerun(matrix) -> Optional[str]:
+    """The repro command of the most telling failure of the first failed property."""
+    from .explain import telling
+
+    for prop in matrix.failed_properties():
+        failures = [f for (q, _), c in matrix.cells.items() if q == prop for f in c.failures]
+        found = re.search(r"repro: (.+)", telling(failures)["message"]) if failures else None
+        if found:
+            return found.group(1).strip()
+    return None
+
+
+def one_screen(args: argparse.Namespace, rest: list) -> int:
+    """Run the suite with its output in a log; print the summary of :meth:`Matrix.screen`."""
+    from .report import Matrix
+
+    folder = args.log_dir or tempfile.mkdtemp(prefix="npdrop-conform-")   # shown as given
+    os.makedirs(folder, exist_ok=True)
+    log = os.path.join(folder, "pytest.log")
+    args.report_json = args.report_json or os.path.join(folder, "report.json")
+    args.report_md = args.report_md or os.path.join(folder, "report.md")
+    for name in ("report_json", "report_md"):   # a report left from an earlier run is not read as this one's
+        if os.path.isfile(getattr(args, name)):
+            os.remove(getattr(args, name))
+    code = _child(pytest_arguments(args, rest), log)
+    if not os.path.isfile(args.report_json):
+        with open(log) as f:
+            tail = f.read().splitlines()[-25:]
+        print("\n".join(tail))
+        print(f"npdrop-conform: no conformance matrix (exit status {code}); pytest's whole output: {log}")
+        return code
+    with open(args.report_json) as f:
+        matrix = Matrix.from_json(json.load(f))
+    if not matrix.cells:   # nothing was compared: a hang while loading, or pytest's last lines say why
+        if matrix.meta.get("timed_out"):
+            print("\n".join(matrix.run_lines()))
+        else:
+            with open(log) as f:
+                print("\n".join(f.read().splitlines()[-25:]))
+        print(f"npdrop-conform: no conformance matrix (exit status {code}); pytest's whole output: {log}")
+        return code
+    notes = [f"pytest's whole output: {log} (or run with --full)",
+             f"report: {args.report_md} (Markdown), {args.report_json} (JSON)"]
+    rerun = _rerun(matrix)
+    if rerun:
+        notes.append(f"rerun one case with its traceback: {rerun} --full")
+    print("\n".join(matrix.screen(tuple(notes))))
+    return code
+
+
 def main(argv: Optional[list] = None) -> int:
     args, rest = _parser().parse_known_args(argv)
-    try:
-        import pytest
-        import torch  # noqa: F401
-    except ImportError as exc:
-        print(f"npdrop-conform: {exc.name} is needed to compare with torch: pip install 'npdrop[conform]'",
-              file=sys.stderr)
-        return 4
+    for name in ("pytest", "torch"):
+        try:
+            __import__(name)
+        except ImportError:
+            print(_missing(name), file=sys.stderr)
+            return 4
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    return int(pytest.main(pytest_arguments(args, rest)))
+    if args.full or _verbose(rest):
+        return int(pytest_main(pytest_arguments(args, rest)))
+    return one_screen(args, rest)
+
+
+def pytest_main(arguments: list) -> int:
+    import pytest
+
+    return int(pytest.main(arguments))
 
 
 if __name__ == "__main__":

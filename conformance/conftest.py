@@ -1,4 +1,4 @@
-"""The conformance suite's options, fixtures and report.
+"""The conformance suite's options and fixtures; the run itself is :class:`conformance.plugin.ConformancePlugin`.
 
     pytest conformance/                                    # npdrop, all six variants, bit for bit
     pytest conformance/ --impl mypkg.layers:MyDropout      # your implementation vs torch.nn.Dropout
@@ -24,18 +24,13 @@ import zlib
 import numpy as np
 import pytest
 
-from conformance import evidence
-from conformance.diagnose import Options, diagnose, lines
-from conformance.report import NOT_APPLICABLE, PROPERTIES, Matrix
-
 try:
-    import torch  # noqa: F401
+    import torch
 except ImportError:  # pragma: no cover - exercised on machines without torch
     torch = None
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_IMPL = pytest.StashKey()
-_MATRIX = pytest.StashKey()
+from conformance.guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT
+from conformance.plugin import ConformancePlugin, of
 
 
 def pytest_addoption(parser):
@@ -58,6 +53,9 @@ def pytest_addoption(parser):
                     help="arguments for --impl's constructor (or each call of a function), Python literals")
     group.addoption("--mode-global", default=None, metavar="MODULE:ATTR",
                     help="a global train/eval switch to set (e.g. dezero:Config.train)")
+    group.addoption("--call-timeout", default=DEFAULT_CALL_TIMEOUT, type=float, metavar="SECONDS",
+                    help=f"the longest one call into the implementation may take (default {DEFAULT_CALL_TIMEOUT:g}; "
+                         f"0: no limit); past it the run ends with exit status {EXIT_TIMEOUT} and an incomplete report")
     group.addoption("--repro-command", default="python -m pytest", metavar="CMD",
                     help="how failure messages say to rerun a case (npdrop-conform sets its own name)")
     group.addoption("--report-json", default=None, metavar="PATH", help="write the conformance matrix as JSON")
@@ -67,29 +65,9 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "prop(name): the conformance property a test checks")
     config.addinivalue_line("markers", "any_impl: applies to any implementation plugged in with --impl")
-    matrix = Matrix()
-    evidence.reset()
-    config.stash[_MATRIX] = matrix
-    _STATE["matrix"] = matrix
-    impl = None
-    if torch is not None:
-        from conformance.adapters import load_impl
-
-        try:
-            impl = load_impl(config.getoption("impl"), config.getoption("reference"),
-                             forward=config.getoption("forward"), backward=config.getoption("backward"),
-                             p_means=config.getoption("p_means"), form_name=config.getoption("form"),
-                             array_lib=config.getoption("array_lib"), kwargs=config.getoption("impl_kwargs"),
-                             mode_global=config.getoption("mode_global"))
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}") from exc
-        matrix.meta.update(impl=impl.spec, reference=list(impl.variants), exact=impl.exact,
-                           description=impl.describe())
-    config.stash[_IMPL] = impl
-
-
-def _ours(item) -> bool:
-    return str(item.path).startswith(_HERE + os.sep)
+    plugin = ConformancePlugin(config)
+    config.pluginmanager.register(plugin, "npdrop-conformance")
+    plugin.load()
 
 
 def _parametrizes(metafunc, name: str) -> bool:
@@ -103,7 +81,8 @@ def _parametrizes(metafunc, name: str) -> bool:
 
 
 def pytest_generate_tests(metafunc):
-    impl = metafunc.config.stash.get(_IMPL, None)
+    plugin = of(metafunc.config)
+    impl = plugin.impl if plugin is not None else None
     if impl is None or "variant" not in metafunc.fixturenames or _parametrizes(metafunc, "variant"):
         return
     if "case" in metafunc.fixturenames:
@@ -115,90 +94,13 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("variant", impl.variants, ids=list(impl.variants))
 
 
-def pytest_collection_modifyitems(config, items):
-    impl = config.stash.get(_IMPL, None)
-    if impl is None or impl.spec == "npdrop":
-        return
-    keep, drop = [], []
-    for item in items:
-        (drop if _ours(item) and item.get_closest_marker("any_impl") is None else keep).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
-
-
-def _labels(item) -> tuple[str, str]:
-    marker = item.get_closest_marker("prop")
-    prop = marker.args[0] if marker else item.path.stem
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    return prop, str(params.get("variant", "-"))
-
-
-def pytest_itemcollected(item):
-    matrix = item.config.stash.get(_MATRIX, None)
-    if matrix is not None and _ours(item):
-        _LABELS[item.nodeid] = _labels(item)
-
-
-_LABELS: dict = {}
-_STATE: dict = {}
-
-
-def pytest_runtest_logreport(report):
-    labels = _LABELS.get(report.nodeid)
-    matrix = _STATE.get("matrix")
-    if labels is None or matrix is None:
-        return
-    outcome = report.outcome
-    if outcome == "skipped" and NOT_APPLICABLE in str(report.longrepr):
-        outcome = "n/a"
-    counts = (report.when == "call" or (report.when == "setup" and outcome != "passed")
-              or (report.when == "teardown" and outcome == "failed"))
-    if counts:
-        message = ""
-        if outcome == "failed":
-            crash = getattr(report.longrepr, "reprcrash", None)
-            message = crash.message if crash is not None else str(report.longrepr)[-2000:]
-        matrix.add(*labels, outcome, report.nodeid, message)
-
-
-def pytest_sessionfinish(session, exitstatus):
-    matrix = session.config.stash.get(_MATRIX, None)
-    if matrix is not None and matrix.cells:
-        config = session.config
-        options = Options(p_means=config.getoption("p_means", "drop") or "drop",
-                          form=config.getoption("form", "inverted") or "inverted")
-        matrix.diagnoses = diagnose(matrix.failed_cells(), options)
-        matrix.write(session.config.getoption("report_json"), session.config.getoption("report_md"))
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if torch is None:
-        terminalreporter.write_line("npdrop conformance: torch is not installed, nothing was compared (all skipped)")
-        return
-    matrix = config.stash.get(_MATRIX, None)
-    if matrix is None or not matrix.cells:
-        return
-    terminalreporter.section("npdrop conformance matrix")
-    terminalreporter.write_line(matrix.meta.get("description", ""))
-    terminalreporter.write_line(matrix.text())
-    failed = matrix.failed_properties()
-    terminalreporter.write_line("failed properties: " + (", ".join(failed) if failed else "none"))
-    for diagnosis in matrix.diagnoses:
-        for line in lines(diagnosis):
-            terminalreporter.write_line(line)
-    unknown = [p for p in matrix.properties() if p not in PROPERTIES]
-    if unknown:
-        terminalreporter.write_line("(rows without a prop marker are named after their module: "
-                                    + ", ".join(unknown) + ")")
-
-
 # -- fixtures ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def impl(request):
     """The implementation under test (see :mod:`conformance.adapters`)."""
-    value = request.config.stash.get(_IMPL, None)
+    plugin = of(request.config)
+    value = plugin.impl if plugin is not None else None
     if value is None:
         pytest.skip("torch is not installed")
     return value
@@ -224,7 +126,7 @@ def _seeded_global_numpy(request, seed):
     if request.node.get_closest_marker("any_impl") is None:
         yield
         return
-    state = np.random.get_state()
+    state = np.random.get_state()   # the plugin restores both after each test too
     torch_state = torch.random.get_rng_state() if torch is not None else None
     np.random.seed(seed)
     if torch is not None:

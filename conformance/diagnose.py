@@ -10,21 +10,29 @@ that matches no fingerprint gets none either.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 
-from . import evidence
+from .evidence import Records
+
+try:  # records name bfloat16 when the tests ran with ml_dtypes; its import makes the name known
+    import ml_dtypes  # noqa: F401
+except ImportError:
+    pass
 from .stats import binomial_bounds
+from .words import at_p, p_text
 
 
 @dataclass(frozen=True)
 class Options:
-    """The run's options that change what a fault means or what to suggest."""
+    """What the run resolved about the implementation (not the option strings: a parameter
+    named ``keep_prob`` means keep without ``--p-means``), and the evidence it recorded."""
 
-    p_means: str = "drop"     #: "keep" when p is handed to the implementation as 1 - p
+    p_means: str = "drop"     #: "keep" when p is handed to the implementation as 1 - p (as resolved)
     form: str = "inverted"    #: "original" when the harness already expects the original form
+    records: Records = field(default_factory=Records)   #: what the tests measured
 
 
 def _eps(dtype: str) -> float:
@@ -56,24 +64,24 @@ def _single_ratio(rows: list) -> Optional[dict]:
     return {p: value for p, (value, _) in sorted(found.items())} or None
 
 
-def _ratios(kind: str, variant: str) -> Optional[dict]:
+def _ratios(kind: str, variant: str, options) -> Optional[dict]:
     """p -> the ratio of the output (or gradient) to torch's under the same mask, 0 < p < 1."""
-    return _single_ratio([r for r in evidence.records(kind, variant) if 0 < r["p"] < 1])
+    return _single_ratio([r for r in options.records(kind, variant) if 0 < r["p"] < 1])
 
 
-def _scaled_by(kind: str, variant: str, target: Callable[[float], float], informative=lambda p: True):
+def _scaled_by(kind: str, variant: str, options, target: Callable[[float], float], informative=lambda p: True):
     """The ratios as text if every one equals ``target(p)`` and at least one p is informative."""
-    ratios = _ratios(kind, variant)
+    ratios = _ratios(kind, variant, options)
     if not ratios or not any(informative(p) for p in ratios):
         return None
     if any(abs(r - target(p)) > 1e-2 * abs(target(p)) for p, r in ratios.items()):
         return None
-    return ", ".join(f"{_fmt(r)} at p={p}" for p, r in ratios.items())
+    return ", ".join(f"{_fmt(r)} {at_p(p)}" for p, r in ratios.items())
 
 
-def _eval_ratio(variant: str) -> Optional[tuple]:
+def _eval_ratio(variant: str, options) -> Optional[tuple]:
     """(p, ratio) of the evaluation forward's output to its input, if one ratio was found."""
-    ratios = _single_ratio(evidence.records("eval", variant))
+    ratios = _single_ratio(options.records("eval", variant))
     return None if ratios is None or len(ratios) != 1 else next(iter(ratios.items()))
 
 
@@ -82,71 +90,71 @@ def _fits(count: int, cells: int, q: float) -> bool:
     return lo <= count <= hi
 
 
-def _kept_like_keep_probability(variant: str) -> Optional[str]:
-    rows = [r for r in evidence.records("kept", variant) if r["p"] != 0.5]
+def _kept_like_keep_probability(variant: str, options) -> Optional[str]:
+    rows = [r for r in options.records("kept", variant) if r["p"] != 0.5]
     if not rows or not all(_fits(r["count"], r["cells"], r["p"]) for r in rows):
         return None
     if all(_fits(r["count"], r["cells"], 1 - r["p"]) for r in rows):
         return None
-    return ", ".join(f"{r['count'] / r['cells']:.6f} at p={r['p']} ({r['cells']} cells)" for r in rows)
+    return ", ".join(f"{r['count'] / r['cells']:.6f} {at_p(r['p'])} ({r['cells']} cells)" for r in rows)
 
 
 def no_scale(variant, options):
-    train = _scaled_by("forward", variant, lambda p: 1 - p)
-    if train is None:
-        return None
-    if any(r.get("missing") for r in evidence.records("eval", variant)):
+    train = _scaled_by("forward", variant, options, lambda p: 1 - p)
+    if train is None or never_drops(variant, options):
+        return None   # an output equal to its input is never-drops' fingerprint, not this one
+    if any(r.get("missing") for r in options.records("eval", variant)):
         return f"training output / torch's under the same mask = {train} (1 - p each time); it has no evaluation mode"
-    at_eval = _eval_ratio(variant)
+    at_eval = _eval_ratio(variant, options)
     if at_eval is None or abs(at_eval[1] - 1) > 1e-3:
         return None
     return (f"training output / torch's under the same mask = {train} (1 - p each time); "
-            f"evaluation returns the input (ratio 1 at p={at_eval[0]})")
+            f"evaluation returns the input (ratio 1 {at_p(at_eval[0])})")
 
 
 def original_form(variant, options):
     if options.form == "original":
         return None
-    train = _scaled_by("forward", variant, lambda p: 1 - p)
-    at_eval = _eval_ratio(variant)
+    train = _scaled_by("forward", variant, options, lambda p: 1 - p)
+    at_eval = _eval_ratio(variant, options)
     if train is None or at_eval is None or abs(at_eval[1] - (1 - at_eval[0])) > 1e-3:
         return None
     return (f"training output / torch's under the same mask = {train} (1 - p each time); "
-            f"evaluation multiplies by {_fmt(at_eval[1])} at p={at_eval[0]} (1 - p)")
+            f"evaluation multiplies by {_fmt(at_eval[1])} {at_p(at_eval[0])} (1 - p)")
 
 
 def scale_by_p(variant, options):
-    train = _scaled_by("forward", variant, lambda p: (1 - p) / p, informative=lambda p: p != 0.5)
-    if train is None or _kept_like_keep_probability(variant):
+    train = _scaled_by("forward", variant, options, lambda p: (1 - p) / p, informative=lambda p: p != 0.5)
+    if train is None or _kept_like_keep_probability(variant, options):
         return None
     return f"training output / torch's under the same mask = {train}: (1 - p)/p each time, i.e. kept units times 1/p"
 
 
 def backward_no_scale(variant, options):
-    if _scaled_by("forward", variant, lambda p: 1.0) is None:
+    if _scaled_by("forward", variant, options, lambda p: 1.0) is None:
         return None
-    back = _scaled_by("backward", variant, lambda p: 1 - p)
+    back = _scaled_by("backward", variant, options, lambda p: 1 - p)
     return None if back is None else (f"input gradient / torch's under the same mask = {back} (1 - p each "
                                       "time), while the forward matches")
 
 
 def keep_prob(variant, options):
-    kept = _kept_like_keep_probability(variant)
+    kept = _kept_like_keep_probability(variant, options)
     return None if kept is None else f"kept fraction {kept}: p, not 1 - p"
 
 
-def _draws_independent(variant: str) -> bool:
+def _draws_independent(variant: str, options) -> bool:
     """No measured agreement between masks that should be independent (samples of a batch,
     consecutive calls) falls outside its binomial bound: the kept counts are binomial."""
     return all(_fits(r["agree"], r["cells"], r["p"] ** 2 + (1 - r["p"]) ** 2)
-               for kind in ("batch", "call") for r in evidence.records(kind, variant))
+               for kind in ("batch", "call") for r in options.records(kind, variant))
 
 
 def quantised_threshold(variant, options):
-    if not _draws_independent(variant):
+    if not _draws_independent(variant, options):
         return None   # shared or repeated masks make the kept count overdispersed, not biased
     found = []
-    for r in evidence.records("kept", variant):
+    for r in options.records("kept", variant):
         q, count, cells = 1 - r["p"], r["count"], r["cells"]
         if _fits(count, cells, q):
             continue
@@ -154,7 +162,7 @@ def quantised_threshold(variant, options):
         near = [s for s in steps if _fits(count, cells, s)]
         if not near:
             return None
-        found.append(f"kept {count} of {cells} cells = {count / cells:.6f} at p={r['p']}: fits "
+        found.append(f"kept {count} of {cells} cells = {count / cells:.6f} {at_p(r['p'])}: fits "
                      f"{round(near[0] * 256)}/256 = {near[0]:.6f}, not {_fmt(q)}")
     return "; ".join(found) or None
 
@@ -162,7 +170,7 @@ def quantised_threshold(variant, options):
 def dtype_upcast(variant, options):
     seen = {}
     for kind in ("dtype", "forward", "backward"):
-        for r in evidence.records(kind, variant):
+        for r in options.records(kind, variant):
             given, got = np.dtype(r["dtype"]), np.dtype(r["out_dtype"])
             if given.kind == got.kind == "f" and got.itemsize > given.itemsize:
                 seen.setdefault((given.name, got.name), set()).add(r.get("what", f"training {kind}"
@@ -175,13 +183,19 @@ def dtype_upcast(variant, options):
 _DIVISION = ("ZeroDivisionError", "FloatingPointError")
 
 
+def _not_near_one(rows: list) -> list:
+    """Rows at p outside (1 - 1e-6, 1): NaN at p = 1 - 1e-10 in float16 is a scale overflowing
+    the dtype (1e10 > 65504), a different fault from dividing by zero at p = 1."""
+    return [r for r in rows if not 1 - 1e-6 < r["p"] < 1]
+
+
 def nan_at_p1(variant, options):
-    rows = evidence.records("forward", variant)
-    raised = [r for r in evidence.records("raised", variant) if r["type"] in _DIVISION]
+    rows = _not_near_one(options.records("forward", variant))
+    raised = _not_near_one([r for r in options.records("raised", variant) if r["type"] in _DIVISION])
     at = sorted({r["p"] for r in rows if r["nan"]} | {r["p"] for r in raised})
-    ends = {1.0: "p=1"}
-    if _kept_like_keep_probability(variant):
-        ends[0.0] = "p=0, where this implementation, reading p the other way round, drops everything"
+    ends = {1.0: p_text(1.0)}
+    if _kept_like_keep_probability(variant, options):
+        ends[0.0] = f"{p_text(0.0)}, where this implementation, reading p the other way round, drops everything"
     if len(at) != 1 or at[0] not in ends:
         return None
     nan = sum(r["nan"] for r in rows if r["p"] == at[0])
@@ -195,7 +209,7 @@ def nan_at_p1(variant, options):
 
 
 def eval_backward(variant, options):
-    rows = evidence.records("eval-backward", variant)
+    rows = options.records("eval-backward", variant)
     raised = [r["raised"] for r in rows if "raised" in r]
     if raised:
         return f"backward after an evaluation forward raised {raised[0]}"
@@ -208,7 +222,7 @@ def eval_backward(variant, options):
 
 
 def fresh_mask_backward(variant, options):
-    rows = evidence.records("pattern", variant)
+    rows = options.records("pattern", variant)
     if not rows:
         return None
     for r in rows:
@@ -216,7 +230,7 @@ def fresh_mask_backward(variant, options):
         if r["agree"] == cells or not _fits(r["through"], cells, 1 - p) \
                 or not _fits(r["agree"], cells, p * p + (1 - p) ** 2):
             return None
-    return "; ".join(f"at p={r['p']} backward(ones) passed {r['through']} of {r['cells']} cells (1 - p) but agreed "
+    return "; ".join(f"{at_p(r['p'])} backward(ones) passed {r['through']} of {r['cells']} cells (1 - p) but agreed "
                      f"with the forward's mask on {r['agree'] / r['cells']:.3f} of them, as an independent "
                      f"mask does (p^2 + (1-p)^2 = {r['p'] ** 2 + (1 - r['p']) ** 2:.3f})" for r in rows)
 
@@ -224,18 +238,32 @@ def fresh_mask_backward(variant, options):
 def _identical(kind: str, what: str):
     def test(variant, options):
         # masks that drop nothing agree trivially: that is never-drops' fingerprint, not this one
-        rows = [r for r in evidence.records(kind, variant)
+        rows = [r for r in options.records(kind, variant)
                 if r["agree"] == r["cells"] and r["cells"] >= 64 and r.get("dropped", 1) > 0]
-        return None if not rows else f"{what} agreed on all {rows[0]['cells']} cells (p={rows[0]['p']})"
+        return None if not rows else f"{what} agreed on all {rows[0]['cells']} cells ({p_text(rows[0]['p'])})"
     return test
 
 
 def never_drops(variant, options):
     """Every training draw at 0 < p < 1 kept every cell (at least 64 of them)."""
-    rows = [r for r in evidence.records("kept", variant) if 0 < r["p"] < 1]
+    rows = [r for r in options.records("kept", variant) if 0 < r["p"] < 1]
     if not rows or any(r["count"] != r["cells"] or r["cells"] < 64 for r in rows):
         return None
-    return "; ".join(f"kept {r['count']} of {r['cells']} cells at p={r['p']}" for r in rows[:3])
+    return "; ".join(f"kept {r['count']} of {r['cells']} cells {at_p(r['p'])}" for r in rows[:3])
+
+
+def where_select(variant, options):
+    """Every non-finite input that torch turned into NaN (dropped: inf * 0) and this code did not, came out as 0."""
+    rows = options.records("nonfinite", variant)
+    lost = sum(r["lost"] for r in rows)
+    if not lost or any(r["zero"] != r["lost"] for r in rows):
+        return None
+    return f"{lost} dropped inf/NaN inputs gave 0 where torch gives NaN ({len(rows)} forwards)"
+
+
+def _inverse_keep(options) -> str:
+    """The inverted scale in the run's words."""
+    return "1/keep_p" if options.p_means == "keep" else "1/(1-p)"
 
 
 # -- the catalogue -------------------------------------------------------------------------
@@ -255,21 +283,23 @@ _VALUES = ("forward", "backward", "nonfinite", "grad-at-zero-input")
 CATALOGUE = (
     Fault("no-scale", _VALUES, no_scale,
           "kept units are never scaled by 1/(1-p): the training output has mean (1-p) x, evaluation x",
-          lambda o: "multiply kept units (and their gradient) by 1/(1-p) in training: inverted dropout, torch's form"),
+          lambda o: f"multiply kept units (and their gradient) by {_inverse_keep(o)} in training: inverted dropout, "
+                    "torch's form"),
     Fault("original-form", _VALUES + ("eval-identity", "mode-switch"), original_form,
           "this is the original dropout (train x * mask, evaluation x * (1-p)), not torch's inverted form",
           lambda o: "run with --form original to check it as such, or scale by 1/(1-p) in training and "
                     "make evaluation the identity"),
     Fault("scale-by-p", _VALUES, scale_by_p,
           "kept units are scaled by 1/p instead of 1/(1-p) (invisible at p = 0.5)",
-          lambda o: "divide by 1 - p, the keep probability"),
+          lambda o: f"divide by {'keep_p' if o.p_means == 'keep' else '1 - p'}, the keep probability"),
     Fault("backward-no-scale", ("backward", "grad-at-zero-input"), backward_no_scale,
           "backward multiplies by the 0/1 mask but not by the 1/(1-p) scale the forward used",
-          lambda o: "multiply the gradient by the forward's scaled mask (mask / (1-p))"),
+          lambda o: f"multiply the gradient by the forward's scaled mask (mask * {_inverse_keep(o)})"),
     Fault("keep-prob", ("keep-rate", "forward", "backward", "p-zero", "p-one", "nonfinite", "grad-at-zero-input"),
           keep_prob,
           "p is read as the probability of keeping a unit; torch's p is the probability of dropping it",
-          lambda o: ("your p is the drop probability after all: run without --p-means keep" if o.p_means == "keep"
+          lambda o: ("your p is the drop probability after all (the harness read it as the keep probability): "
+                     "run with --p-means drop" if o.p_means == "keep"
                      else "run with --p-means keep if that is the convention you want, or keep with "
                           "probability 1 - p")),
     Fault("quantised-threshold", ("keep-rate",), quantised_threshold,
@@ -290,6 +320,11 @@ CATALOGUE = (
                                   "grad-at-zero-input"), fresh_mask_backward,
           "backward draws a new mask instead of reusing the forward's",
           lambda o: "save the forward's mask (and scale) and multiply the gradient by it"),
+    Fault("where-select", ("nonfinite",), where_select,
+          "dropped units are selected away (np.where(keep, x / (1-p), 0), as Keras and Flax do), so a dropped "
+          "inf or NaN gives 0; torch multiplies by the mask, and inf * 0 is NaN. Harmless for finite training data",
+          lambda o: "nothing, unless NaN must propagate as in torch: then multiply x by the scaled mask instead "
+                    "of selecting"),
     Fault("batch-shared-mask", ("batch-independence",), _identical("batch", "samples 2i and 2i+1 of one batch"),
           "one mask is drawn for a single sample and shared by every sample of the batch",
           lambda o: "draw the mask with the input's full shape, batch axis included"),
@@ -303,6 +338,10 @@ CATALOGUE = (
           "every call uses the same mask: it is cached, or the generator is re-seeded in forward",
           lambda o: "draw a new mask on every call; seed once, at construction"),
 )
+
+
+#: under a keep-probability p the catalogue's formulas still use torch's p: it says so
+_KEEP_NOTE = " (p in formulas is torch's drop probability: 1 - your keep_p)"
 
 
 def diagnose(failed: dict, options: Options = Options()) -> list:
@@ -324,8 +363,9 @@ def diagnose(failed: dict, options: Options = Options()) -> list:
                 hit = [p for p in hit if p in where]
             if measured and hit:
                 telling = next(p for p in fault.properties if p in hit)
+                cause = fault.cause + (_KEEP_NOTE if options.p_means == "keep" else "")
                 found.append({"id": fault.id, "property": telling, "properties": hit, "variant": variant,
-                              "cause": fault.cause, "evidence": measured, "fix": fault.fix(options)})
+                              "cause": cause, "evidence": measured, "fix": fault.fix(options)})
     return found
 
 

@@ -3,32 +3,74 @@
 A failing property says *what* broke; the figures recorded here say *how*: the ratio of the
 output to torch's under the same mask, the kept fraction, the dtypes that came out, what
 backward did after an evaluation forward. Each test records what it already computed (a
-few cheap reductions on top); records are keyed by kind and variant and live for one
-pytest run.
+few cheap reductions on top). A record goes to the sink of the test that is running
+(:func:`recording`): the conformance plugin opens one per test and puts its records on
+that test's report (``user_properties``), so the process that assembles the matrix (the
+only one, or pytest-xdist's controller) reads every figure from reports, and a run split
+over workers diagnoses from the same evidence as a serial one. Outside a sink nothing is
+recorded. :class:`Records` holds a run's records, keyed by kind and variant.
 
 Recording never changes a test's outcome: a figure that cannot be measured (a wrong
 shape, a non-float output) is simply not recorded, so its diagnosis cannot fire.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from contextlib import contextmanager
-from typing import Optional
+from contextvars import ContextVar
+from typing import Iterable, Optional
 
 import numpy as np
 
 from .variants import VARIANTS, broadcast_axes
 
-_RECORDS: dict = defaultdict(list)
+#: the name a test's records go under in its report's ``user_properties``
+PROPERTY = "npdrop-evidence"
+
+#: the list the running test's records are appended to (None: no test is recording)
+_SINK: ContextVar = ContextVar("npdrop_evidence_sink", default=None)
 
 
-def reset() -> None:
-    _RECORDS.clear()
+class Records:
+    """A run's records, ``(kind, variant) -> [record, ...]`` in the order they were added."""
+
+    def __init__(self, rows: Iterable = ()):
+        self.by_key: dict = {}
+        for kind, variant, row in rows:
+            self.by_key.setdefault((kind, variant), []).append(row)
+
+    def __call__(self, kind: str, variant: str) -> list:
+        """Everything recorded of ``kind`` for ``variant``."""
+        return self.by_key.get((kind, variant), [])
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.by_key.values())
 
 
-def records(kind: str, variant: str) -> list:
-    """Everything recorded of ``kind`` for ``variant``, in the order it was recorded."""
-    return _RECORDS.get((kind, variant), [])
+@contextmanager
+def recording(rows: Optional[list] = None):
+    """Records made inside go to ``rows`` (a new list if None), which is yielded: rows of
+    ``[kind, variant, record]`` with plain JSON values, fit for a report."""
+    rows = [] if rows is None else rows
+    token = _SINK.set(rows)
+    try:
+        yield rows
+    finally:
+        _SINK.reset(token)
+
+
+def recorded() -> Records:
+    """The records made so far in the current sink (empty outside one)."""
+    return Records(_SINK.get() or ())
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _add(kind: str, variant: str, row: dict) -> None:
+    sink = _SINK.get()
+    if sink is not None:
+        sink.append([kind, variant, {k: _plain(v) for k, v in row.items()}])
 
 
 def _floats(*arrays) -> Optional[list]:
@@ -65,8 +107,20 @@ def compared(kind: str, variant: str, p: float, given, got, expected) -> None:
     given, got, expected = arrays
     ratio, spread, n = _ratio(got, expected) if not VARIANTS[variant].alpha else (None, 0.0, 0)
     nan = int((np.isnan(got) & ~np.isnan(expected) & np.isfinite(given)).sum())
-    _RECORDS[kind, variant].append(dict(p=p, dtype=given.dtype.name, out_dtype=got.dtype.name, ratio=ratio,
+    _add(kind, variant, dict(p=p, dtype=given.dtype.name, out_dtype=got.dtype.name, ratio=ratio,
                                         spread=spread, n=n, nan=nan, size=int(got.size)))
+
+
+def nonfinite(variant: str, p: float, given, got, expected) -> None:
+    """A forward on input with inf/NaN planted: how many non-finite inputs torch turned into
+    NaN (a dropped inf: inf * 0) did not come out as NaN here, and how many of those were 0
+    (a select, not a product)."""
+    arrays = _floats(given, got, expected)
+    if arrays is None:
+        return
+    given, got, expected = arrays
+    lost = np.isnan(expected) & ~np.isfinite(given) & ~np.isnan(got)
+    _add("nonfinite", variant, dict(p=p, lost=int(lost.sum()), zero=int((lost & (got == 0)).sum())))
 
 
 @contextmanager
@@ -77,13 +131,13 @@ def raising(variant: str, p: float):
     except Exception as exc:
         # the adapters wrap the user's exception (UserCodeError ... from exc): record the user's own
         own = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
-        _RECORDS["raised", variant].append(dict(p=p, type=type(own).__name__, message=str(own)[:200]))
+        _add("raised", variant, dict(p=p, type=type(own).__name__, message=str(own)[:200]))
         raise
 
 
 def dtype_out(variant: str, what: str, given, got) -> None:
     """The dtype ``what`` (training forward, backward, eval forward) returned for a ``given`` dtype."""
-    _RECORDS["dtype", variant].append(dict(what=what, dtype=np.dtype(given).name,
+    _add("dtype", variant, dict(what=what, dtype=np.dtype(given).name,
                                            out_dtype=np.asarray(got).dtype.name))
 
 
@@ -93,12 +147,12 @@ def eval_output(variant: str, p: float, x, out) -> None:
     if arrays is None:
         return
     ratio, spread, n = _ratio(arrays[1], arrays[0])
-    _RECORDS["eval", variant].append(dict(p=p, dtype=arrays[0].dtype.name, ratio=ratio, spread=spread, n=n))
+    _add("eval", variant, dict(p=p, dtype=arrays[0].dtype.name, ratio=ratio, spread=spread, n=n))
 
 
 def no_eval_mode(variant: str) -> None:
     """The implementation has no evaluation mode the harness could find."""
-    _RECORDS["eval", variant].append(dict(p=None, dtype=None, ratio=None, spread=0.0, n=0, missing=True))
+    _add("eval", variant, dict(p=None, dtype=None, ratio=None, spread=0.0, n=0, missing=True))
 
 
 def backward_after_eval(variant: str, layer, grad: np.ndarray, last_keep: Optional[np.ndarray] = None):
@@ -108,13 +162,13 @@ def backward_after_eval(variant: str, layer, grad: np.ndarray, last_keep: Option
     try:
         got = layer.backward(grad)
     except Exception as exc:
-        _RECORDS["eval-backward", variant].append(dict(raised=f"{type(exc).__name__}: {exc}"[:200]))
+        _add("eval-backward", variant, dict(raised=f"{type(exc).__name__}: {exc}"[:200]))
         raise
     if last_keep is not None and _floats(got, grad) is not None:
         keep = np.broadcast_to(last_keep, grad.shape)
         pattern = np.asarray(got) != 0
         stale = bool(not keep.all() and np.array_equal(pattern, keep))
-        _RECORDS["eval-backward", variant].append(dict(stale=stale, zeros=int((~pattern).sum()), size=grad.size))
+        _add("eval-backward", variant, dict(stale=stale, zeros=int((~pattern).sum()), size=grad.size))
     return got
 
 
@@ -126,17 +180,17 @@ def backward_pattern(variant: str, p: float, keep: np.ndarray, grad_in, shape: t
     if got.shape != tuple(shape) or got.dtype.kind != "f":
         return
     through = np.any(got != 0, axis=broadcast_axes(variant, got.shape), keepdims=True).reshape(keep.shape)
-    _RECORDS["pattern", variant].append(dict(p=p, cells=int(keep.size), through=int(through.sum()),
+    _add("pattern", variant, dict(p=p, cells=int(keep.size), through=int(through.sum()),
                                              agree=int((through == keep).sum())))
 
 
 def kept(variant: str, p: float, count: int, cells: int) -> None:
     """The implementation's own draw at ``p`` kept ``count`` of ``cells`` noise cells."""
-    _RECORDS["kept", variant].append(dict(p=p, count=int(count), cells=int(cells)))
+    _add("kept", variant, dict(p=p, count=int(count), cells=int(cells)))
 
 
 def agreement(kind: str, variant: str, p: float, a: np.ndarray, b: np.ndarray) -> None:
     """Two masks that should be independent ("call": consecutive calls, "batch": samples
     of one batch): on how many cells they agree."""
-    _RECORDS[kind, variant].append(dict(p=p, agree=int((a == b).sum()), cells=int(a.size),
+    _add(kind, variant, dict(p=p, agree=int((a == b).sum()), cells=int(a.size),
                                         dropped=int(a.size - np.count_nonzero(a))))

@@ -7,6 +7,7 @@ output and the mask to inject into torch.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
@@ -16,10 +17,12 @@ import pytest
 from npdrop.testing.inject import assert_same
 
 from . import evidence
+from .adapters.usercode import UserCodeError
 from .observe import observe
 from .reference import TorchResult, run_torch, tolerance, torch_draws
-from .report import NOT_APPLICABLE
+from .report import NOT_APPLICABLE, UNSUPPORTED
 from .variants import noise_shape
+from .words import p_text
 
 try:  # bfloat16 joins the matrix when the optional ml_dtypes package is installed
     from ml_dtypes import bfloat16
@@ -28,6 +31,31 @@ except ImportError:
 DTYPES = (np.float16, np.float32, np.float64) + (() if bfloat16 is None else (bfloat16,))
 DTYPE_IDS = ("float16", "float32", "float64") + (() if bfloat16 is None else ("bfloat16",))
 PS = (0.0, 0.1, 0.3, 0.5, 0.8, 1.0)
+#: the dtypes every implementation must take; others (bfloat16) it may refuse
+REQUIRED_DTYPES = (np.float16, np.float32, np.float64)
+
+
+def refuses(impl, dtype, error: BaseException) -> bool:
+    """Whether ``error`` (from the first call with a ``dtype`` input) is the implementation
+    refusing a dtype it need not take: outside float16/32/64, not npdrop (which takes every
+    one), and an exception raised by its own code (not the harness finding its output wrong)."""
+    return (isinstance(error, UserCodeError) and error.__cause__ is not None and not impl.exact
+            and not any(np.dtype(dtype) == np.dtype(d) for d in REQUIRED_DTYPES))
+
+
+@contextmanager
+def accepted(impl, dtype):
+    """Around the first call with an input of ``dtype``. NumPy code that checks
+    ``np.issubdtype(x.dtype, np.floating)`` refuses bfloat16 (not a numpy floating type),
+    and that is no fault: such a refusal makes the test n/a, "unsupported", not failed. A
+    dtype it accepts is checked like any other."""
+    try:
+        yield
+    except UserCodeError as error:
+        if not refuses(impl, dtype, error):
+            raise
+        pytest.skip(f"{UNSUPPORTED} {np.dtype(dtype).name}: the implementation refuses it "
+                    f"({str(error).splitlines()[0]})")
 
 
 def draw_keep(variant: str, shape: tuple, p: float, rng: np.random.Generator) -> np.ndarray:
@@ -77,7 +105,7 @@ def check_backward_pattern(layer, variant: str, x: np.ndarray, keep: np.ndarray,
     assert not differ.any(), (
         f"{what}: backward(ones) is nonzero where the forward dropped, or zero where it kept, at "
         f"{int(differ.sum())} of {x.size} elements (first at {tuple(int(i) for i in np.argwhere(differ)[0])}): "
-        f"backward does not use the forward's mask [{variant}(p={p}), float64]")
+        f"backward does not use the forward's mask [{variant}({p_text(p)}), float64]")
 
 
 def needs(layer, capability: str) -> None:
@@ -115,7 +143,7 @@ class Judge:
 
     def same(self, actual, expected, what: str, *, exact: Optional[bool] = None, against: str = "torch") -> None:
         tol = tolerance(self.variant, np.dtype(self.dtype), self.impl.exact if exact is None else exact)
-        assert_same(actual, expected, what=what, variant=self.variant, p=self.p, dtype=np.dtype(self.dtype),
+        assert_same(actual, expected, what=what, variant=self.variant, p=p_text(self.p), dtype=np.dtype(self.dtype),
                     shape=self.shape, repro=self.repro, against=against, **tol)
 
     def torch(self, x, keep, **kwargs) -> TorchResult:

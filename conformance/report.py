@@ -10,12 +10,17 @@ backward, an eval mode): they skip with a reason starting with :data:`NOT_APPLIC
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
+from . import explain
+from .diagnose import lines as cause_lines
 from .variants import VARIANTS
 
 #: the start of a skip reason that means "does not apply to this implementation".
 NOT_APPLICABLE = "n/a:"
+#: the start of the skip reason of a dtype the implementation refuses (outside float16/32/64)
+UNSUPPORTED = f"{NOT_APPLICABLE} unsupported dtype"
 
 #: property -> what it checks (the README and the JSON report use the same words).
 PROPERTIES = {
@@ -61,6 +66,22 @@ class Cell:
         if self.passed:
             return "pass"
         return "n/a" if self.na and not self.skipped else "skip"
+
+
+_TICKS = re.compile(r"`+")
+
+
+def _one_line(text: str) -> str:
+    """Text for one Markdown line (a list item's continuation must not start a new paragraph)."""
+    return " ".join(str(text).split())
+
+
+def _examples(failures: list) -> list:
+    """Up to five failures for the JSON report, the most telling first."""
+    if not failures:
+        return []
+    first = explain.telling(failures)
+    return [first] + [f for f in failures if f is not first][:4]
 
 
 class Matrix:
@@ -110,12 +131,88 @@ class Matrix:
         for (prop, variant), cell in sorted(self.cells.items()):
             props.setdefault(prop, {})[variant] = {
                 "status": cell.status, "passed": cell.passed, "failed": cell.failed,
-                "skipped": cell.skipped, "n/a": cell.na, "failures": cell.failures[:5]}
+                "skipped": cell.skipped, "n/a": cell.na, "failures": _examples(cell.failures)}
         totals = {k: sum(getattr(c, k) for c in self.cells.values()) for k in ("passed", "failed", "skipped")}
         totals["n/a"] = sum(c.na for c in self.cells.values())
         return {**self.meta, "properties": props, "failed_properties": self.failed_properties(),
                 "descriptions": {p: PROPERTIES.get(p, "") for p in self.properties()}, "totals": totals,
                 "diagnoses": self.diagnoses}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Matrix":
+        """The matrix a JSON report (:meth:`to_json`) was written from, failures as kept there."""
+        matrix = cls()
+        matrix.meta = {k: v for k, v in data.items() if k not in
+                       ("properties", "failed_properties", "descriptions", "totals", "diagnoses")}
+        matrix.diagnoses = list(data.get("diagnoses", []))
+        for prop, cells in data.get("properties", {}).items():
+            for variant, c in cells.items():
+                matrix.cells[prop, variant] = Cell(c["passed"], c["failed"], c["skipped"], c["n/a"],
+                                                   list(c["failures"]))
+        return matrix
+
+    def totals(self) -> dict:
+        return {k: sum(getattr(c, k) for c in self.cells.values()) for k in ("passed", "failed", "skipped", "na")}
+
+    def verdict(self) -> str:
+        """One line: pass or FAIL, how many properties failed, how many tests ran."""
+        t, failed, props = self.totals(), self.failed_properties(), self.properties()
+        tests = f"{t['failed']} failed, {t['passed']} passed, {t['skipped']} skipped, {t['na']} n/a tests"
+        if failed:
+            return f"FAIL: {len(failed)} of {len(props)} properties fail ({', '.join(failed)}); {tests}"
+        if not t["passed"]:
+            return f"NOTHING CHECKED: no test passed or failed; {tests}"
+        return f"pass: all {len(props)} properties ({tests})"
+
+    def explained(self) -> list:
+        """(property, failed test count, one-line explanation) per failed property, with the
+        most telling failure over all its variants."""
+        out = []
+        for prop in self.failed_properties():
+            failures = [f for (q, _), c in self.cells.items() if q == prop for f in c.failures]
+            count = sum(c.failed for (q, _), c in self.cells.items() if q == prop)
+            out.append((prop, count, explain.line(prop, failures)))
+        return out
+
+    def screen(self, notes: tuple = ()) -> list:
+        """The run on one screen: what was found, the matrix, the verdict, the likely causes
+        with evidence and ``try:``, one line per failed property, then ``notes`` (where the
+        full log and reports are)."""
+        out = [self.meta.get("description", ""), self.text(), "verdict: " + self.verdict()]
+        out += self.run_lines()
+        for d in self.diagnoses:
+            out += cause_lines(d)
+        if self.failed_properties() and not self.diagnoses and self.meta.get("evidence_from", "").startswith("only"):
+            out.append("no likely cause named from the evidence of " + self.meta["evidence_from"])
+        explained = self.explained()
+        if explained:
+            out.append("failed properties (torch; here, the most telling failure; in training):")
+            out += [f"  {text}" for _, _, text in explained]
+        unknown = [p for p in self.properties() if p not in PROPERTIES]
+        if unknown:
+            out.append("(rows without a prop marker are named after their module: " + ", ".join(unknown) + ")")
+        return [line for block in out + list(notes) for line in block.split("\n")]
+
+    def run_lines(self) -> list:
+        """What the report's record of the run adds to the verdict: a call that timed out,
+        tests whose pytest-xdist worker died, an incomplete run, dtypes refused (n/a)."""
+        meta, out = self.meta, []
+        timed_out = meta.get("timed_out")
+        if timed_out:
+            test = f" in {timed_out['test']}" if timed_out.get("test") else ""
+            out.append(f"TIMED OUT: {timed_out['call']} did not return within {timed_out['limit_s']:g} s "
+                       f"(--call-timeout){test}; a hung call cannot be stopped, so the run ended there "
+                       f"(exit {meta.get('exit_status')})")
+        for test in meta.get("crashed", {}):
+            out.append(f"CRASHED: {test} (its worker died in it, as a call past --call-timeout makes it)")
+        if not meta.get("complete", True):
+            tests = meta.get("tests")
+            out.append(f"INCOMPLETE: {tests['not_run']} of {tests['selected']} selected tests did not run; "
+                       "the report says complete: false" if tests else
+                       "INCOMPLETE: no test ran; the report says complete: false")
+        for dtype, why in meta.get("unsupported", {}).items():
+            out.append(f"unsupported: {dtype} input, refused with an exception (n/a, not failed): {why}")
+        return out
 
     def _rows(self, fail: str) -> tuple[list, list]:
         variants = self.variants()
@@ -136,23 +233,34 @@ class Matrix:
         return "\n".join([line(header)] + [line(r) for r in rows])
 
     def markdown(self) -> str:
+        """The report: verdict and likely causes first, then the matrix, then one example per
+        failed property (its most telling failure)."""
         header, rows = self._rows("**FAIL**")
-        out = [f"# Conformance: {self.meta.get('impl', '?')}", "", self.meta.get("description", ""), "",
-               "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        out += ["| " + " | ".join(r) + " |" for r in rows]
-        fails = [(p, v, c) for (p, v), c in sorted(self.cells.items()) if c.failed]
-        if fails:
-            out += ["", "## Failures", ""]
-            for prop, variant, cell in fails:
-                first = cell.failures[0]
-                out += [f"- **{prop}** / {variant}: {cell.failed} failed, e.g. `{first['test']}`",
-                        "", "  ```", "  " + first["message"].replace("\n", "\n  "), "  ```"]
-        if self.diagnoses:
+        verdict = self.verdict()
+        word, _, rest = verdict.partition(":")
+        out = [f"# Conformance: {self.meta.get('impl', '?')}", "", f"**{word}**:{rest}", ""]
+        run = self.run_lines()
+        if run:
+            out += [f"- {_one_line(line)}" for line in run] + [""]
+        out.append(self.meta.get("description", ""))
+        if self.failed_properties():
             out += ["", "## Likely causes", ""]
+            if not self.diagnoses:
+                out.append("None of the known faults matched the measured figures; see the failures below.")
             for d in self.diagnoses:
-                out += [f"- **{d['id']}** ({d['variant']}: {', '.join(d['properties'])}): {d['cause']}",
-                        f"  - evidence: {d['evidence']}", f"  - try: {d['fix']}"]
-        return "\n".join(out) + "\n"
+                out += [f"- **{d['id']}** ({d['variant']}: {', '.join(d['properties'])}): {_one_line(d['cause'])}",
+                        f"  - evidence: {_one_line(d['evidence'])}", f"  - try: {_one_line(d['fix'])}"]
+        out += ["", "## Matrix", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(r) + " |" for r in rows]
+        if self.failed_properties():
+            out += ["", "## Failed properties", ""]
+            for prop, count, text in self.explained():
+                failures = [f for (q, _), c in self.cells.items() if q == prop for f in c.failures]
+                example = explain.telling(failures)
+                fence = "`" * max(3, 1 + max((len(r) for r in _TICKS.findall(example["message"])), default=0))
+                out += [f"### {prop}: {count} failed", "", _one_line(text.partition(": ")[2]), "",
+                        f"Example: `{example['test']}`", "", fence + "text", example["message"].rstrip(), fence, ""]
+        return "\n".join(out).rstrip("\n") + "\n"
 
     def write(self, json_path=None, md_path=None) -> None:
         if json_path:

@@ -79,3 +79,19 @@ def check_binomial(count: int, n: int, q: float, what: str, alpha: float = ALPHA
         f"(accepted {lo}..{hi}, i.e. {lo / n:.6f}..{hi / n:.6f}; "
         f"{(count - n * q) / sd:+.1f} standard deviations; false-alarm probability <= {alpha:g})"
         + (f"\n  repro: {repro}" if repro else ""))
+
+
+#: how a message says that only the first sample's mask was judged
+SHARED = "; every sample had the same mask (batch-independence's fault), so only the first sample's are judged"
+
+
+def samples(keep) -> tuple:
+    """The mask as one row per sample, and whether every sample had the same mask; then only
+    the first row. A mask shared across the batch is ``batch-independence``'s fault: the
+    checks of rates, calls and noise cells judge what was drawn, once, and count each draw
+    once (counting it once per sample would make a correct rate look overdispersed)."""
+    rows = keep.reshape(keep.shape[0], -1)
+    varied = rows[0].any() and not rows[0].all()   # a mask keeping (or dropping) all is no shared draw
+    if rows.shape[0] > 1 and varied and (rows == rows[0]).all():
+        return rows[:1], True
+    return rows, False

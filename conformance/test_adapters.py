@@ -379,3 +379,73 @@ def test_a_variable_output_is_read_through_its_data(x):
     layer = Driver(detect(variable_dropout, _options()), 0.25, seed=0)
     out = layer.forward(x)
     assert isinstance(out, np.ndarray) and out.dtype == x.dtype and np.array_equal(out, x * 2)
+
+
+@pytest.mark.parametrize("value,words", [(None, "forward returned None"), ([1.0, 2.0], "forward returned a list of 2"),
+                                         ((1.0,), "forward returned a tuple of 1"),
+                                         (2.5, "forward returned the scalar 2.5 (float) for an input of shape (2, 3)"),
+                                         (np.float32(2.5), "returned the scalar")])
+def test_an_output_that_is_no_array_fails_saying_what_came_back(value, words):
+    from conformance.adapters.driver import output
+
+    with pytest.raises(UserCodeError) as info:
+        output(value, np.ones((2, 3)), "forward")
+    assert words in str(info.value)
+
+
+def test_a_zero_dimensional_input_may_give_a_numpy_scalar():
+    from conformance.adapters.driver import output
+
+    assert output(np.float32(2.5), np.ones((), np.float32), "forward") == np.float32(2.5)
+
+
+def test_a_cacheless_backward_beside_a_forward_only_function_is_driven():
+    """A notebook's ``dropout_forward(x, p)`` returning the output, with ``dropout_backward(dout)``
+    reading the mask it left in a module-level variable."""
+    import tests.gallery.shapes_notebook as notebook
+
+    found = detect(notebook.dropout_forward, Options(probe_shape=X.shape, module=notebook))
+    assert type(found) is ForwardOnly and found.has_backward
+    assert "dropout_backward(dout) -> returned" in found.describe()
+    layer = Driver(found, 0.5, seed=0)
+    out = layer.forward(X)
+    assert np.array_equal(layer.backward(np.ones_like(X)) != 0, out != 0)
+
+
+def test_a_library_that_cannot_hold_a_dtype_refuses_it_as_unsupported():
+    """An array library that cannot take bfloat16 (the conversion raises) refuses it the way
+    the implementation's own code would: a UserCodeError with the cause, which makes the
+    test n/a (unsupported), not failed; float32 runs as before."""
+    from conformance.adapters.arrays import NumpyArrays
+    from conformance.harness import refuses
+
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+
+    class NoBfloat16(NumpyArrays):
+        def native(self, x):
+            if x.dtype == ml_dtypes.bfloat16:
+                raise TypeError("bfloat16 is not supported")
+            return super().native(x)
+
+    layer = Driver(detect(only_forward, _options()), 0.0, seed=0, arrays=NoBfloat16())
+    assert np.array_equal(layer.forward(X.astype(np.float32)), X.astype(np.float32) * 2)
+    with pytest.raises(UserCodeError, match="cannot hold the bfloat16 input") as info:
+        layer.forward(X.astype(ml_dtypes.bfloat16))
+    from types import SimpleNamespace
+
+    impl = SimpleNamespace(exact=False)
+    assert refuses(impl, ml_dtypes.bfloat16, info.value) and not refuses(impl, np.float32, info.value)
+
+
+def test_library_arrays_pass_the_output_type_checks_once_read_as_numpy():
+    """A torch tensor (and a Variable holding ``.data``) is an array, not "not an array"."""
+    from conformance.adapters.arrays import TorchArrays
+    from conformance.adapters.driver import output
+
+    torch = pytest.importorskip("torch")
+    got = output(torch.ones(2, 3), np.ones((2, 3)), "forward", TorchArrays())
+    assert isinstance(got, np.ndarray) and got.shape == (2, 3)
+    got = output(Variable(np.ones((2, 3))), np.ones((2, 3)), "forward")
+    assert isinstance(got, np.ndarray) and got.shape == (2, 3)
+    with pytest.raises(UserCodeError, match="returned a list"):
+        output([torch.ones(2)], np.ones((2, 3)), "forward", TorchArrays())

@@ -9,9 +9,10 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
-from conformance.harness import DTYPE_IDS, DTYPES, Judge, check_backward_pattern, needs, own_forward  # noqa: E402
+from conformance.words import p_id, p_text  # noqa: E402
+from conformance.harness import DTYPE_IDS, DTYPES, Judge, accepted, check_backward_pattern, needs, own_forward  # noqa: E402
 from conformance.inputs import PALETTE, gradient, needs_palette, values  # noqa: E402
-from conformance.stats import check_binomial  # noqa: E402
+from conformance.stats import SHARED, check_binomial, samples  # noqa: E402
 from conformance.variants import VARIANTS, broadcast_axes, cell_shape  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -33,10 +34,12 @@ def test_dtype_is_preserved(impl, variant, dtype, rng, seed):
         calls.append(("backward", lambda: layer.backward(gradient(x.shape, dtype, rng))))
     if layer.has_eval:
         calls.append(("eval forward", lambda: (layer.eval(), layer.forward(x))[1]))
-    for what, call in calls:
+    with accepted(impl, dtype):
+        first = calls.pop(0)[1]()
+    for what, call in [("training forward", lambda: first)] + calls:
         got = np.asarray(call()).dtype
         evidence.dtype_out(variant, what, dtype, got)
-        assert got == dtype, f"{what}: out.dtype={got}, but should be {name} [{variant}(p=0.3)({name} input)]"
+        assert got == dtype, f"{what}: out.dtype={got}, but should be {name} [{variant}({p_text(0.3)})({name} input)]"
 
 
 @pytest.mark.prop("input-unchanged")
@@ -46,13 +49,13 @@ def test_input_and_gradient_are_not_modified(impl, variant, rng, seed):
     g = gradient(x.shape, np.float32, rng)
     x0, g0 = x.copy(), g.copy()
     layer.forward(x)
-    assert np.array_equal(x, x0), f"training forward modified its input [{variant}(p=0.5), float32]"
+    assert np.array_equal(x, x0), f"training forward modified its input [{variant}({p_text(0.5)}), float32]"
     if layer.has_backward:
         layer.backward(g)
-        assert np.array_equal(g, g0), f"backward modified the upstream gradient [{variant}(p=0.5)]"
-        assert np.array_equal(x, x0), f"backward modified the forward's input [{variant}(p=0.5)]"
+        assert np.array_equal(g, g0), f"backward modified the upstream gradient [{variant}({p_text(0.5)})]"
+        assert np.array_equal(x, x0), f"backward modified the forward's input [{variant}({p_text(0.5)})]"
     # the implementation is handed copies: what it changed in them is noted by the driver
-    assert not layer.modified, f"modified in place: {', '.join(layer.modified)} [{variant}(p=0.5), float32]"
+    assert not layer.modified, f"modified in place: {', '.join(layer.modified)} [{variant}({p_text(0.5)}), float32]"
 
 
 @pytest.mark.prop("p-one")
@@ -61,20 +64,20 @@ def test_p_one_gives_zeros(impl, variant, dtype, rng, seed, repro):
     """p == 1: torch returns ``x * 0`` (no draw): zeros for finite x, never NaN from ``0 * inf``."""
     layer = impl.make(variant, 1.0, seed)
     x = values(_batched(variant), dtype, rng)
-    with evidence.raising(variant, 1.0):
+    with accepted(impl, dtype), evidence.raising(variant, 1.0):
         out = np.asarray(layer.forward(x))
     g = gradient(x.shape, dtype, rng)
     judge = Judge(impl, variant, 1.0, dtype, x.shape, repro)
     expected = judge.torch(x, None, grad=g)  # x * 0 in both forms
     evidence.compared("forward", variant, 1.0, x, out, expected.out)
-    assert not np.isnan(out).any(), f"p=1 gave {int(np.isnan(out).sum())} NaN for finite input [{variant}, {dtype.__name__}]"
-    judge.same(out, expected.out, "forward at p=1 (zeros)")
+    assert not np.isnan(out).any(), f"{p_text(1.0)} gave {int(np.isnan(out).sum())} NaN for finite input [{variant}, {dtype.__name__}]"
+    judge.same(out, expected.out, f"forward at {p_text(1.0)} (zeros)")
     if layer.has_backward:
-        judge.same(layer.backward(g), expected.grad, "backward at p=1 (zeros)")
+        judge.same(layer.backward(g), expected.grad, f"backward at {p_text(1.0)} (zeros)")
 
 
 @pytest.mark.prop("backward-reuses-mask")
-@pytest.mark.parametrize("p", (0.3, 0.8), ids=lambda p: f"p{p}")
+@pytest.mark.parametrize("p", (0.3, 0.8), ids=p_id)
 def test_backward_reuses_the_forward_mask(impl, variant, p, rng, seed):
     """backward(ones) is nonzero exactly where the forward kept units: no fresh draw."""
     layer = impl.make(variant, p, seed)
@@ -111,7 +114,7 @@ def test_gradient_flows_through_zero_inputs(impl, variant, rng, seed, repro):
     hidden = ~known
     if hidden.any():
         check_binomial(int((said_kept & hidden).sum()), int(hidden.sum()), 1 - p,
-                       f"cells with input exactly 0 that backward lets the gradient through [{variant}(p={p})]",
+                       f"cells with input exactly 0 that backward lets the gradient through [{variant}({p_text(p)})]",
                        repro=repro)
     completed = np.where(known, keep, said_kept)
     judge = Judge(impl, variant, p, dtype, shape, repro)
@@ -125,7 +128,8 @@ def test_noise_shape(impl, variant, rng, seed, repro):
     layer = impl.make(variant, p, seed)
     x = values(cell_shape(variant, 64, 128, 4), np.float64, rng, needs_palette(variant, False))
     _, keep, _ = own_forward(layer, variant, x)
-    cells = keep.reshape(64, 128)
+    cells, shared = samples(keep.reshape(64, 128))
     agree = cells[:, 0::2] == cells[:, 1::2]
     check_binomial(int(agree.sum()), agree.size, p * p + (1 - p) ** 2,
-                   f"agreement between the masks of neighbouring channels [{variant}(p={p})]", repro=repro)
+                   f"agreement between the masks of neighbouring channels [{variant}({p_text(p)})"
+                   f"{SHARED if shared else ''}]", repro=repro)

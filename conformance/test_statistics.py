@@ -10,9 +10,10 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance import evidence  # noqa: E402
+from conformance.words import p_id, p_text  # noqa: E402
 from conformance.inputs import PALETTE, needs_palette, values  # noqa: E402
 from conformance.harness import own_forward  # noqa: E402
-from conformance.stats import check_binomial  # noqa: E402
+from conformance.stats import SHARED, check_binomial, samples  # noqa: E402
 from conformance.variants import VARIANTS, cell_shape  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -28,7 +29,7 @@ def _tiled_input(variant, shape):
 
 
 @pytest.mark.prop("keep-rate")
-@pytest.mark.parametrize("p,cells", [(0.1, 10**7), (0.3, 10**6), (0.8, 10**6)], ids=["p0.1-1e7", "p0.3-1e6", "p0.8-1e6"])
+@pytest.mark.parametrize("p,cells", [(0.1, 10**7), (0.3, 10**6), (0.8, 10**6)], ids=lambda v: p_id(v) if isinstance(v, float) else f"1e{len(str(v)) - 1}")
 def test_keep_rate(impl, variant, p, cells, seed, repro):
     """Kept cells ~ Binomial(cells, 1 - p). At p = 0.1 with 1e7 cells the accepted rate is
     0.9 +- 6.2e-4, so a keep probability quantised to 1/256 steps (0.8984) fails."""
@@ -36,10 +37,11 @@ def test_keep_rate(impl, variant, p, cells, seed, repro):
     x = _tiled_input(variant, cell_shape(variant, 1000, cells // 1000))
     _, keep, known = own_forward(layer, variant, x)
     assert known.all(), "the input reveals every cell's mask"
+    keep, shared = samples(keep)
     count = int(keep.sum())
     evidence.kept(variant, p, count, keep.size)
-    check_binomial(count, keep.size, 1 - p, f"kept fraction [{variant}(p={p}), {keep.size} cells]",
-                   repro=repro)
+    check_binomial(count, keep.size, 1 - p, f"kept fraction [{variant}({p_text(p)}), {keep.size} cells"
+                   f"{SHARED if shared else ''}]", repro=repro)
 
 
 def _half_layer(impl, variant, rng, seed):
@@ -54,13 +56,24 @@ def _check_independent(a, b, what: str, repro) -> None:
 
 @pytest.mark.prop("call-independence")
 def test_each_call_draws_a_new_mask(impl, variant, rng, seed, repro):
-    """Two calls on one input: their masks agree on each cell with probability p^2 + (1-p)^2."""
+    """Three training steps on one input (forward, then backward where there is one, as in
+    training: a backward may re-seed or cache): each step's mask agrees with the previous
+    one's on each cell with probability p^2 + (1-p)^2. A mask shared by the samples of a
+    batch is judged on its first sample (:func:`samples`), so it is not taken for a reused one."""
     layer, x = _half_layer(impl, variant, rng, seed)
-    first = own_forward(layer, variant, x.copy())[1]
-    second = own_forward(layer, variant, x.copy())[1]
-    evidence.agreement("call", variant, 0.5, first, second)
-    _check_independent(first, second, f"cells where two consecutive calls' masks agree [{variant}(p=0.5)] "
-                       "(a mask reused, or re-seeded?)", repro)
+    masks = []
+    for _ in range(3):
+        masks.append(own_forward(layer, variant, x.copy())[1])
+        if layer.has_backward:
+            layer.backward(np.ones_like(x))
+    shared = all(samples(m)[1] for m in masks)
+    for step, (first, second) in enumerate(zip(masks, masks[1:]), start=1):
+        if shared:
+            first, second = samples(first)[0], samples(second)[0]
+        evidence.agreement("call", variant, 0.5, first, second)
+        _check_independent(first, second, f"cells where the masks of training steps {step} and {step + 1} agree "
+                           f"[{variant}({p_text(0.5)}){SHARED if shared else ''}] (a mask reused, or re-seeded?)",
+                           repro)
 
 
 @pytest.mark.prop("batch-independence")
@@ -69,5 +82,5 @@ def test_samples_in_a_batch_get_independent_masks(impl, variant, rng, seed, repr
     layer, x = _half_layer(impl, variant, rng, seed)
     cells = own_forward(layer, variant, x)[1].reshape(200, 500)
     evidence.agreement("batch", variant, 0.5, cells[0::2], cells[1::2])
-    _check_independent(cells[0::2], cells[1::2], f"cells where samples 2i and 2i+1 agree [{variant}(p=0.5)] "
+    _check_independent(cells[0::2], cells[1::2], f"cells where samples 2i and 2i+1 agree [{variant}({p_text(0.5)})] "
                        "(one mask for the whole batch?)", repro)

@@ -9,6 +9,7 @@ build backend; ``--no-build-isolation`` keeps the test offline).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -105,19 +106,30 @@ def _conform(installed, *args):
     return run.returncode, output
 
 
-def test_installed_suite_passes_a_correct_pair_from_the_users_directory(installed):
-    code, output = _conform(installed, "good_pair:dropout_forward", "--p-means", "keep")
+def test_installed_suite_passes_a_correct_pair_from_the_users_directory(installed, tmp_path):
+    code, output = _conform(installed, "good_pair:dropout_forward", "--p-means", "keep", "--log-dir", str(tmp_path))
     assert code == 0, output[-3000:]
-    assert f"rootdir: {installed[0]}" in output, "the suite did not run from the installed copy"
-    assert "dropout_backward(dout, cache) -> returned" in output and "failed properties: none" in output
+    log = (tmp_path / "pytest.log").read_text()
+    assert f"rootdir: {installed[0]}" in log, "the suite did not run from the installed copy"
+    assert "dropout_backward(dout, cache) -> returned" in output and "verdict: pass: all 17 properties" in output
+    assert f"pytest's whole output: {tmp_path / 'pytest.log'}" in output
 
 
-def test_installed_suite_fails_a_faulty_layer_with_exit_status_1(installed, tmp_path):
+def test_installed_suite_fails_a_faulty_layer_with_exit_status_1_on_one_screen(installed, tmp_path):
     report = tmp_path / "report.json"
     code, output = _conform(installed, "bad_layer:LayerDropout", "--report-json", str(report))
     assert code == 1, output[-3000:]
     assert "forward(inputs, training) -> self.output" in output
-    assert "failed properties: forward" in output and report.exists()
+    assert "verdict: FAIL: " in output and "likely cause: no-scale" in output and report.exists()
+    assert len(output.splitlines()) <= 60, f"{len(output.splitlines())} lines, not one screen:\n{output}"
+    assert "FAILED conformance/" not in output, "pytest's own summary is for the log"
+
+
+def test_full_prints_pytests_whole_output_with_the_same_exit_status(installed):
+    code, output = _conform(installed, "bad_layer:LayerDropout", "--full", "-q", "-rf")
+    assert code == 1, output[-3000:]
+    assert "FAILED " in output and "test_forward.py::test_forward[" in output
+    assert "npdrop conformance matrix" in output and "likely cause: no-scale" in output
 
 
 def test_what_cannot_be_driven_exits_4_with_the_reason(installed):
@@ -130,7 +142,7 @@ def test_torch_dropout_itself_is_clean_unmodified(installed):
     """torch's own module gets torch tensors, torch's autograd for the backward: no failure."""
     code, output = _conform(installed, "torch.nn:Dropout")
     assert code == 0, output[-3000:]
-    assert "torch tensors" in output and "torch.autograd" in output and "failed properties: none" in output
+    assert "torch tensors" in output and "torch.autograd" in output and "verdict: pass: all 17 properties" in output
 
 
 def test_a_probe_that_raises_is_one_usage_error_exit_4(installed):
@@ -150,4 +162,39 @@ def test_impl_kwargs_build_a_layer_that_needs_constructor_arguments(installed):
     code, output = _conform(installed, "channels:ChannelsDropout", "--reference", "Dropout2d",
                             "--impl-kwargs", 'data_format="channels_first"')
     assert code == 0, output[-3000:]
-    assert "built with data_format='channels_first'" in output and "failed properties: none" in output
+    assert "built with data_format='channels_first'" in output and "verdict: pass: all 17 properties" in output
+
+
+def test_without_torch_it_says_how_to_get_the_cpu_build(monkeypatch, capsys):
+    from conformance import cli
+
+    real = __import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch":
+            raise ImportError("No module named 'torch'", name="torch")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.__import__", no_torch)
+    assert cli.main(["mymod:Drop"]) == 4
+    err = capsys.readouterr().err
+    assert f"-m pip install torch --index-url {cli.TORCH_CPU_INDEX}" in err and "CUDA" in err
+
+
+def test_the_users_pytest_configuration_does_not_reach_the_suite(installed, tmp_path):
+    """npdrop installed in a virtual environment inside a project whose pytest settings say
+    ``addopts = "-x"`` (pytest finds them above the installed suite): the verdict is whole."""
+    site, project = installed
+    user = tmp_path / "project"
+    shutil.copytree(project, user)
+    shutil.copytree(site, user / "venv")
+    (user / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-x --maxfail=1"\n')
+    report = tmp_path / "report.json"
+    run = subprocess.run([sys.executable, str(user / "venv" / "bin" / "npdrop-conform"), "bad_layer:LayerDropout",
+                          "--report-json", str(report), "--tb=no", "-W", "ignore"], cwd=user,
+                         env={**os.environ, "PYTHONPATH": str(user / "venv")}, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 1, (run.stdout + run.stderr)[-3000:]
+    found = json.loads(report.read_text())
+    assert len(found["failed_properties"]) > 1 and found["totals"]["failed"] > 1, found["failed_properties"]
+    assert found["complete"] is True and found["tests"]["not_run"] == 0, found["tests"]

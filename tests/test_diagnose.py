@@ -11,14 +11,23 @@ from conformance.diagnose import Options, diagnose
 
 
 @pytest.fixture(autouse=True)
-def _fresh_records():
-    evidence.reset()
-    yield
-    evidence.reset()
+def _rows():
+    """Each test records into its own sink, as the conformance plugin gives each test."""
+    with evidence.recording() as rows:
+        yield rows
 
 
-def _ids(failed, options=Options()):
-    return sorted(d["id"] for d in diagnose({"Dropout": failed}, options))
+def _reset():
+    evidence._SINK.get().clear()
+
+
+def _run(**resolved) -> Options:
+    """What the diagnoses read: the resolved options and the evidence recorded so far."""
+    return Options(records=evidence.recorded(), **resolved)
+
+
+def _ids(failed, options=None):
+    return sorted(d["id"] for d in diagnose({"Dropout": failed}, options or _run()))
 
 
 def _masks(agree: int, cells: int = 100_000):
@@ -33,7 +42,7 @@ def test_a_quantised_keep_rate_is_named_only_when_the_draws_are_independent():
     evidence.kept("Dropout", 0.1, 8_983_739, 10**7)            # 230/256, not 0.9
     evidence.agreement("batch", "Dropout", 0.5, *_masks(50_020))
     assert _ids(["keep-rate"]) == ["quantised-threshold"]
-    evidence.reset()
+    _reset()
     evidence.kept("Dropout", 0.1, 8_983_739, 10**7)
     evidence.agreement("batch", "Dropout", 0.5, *_masks(100_000))  # one mask for the batch
     assert _ids(["keep-rate", "batch-independence"]) == ["batch-shared-mask"]
@@ -44,11 +53,11 @@ def test_a_keep_rate_off_by_more_than_a_byte_step_is_not_quantisation():
     assert _ids(["keep-rate"]) == []
 
 
-@pytest.mark.parametrize("p_means,advice", [("drop", "run with --p-means keep"), ("keep", "run without --p-means keep")])
+@pytest.mark.parametrize("p_means,advice", [("drop", "run with --p-means keep"), ("keep", "run with --p-means drop")])
 def test_keep_prob_advice_follows_the_run(p_means, advice):
     for p, cells in ((0.1, 10**7), (0.3, 10**6), (0.8, 10**6)):
         evidence.kept("Dropout", p, round(p * cells), cells)
-    (found,) = diagnose({"Dropout": ["keep-rate"]}, Options(p_means=p_means))
+    (found,) = diagnose({"Dropout": ["keep-rate"]}, _run(p_means=p_means))
     assert found["id"] == "keep-prob" and advice in found["fix"], found
 
 
@@ -84,7 +93,7 @@ def test_backward_after_eval_stale_or_raising():
     assert _ids(["mode-switch"]) == []
     evidence.backward_after_eval("Dropout", _Backward(grad * keep), grad, keep)
     assert _ids(["mode-switch"]) == ["eval-backward"]
-    evidence.reset()
+    _reset()
     with pytest.raises(TypeError):
         evidence.backward_after_eval("Dropout", _Backward(TypeError("mask is None")), grad)
     assert _ids(["eval-identity"]) == ["eval-backward"]
@@ -119,7 +128,7 @@ def test_original_form_is_not_suggested_when_the_run_already_expects_it():
     _forward_ratios(lambda p: 1 - p)
     x = np.linspace(0.5, 2.0, 50)
     evidence.eval_output("Dropout", 0.3, x, x * 0.7)
-    assert _ids(["forward"], Options(form="original")) == []
+    assert _ids(["forward"], _run(form="original")) == []
 
 
 def test_masks_that_drop_nothing_are_never_drops_not_a_shared_or_fixed_mask():
@@ -129,7 +138,7 @@ def test_masks_that_drop_nothing_are_never_drops_not_a_shared_or_fixed_mask():
     evidence.agreement("call", "Dropout", 0.5, everything, everything)
     evidence.agreement("batch", "Dropout", 0.5, everything, everything)
     assert _ids(["keep-rate", "call-independence", "batch-independence"]) == ["never-drops"]
-    evidence.reset()
+    _reset()
     half = np.arange(100_000) % 2 == 0                              # the same mask twice, half dropped
     evidence.kept("Dropout", 0.5, 500_000, 10**6)
     evidence.agreement("call", "Dropout", 0.5, half, half)

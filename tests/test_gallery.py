@@ -67,7 +67,8 @@ ENTRIES = {
     "_base:BlackBoxAlphaDropout": ("AlphaDropout", None),
     "correct:WhereDropout": ("Dropout", None),
     "correct:IndexDropout": ("Dropout", None),
-    "correct:NoiseDropout": ("Dropout", None),
+    # correct but at p = 1 - 1e-10 in float16, where x.dtype.type(1 - p) rounds to 0: 0/0 = NaN, torch 0
+    "correct:NoiseDropout": ("Dropout", "forward"),
     "correct:ChannelDropout2d": ("Dropout2d", None),
     "correct:SeluAlphaDropout": ("AlphaDropout", None),
     # the shapes people write: every calling convention, run unmodified
@@ -101,9 +102,21 @@ ENTRIES = {
     "frameworks_torch:torch_dropout": ("Dropout", None),
     "frameworks_torch:TorchNoScale": ("Dropout", "forward"),
     "frameworks_torch:TorchDropsAtEval": ("Dropout", "eval-identity"),
+    "frameworks_torch:TorchRefusesBfloat16": ("Dropout", None),
     "frameworks_jax:jax_dropout": ("Dropout", None),
     "frameworks_jax:KeyedDropout": ("Dropout", None),
     "frameworks_jax:KeyFixedAtConstruction": ("Dropout", "call-independence"),
+    # held-out cases: correct code never flagged, faults never reported clean or named wrongly
+    "verdicts:RefusesBfloat16": ("Dropout", None),
+    "seterr_raise:SeterrDropout": ("Dropout", None),
+    "seterr_raise:CarefulDropout": ("Dropout", None),
+    "verdicts:ReseedsInBackward": ("Dropout", "call-independence"),
+    "verdicts:Float16ScaleOverflow": ("Dropout", "forward"),
+    "verdicts:ReturnsList": ("Dropout", "forward"),
+    "verdicts:NoneAtEval": ("Dropout", "eval-identity"),
+    "verdicts:ReturnsInput": ("Dropout", "keep-rate"),
+    "verdicts:KeepProbDropsWithIt": ("Dropout", "keep-rate"),
+    "shapes_notebook:dropout_forward": ("Dropout", "instance-isolation"),
 }
 #: entry module -> the library it needs beyond torch (its entries are skipped without it)
 NEEDS = {"frameworks_jax": "jax"}
@@ -131,11 +144,36 @@ OPTIONS = {
 FORWARD_ONLY = ("shapes_modes:KerasLikeDropout", "shapes_forward_only:dropout_layer",
                 "shapes_forward_only:dropout_layer_flag", "shapes_global:dropout")
 
+#: entry -> every property that must fail, and no other (a fault counted once, where it is)
+ONLY = {
+    "draws:OneMaskPerBatch": ("batch-independence",),         # not call-independence, keep-rate, noise-shape
+    "faults:AlphaOneMaskPerBatch": ("batch-independence",),
+    "shapes_notebook:dropout_forward": ("instance-isolation",),  # its backward(dout) is driven and correct
+    "verdicts:NoneAtEval": ("eval-identity", "mode-switch", "dtype"),   # the three that evaluate
+}
+#: entry -> (property, words one of its failure messages must contain)
+MESSAGES = {
+    "verdicts:ReturnsList": ("forward", "forward returned a list"),
+    "verdicts:NoneAtEval": ("eval-identity", "forward returned None"),
+    "verdicts:Float16ScaleOverflow": ("forward", "p = 1 - 1e-10, float16"),
+    "verdicts:ReseedsInBackward": ("call-independence", "training steps 2 and 3"),
+    "correct:NoiseDropout": ("forward", "p = 1 - 1e-10, float16"),
+}
+#: entries that fail only the fixed float16 case at p = 1 - 1e-10
+ONLY.update({"correct:NoiseDropout": ("forward",)})
+#: entry -> words its diagnoses' advice must contain (read from the resolved p meaning)
+ADVICE = {
+    "verdicts:KeepProbDropsWithIt": "run with --p-means drop",
+}
+#: correct entries that refuse bfloat16: those cells are n/a ("unsupported"), never failed
+REFUSES_BFLOAT16 = ("verdicts:RefusesBfloat16", "frameworks_torch:TorchRefusesBfloat16")
+
 #: entry -> the diagnosis ids its report must name (entries not listed: none at all)
 DIAGNOSES = {
     "values:ScaleByInverseP": ("scale-by-p",),
     "values:NoScaling": ("no-scale",),
     "values:NanAtPOne": ("nan-at-p1",),
+    "values:WhereLiteralZero": ("where-select",),
     "values:Float64Output": ("dtype-upcast",),
     "draws:PAsKeepProbability": ("keep-prob",),
     "draws:Uint8Threshold": ("quantised-threshold",),
@@ -164,6 +202,9 @@ DIAGNOSES = {
     "shapes_keep:KeepProbWrongScale": ("scale-by-p",),  # scales by 1/(1-keep_prob) = 1/p, p the drop probability
     "frameworks_torch:TorchNoScale": ("no-scale",),
     "frameworks_jax:KeyFixedAtConstruction": ("fixed-mask",),
+    "verdicts:ReseedsInBackward": ("fixed-mask",),
+    "verdicts:ReturnsInput": ("never-drops",),           # not no-scale: nothing was dropped to scale
+    "verdicts:KeepProbDropsWithIt": ("keep-prob",),
 }
 
 
@@ -289,6 +330,39 @@ def test_correct_entry_passes(reports, entry):
         f"{entry}: exit {result['returncode']}, failed properties {report.get('failed_properties')}\n{result['output']}")
     minimum = 120 if entry in FORWARD_ONLY else 200
     assert report["totals"]["passed"] > minimum, f"{entry}: only {report['totals']['passed']} checks passed"
+
+
+@pytest.mark.parametrize("entry", list(ONLY), ids=str)
+def test_entry_fails_only_where_it_is_wrong(reports, entry):
+    failed = reports[entry]["report"]["failed_properties"]
+    assert sorted(failed) == sorted(ONLY[entry]), f"{entry}: failed {failed}, expected only {list(ONLY[entry])}"
+
+
+@pytest.mark.parametrize("entry", ["verdicts:ReturnsList", "verdicts:NoneAtEval"], ids=str)
+def test_a_wrong_output_type_is_never_taken_for_an_unsupported_dtype(reports, entry):
+    assert not reports[entry]["report"].get("unsupported"), reports[entry]["report"]["unsupported"]
+
+
+@pytest.mark.parametrize("entry", list(MESSAGES), ids=str)
+def test_failure_says_what_is_wrong(reports, entry):
+    prop, words = MESSAGES[entry]
+    cells = reports[entry]["report"]["properties"].get(prop, {})
+    messages = [f["message"] for cell in cells.values() for f in cell["failures"]]
+    assert any(words in m for m in messages), f"{entry}: no {prop} failure says {words!r}: {messages[:3]}"
+
+
+@pytest.mark.parametrize("entry", list(ADVICE), ids=str)
+def test_advice_follows_the_resolved_meaning(reports, entry):
+    fixes = [d["fix"] for d in reports[entry]["report"]["diagnoses"]]
+    assert any(ADVICE[entry] in fix for fix in fixes), f"{entry}: advice {fixes}"
+
+
+@pytest.mark.parametrize("entry", REFUSES_BFLOAT16, ids=str)
+def test_a_refused_bfloat16_is_unsupported_not_failed(reports, entry):
+    report = reports[entry]["report"]
+    assert not report["failed_properties"] and report["totals"]["n/a"] > 0, report["totals"]
+    assert report["unsupported"] == {"bfloat16": report["unsupported"]["bfloat16"]}, report["unsupported"]
+    assert "TypeError" in report["unsupported"]["bfloat16"]
 
 
 @pytest.mark.parametrize("entry", FORWARD_ONLY, ids=str)

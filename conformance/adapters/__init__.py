@@ -49,6 +49,11 @@ class Impl:
     arrays_why: str = ""               #: how the array library was found
 
     @property
+    def keeps_p(self) -> bool:
+        """Whether its p is the keep probability (as resolved from the name or --p-means)."""
+        return any(getattr(getattr(s, "meaning", None), "keep", False) for s in self.shapes.values())
+
+    @property
     def variants(self) -> tuple:
         """The torch variants it is compared with."""
         return tuple(self.shapes)

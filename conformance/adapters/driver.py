@@ -27,7 +27,7 @@ class Driver:
         self.shape = shape
         self.p = p
         self.arrays = arrays or NumpyArrays()
-        self.target = shape.build(shape.meaning.value(p), seed)
+        self.target = call(f"building the implementation (p={p})", shape.build, shape.meaning.value(p), seed)
         self.accepts_mask = shape.accepts_mask
         self.autodiff = not shape.has_backward and self.arrays.autodiff is not None
         self.has_backward = shape.has_backward or self.autodiff
@@ -52,10 +52,20 @@ class Driver:
         if isinstance(after, np.ndarray) and not _same_bits(after, np.asarray(original)):
             self.modified.append(what)
 
+    def _native(self, x: np.ndarray, what: str):
+        """``x`` as the implementation's library's array; a library that cannot hold its dtype
+        (bfloat16, say) refuses it as the implementation's own code would (unsupported, n/a)."""
+        __tracebackhide__ = True
+        try:
+            return self.arrays.native(x)
+        except Exception as exc:
+            raise UserCodeError(f"{self.arrays.describe()} cannot hold the {np.asarray(x).dtype} {what}: "
+                                f"{type(exc).__name__}: {exc}") from exc
+
     def forward(self, x: np.ndarray, mask: Optional[np.ndarray] = None):
         __tracebackhide__ = True
         extra = {"key": self.next_key()} if self.next_key else {}
-        native = self.arrays.native(x)
+        native = self._native(x, "input")
 
         def run(given):
             return self.shape.forward(self.target, given, self.training, mask, **extra)
@@ -65,7 +75,7 @@ class Driver:
         else:
             out, given = run(native), native
         self._note(given, x, "its input (training forward)" if self.training else "its input (eval forward)")
-        return self.arrays.numpy(out)
+        return output(out, x, "forward", self.arrays)
 
     def backward(self, grad: np.ndarray):
         __tracebackhide__ = True
@@ -74,7 +84,26 @@ class Driver:
                 raise UserCodeError("backward called before any forward")
             what = f"the backward ({self.arrays.autodiff})"
             return self.arrays.numpy(call(what, self._backward, grad))
-        native = self.arrays.native(grad)
-        result = self.shape.backward(self.target, native)
+        native = self._native(grad, "upstream gradient")
+        got = self.shape.backward(self.target, native)
+        if got is None:
+            raise UserCodeError("backward returned None, not the input gradient")
         self._note(native, grad, "the upstream gradient (backward)")
-        return self.arrays.numpy(result)
+        return self.arrays.numpy(got)
+
+
+def output(value, given: np.ndarray, what: str, arrays=None):
+    """``value`` read as NumPy (an array of the implementation's library -- a torch tensor, a
+    jax array, a Variable holding ``.data`` -- converted by ``arrays``) if it can be the output
+    of ``what`` on ``given``: not None, not a list or tuple, not a bare number for an input with
+    dimensions (a 0-d input may give a numpy scalar, as numpy arithmetic does). Anything else
+    fails the test, saying what came back."""
+    __tracebackhide__ = True
+    if value is None:
+        raise UserCodeError(f"{what} returned None, not an array (did it store its result without returning it?)")
+    if isinstance(value, (list, tuple)):
+        raise UserCodeError(f"{what} returned a {type(value).__name__} of {len(value)}, not an array")
+    if isinstance(value, (int, float, complex, np.generic)) and np.ndim(given) > 0:
+        raise UserCodeError(f"{what} returned the scalar {value!r} ({type(value).__name__}) for an input of "
+                            f"shape {np.shape(given)}, not an array")
+    return (arrays or NumpyArrays()).numpy(value)

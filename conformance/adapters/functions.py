@@ -135,12 +135,20 @@ class FunctionalPair:
                           self.meaning.describe(), f"mode: {mode}"])
 
 
+def _cacheless(function) -> bool:
+    """Whether ``function`` takes the upstream gradient alone (``backward(dout)``)."""
+    params = parameters(function)
+    return bool(params) and not required(params, (next(iter(params)),))
+
+
 class ForwardOnly:
-    """``f(x, p[, training])`` returning the output; no backward (backward checks are n/a)."""
+    """``f(x, p[, training])`` returning the output. Its backward, if it has one, takes the
+    upstream gradient alone (``dropout_backward(dout)``, found beside it by name or named
+    with ``--backward``): a notebook's pair that keeps the mask in a module-level variable.
+    Without one the backward checks are n/a."""
 
     kind = "forward-only function"
     accepts_mask = False
-    has_backward = False
 
     @staticmethod
     def matches(target, options) -> bool:
@@ -148,9 +156,15 @@ class ForwardOnly:
 
     def __init__(self, function, options):
         self.function, self.form = function, options.form
-        if options.backward:
-            raise AdapterError(f"{function.__name__} returns only the output, so there is no cache to hand "
-                               f"'{options.backward}'; a functional pair's forward returns (out, cache)")
+        self.bname, self.backward_function = _partner(function, options)
+        if self.backward_function is not None and not _cacheless(self.backward_function):
+            if options.backward:
+                raise AdapterError(
+                    f"{function.__name__} returns only the output, so there is no cache to hand "
+                    f"{signature_text(self.bname, self.backward_function)}; a functional pair's forward returns "
+                    "(out, cache), and a backward without a cache takes the gradient alone")
+            self.bname = self.backward_function = None
+        self.has_backward = self.backward_function is not None
         params = parameters(function)
         self.p_name = second_parameter(function)
         self.meaning = p_meaning(self.p_name, options.p_means)
@@ -187,10 +201,16 @@ class ForwardOnly:
         return call(what, self.function, x, **kwargs)
 
     def backward(self, state, grad: np.ndarray):
-        raise NotImplementedError("a forward-only function has no backward")
+        __tracebackhide__ = True
+        if not self.has_backward:
+            raise NotImplementedError("a forward-only function has no backward")
+        return call(f"{self.bname}(dout)", self.backward_function, grad)
 
     def describe(self) -> str:
-        backward = f"backward: {self.autodiff}" if self.autodiff else "no backward (backward checks n/a)"
+        if self.has_backward:
+            backward = (f"{signature_text(self.bname, self.backward_function)} -> returned (no cache: it reads "
+                        "what the forward left behind)")
+        else:
+            backward = f"backward: {self.autodiff}" if self.autodiff else "no backward (backward checks n/a)"
         return "; ".join([f"{signature_text(self.function.__name__, self.function)} -> returned",
-                          backward, self.meaning.describe(),
-                          f"mode: {self.mode.describe()}"])
+                          backward, self.meaning.describe(), f"mode: {self.mode.describe()}"])

@@ -15,6 +15,8 @@ import traceback
 
 import numpy as np
 
+from ..guard import user_call
+
 
 class AdapterError(ValueError):
     """The object cannot be driven as a dropout (found, and the option that would fix it)."""
@@ -51,6 +53,7 @@ def call(what: str, function, *args, **kwargs):
     naming ``what`` was called and where in the user's code it failed."""
     __tracebackhide__ = True  # pytest shows the user's frames and the test's, not these
     try:
-        return function(*args, **kwargs)
+        with user_call(what):   # the time limit, the user's np.seterr state, output capped
+            return function(*args, **kwargs)
     except Exception as exc:
         raise UserCodeError(f"{what} raised {type(exc).__name__}: {exc}\n  at {where(exc)}") from exc

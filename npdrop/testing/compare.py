@@ -100,7 +100,7 @@ def assert_same(actual, expected, *, exact: bool = True, rtol: Optional[float] =
     a, e = to_numpy(actual), to_numpy(expected)
     dtype = np.dtype(dtype) if dtype is not None else e.dtype
     shape = tuple(shape) if shape is not None else e.shape
-    where = f"[{variant}, p={p}, {dtype}, shape {shape}]"
+    where = f"[{variant}, {p if isinstance(p, str) else f'p={p}'}, {dtype}, shape {shape}]"
     tail = repro if repro is not None else _repro_hint()
     tail = f"\n  repro: {tail}" if tail else ""
     if a.shape != e.shape:

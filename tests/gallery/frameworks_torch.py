@@ -48,3 +48,14 @@ class TorchDropsAtEval(TorchDropout):
         if self.p == 1:
             return x * 0
         return x * (torch.rand_like(x) >= self.p).to(x.dtype) / (1 - self.p)
+
+
+class TorchRefusesBfloat16(TorchDropout):
+    """Correct, for the dtypes it takes: it refuses anything but float16/32/64 with a
+    TypeError, as code whose kernels exist for those only does. Its bfloat16 cells are
+    unsupported (n/a), not failed."""
+
+    def forward(self, x):
+        if x.dtype not in (torch.float16, torch.float32, torch.float64):
+            raise TypeError(f"expected a float16/32/64 tensor, got {x.dtype}")
+        return super().forward(x)

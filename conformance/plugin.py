@@ -1,0 +1,408 @@
+"""The conformance plugin: one object per pytest run that loads the implementation, guards
+every call into it, and assembles the matrix, the diagnoses and the reports from test reports.
+
+Everything a report needs travels on the test's own report (``user_properties``): the
+cell it belongs to (property, variant) and the figures it measured
+(:mod:`conformance.evidence`). The process that assembles the matrix therefore needs
+nothing else, so ``pytest conformance/ -n 2`` (pytest-xdist) gives the controller the same
+cells and evidence as a serial run, and the same JSON (cells, failures and evidence are
+taken in node-id order, not arrival order).
+
+The report never claims more than happened: ``complete`` is true only when every selected
+test reported and the run was not stopped (``-x``, Ctrl-C, a kill, a call that timed out);
+the tests that did not run are listed. It is written atomically (a temporary file beside
+it, then a rename), also on an interrupt, and its path is checked before the first test.
+
+The user's environment is kept out of the verdict: the suite's arithmetic and the
+implementation's calls run under the suite's own ``np.errstate`` (``np.seterr`` in the
+user's module changes neither), what loading the module changed globally is put back, and
+after each test the global numpy and torch generators, torch's default dtype and numpy's
+error state are put back as they were before it.
+"""
+from __future__ import annotations
+
+import json
+import re
+from importlib import metadata
+import os
+import platform
+import signal
+import sys
+import tempfile
+import threading
+import traceback
+from typing import Optional
+
+import numpy as np
+import pytest
+
+from . import evidence, words
+from .diagnose import Options, diagnose
+from .guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT, OUTPUT_CAP, Guard, install
+from .report import NOT_APPLICABLE, UNSUPPORTED, Matrix
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - exercised on machines without torch
+    torch = None
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NAME = "npdrop-conformance"
+#: the name of a test's cell (property, variant) in its report's ``user_properties``
+CELL = "npdrop-cell"
+#: the numpy error state the suite's own arithmetic runs under
+TOOL_ERRSTATE = dict(divide="warn", over="warn", under="ignore", invalid="warn")
+
+
+def of(config) -> Optional["ConformancePlugin"]:
+    """The run's conformance plugin (None before it is registered)."""
+    return config.pluginmanager.get_plugin(NAME)
+
+
+def ours(path) -> bool:
+    return str(path).startswith(HERE + os.sep)
+
+
+def labels(item) -> tuple:
+    marker = item.get_closest_marker("prop")
+    prop = marker.args[0] if marker else item.path.stem
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return prop, str(params.get("variant", "-"))
+
+
+def check_writable(path: Optional[str], option: str) -> None:
+    """A usage error (exit 4, before any test) if a report could not be written to ``path``."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path} is a directory")
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".npdrop-check-"):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(f"{option} {path}: cannot write there ({exc})") from None
+
+
+def write_atomically(path: str, text: str) -> None:
+    """``text`` into ``path`` through a temporary file beside it and a rename: a reader (or a
+    second run writing the same path) never sees half a report."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".npdrop-report-")
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version(), "numpy": np.__version__,
+             "torch": getattr(torch, "__version__", None)}
+    for name in ("npdrop", "ml_dtypes"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def where_loading_failed(exc: BaseException) -> str:
+    """``file:line`` in the user's code of an exception raised while importing or probing it."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    skip = (HERE, os.path.dirname(np.__file__), os.path.dirname(os.__file__), "<frozen")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(skip)]
+    return f"{frames[-1].filename}:{frames[-1].lineno} (in {frames[-1].name})" if frames else ""
+
+
+class ConformancePlugin:
+    """One pytest run of the conformance suite (registered as :data:`NAME`)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.worker = hasattr(config, "workerinput")      # a pytest-xdist worker: it only runs tests
+        self.impl = None
+        self.meta: dict = {}
+        self.results: dict = {}       #: node id -> [(prop, variant), [(outcome, message), ...]]
+        self.rows: dict = {}          #: node id -> its evidence rows
+        self.unsupported: dict = {}   #: dtype -> {node id: why} for the dtypes it refused
+        self.crashed: dict = {}       #: node id -> why, for tests whose pytest-xdist worker died in them
+        self.expected: set = set()    #: node ids of the selected tests of this suite
+        self.current: Optional[str] = None
+        self.current_cell: Optional[tuple] = None
+        self.timed_out: Optional[dict] = None
+        self.exit_status: Optional[int] = None
+        self.written = False
+        self.matrix: Optional[Matrix] = None
+        self._lock = threading.Lock()
+        self.json_path = config.getoption("report_json")
+        self.md_path = config.getoption("report_md")
+        if not self.worker:
+            check_writable(self.json_path, "--report-json")
+            check_writable(self.md_path, "--report-md")
+        words.speak(False)            # torch's p until the implementation says otherwise (load)
+        self.guard = Guard(config.getoption("call_timeout", DEFAULT_CALL_TIMEOUT), self._timed_out, TOOL_ERRSTATE)
+        install(self.guard)
+        self._previous_sigterm = None
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            self._previous_sigterm = signal.signal(signal.SIGTERM, self._terminated)
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the implementation under the time limit; any failure is a usage error (exit 4)
+        naming the user's file and line. What its import changed globally (numpy's error state
+        and generator, torch's generator and default dtype) is put back."""
+        if torch is None:
+            return
+        from .adapters import load_impl
+
+        config = self.config
+        spec = config.getoption("impl")
+        saved = _GlobalState()
+        try:
+            with self.guard.calling(f"loading {spec or 'npdrop'} (import and probing calls)"):
+                impl = load_impl(spec, config.getoption("reference"), forward=config.getoption("forward"),
+                                 backward=config.getoption("backward"), p_means=config.getoption("p_means"),
+                                 form_name=config.getoption("form"), array_lib=config.getoption("array_lib"),
+                                 kwargs=config.getoption("impl_kwargs"),
+                                 mode_global=config.getoption("mode_global"))
+        except (ImportError, AttributeError, ValueError) as exc:
+            where = "" if isinstance(exc, ValueError) else where_loading_failed(exc)
+            raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}"
+                                    + (f"\n  at {where}" if where else "")) from None
+        except (Exception, SystemExit) as exc:
+            what = "exit" if isinstance(exc, SystemExit) else type(exc).__name__
+            raise pytest.UsageError(f"conformance: loading the implementation {spec} raised {what}: {exc}\n"
+                                    f"  at {where_loading_failed(exc) or 'location unknown'}") from None
+        finally:
+            saved.restore()
+            self.guard.take_output()
+        self.impl = impl
+        words.speak(impl.keeps_p)    # messages, test ids and reports in the user's p, on every worker
+        self.meta.update(impl=impl.spec, p_means="keep" if impl.keeps_p else "drop",
+                         reference=list(impl.variants), exact=impl.exact, description=impl.describe())
+
+    def options(self, records) -> Options:
+        """What the diagnoses read: the resolved p meaning and form, and the evidence."""
+        if self.impl is None:
+            return Options(records=records)
+        return Options(p_means="keep" if self.impl.keeps_p else "drop", form=self.impl.form.name, records=records)
+
+    # -- collection ------------------------------------------------------------------------------
+
+    def pytest_collection_modifyitems(self, config, items):
+        impl = self.impl
+        if impl is None or impl.spec == "npdrop":
+            return
+        keep, drop = [], []
+        for item in items:
+            (drop if ours(item.path) and item.get_closest_marker("any_impl") is None else keep).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+    def pytest_collection_finish(self, session):
+        self.expected = {item.nodeid for item in session.items if ours(item.path)}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        rootpath = str(self.config.rootpath)
+        self.expected |= {i for i in ids if ours(os.path.join(rootpath, i.split("::")[0]))}
+
+    # -- running ---------------------------------------------------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        if not ours(item.path):
+            yield
+            return
+        cell = labels(item)
+        rows: list = []
+        item.user_properties.append((CELL, list(cell)))
+        item.user_properties.append((evidence.PROPERTY, rows))
+        self.current, self.current_cell = item.nodeid, cell
+        saved = _GlobalState()
+        self.guard.take_output()
+        try:
+            with evidence.recording(rows), np.errstate(**TOOL_ERRSTATE):
+                yield
+        finally:
+            saved.restore()
+            self.current = self.current_cell = None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        if ours(item.path):
+            printed = self.guard.take_output()
+            if printed:
+                item.add_report_section(call.when, "stdout (the implementation's, capped)", printed)
+        outcome = yield
+        report = outcome.get_result()
+        report.sections = [(title, _capped(text)) for title, text in report.sections]
+
+    def pytest_runtest_logreport(self, report):
+        properties = dict((k, v) for k, v in report.user_properties if k in (CELL, evidence.PROPERTY))
+        if CELL not in properties:
+            if report.failed and report.nodeid in self.expected:   # a pytest-xdist worker that died in it
+                with self._lock:
+                    self.crashed[report.nodeid] = str(report.longrepr)[-300:]
+            return
+        self.rows[report.nodeid] = list(properties.get(evidence.PROPERTY, ()))
+        outcome = report.outcome
+        if outcome == "skipped" and NOT_APPLICABLE in str(report.longrepr):
+            outcome = "n/a"
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            refused = re.search(f"{UNSUPPORTED} (\\w+): (.*)", reason)
+            if refused:
+                with self._lock:
+                    self.unsupported.setdefault(refused.group(1), {})[report.nodeid] = refused.group(2)
+        counts = (report.when == "call" or (report.when == "setup" and outcome != "passed")
+                  or (report.when == "teardown" and outcome == "failed"))
+        if counts:
+            message = ""
+            if outcome == "failed":
+                crash = getattr(report.longrepr, "reprcrash", None)
+                message = crash.message if crash is not None else str(report.longrepr)[-2000:]
+            with self._lock:
+                entry = self.results.setdefault(report.nodeid, [tuple(properties[CELL]), []])
+                entry[1].append((outcome, message))
+
+    # -- the report ------------------------------------------------------------------------------
+
+    def assemble(self) -> Matrix:
+        """The matrix, its diagnoses and the run's record, from what the reports carried."""
+        matrix = Matrix()
+        matrix.meta.update(self.meta)
+        with self._lock:
+            results = sorted(self.results.items())
+        for nodeid, ((prop, variant), outcomes) in results:
+            for outcome, message in outcomes:
+                matrix.add(prop, variant, outcome, nodeid, message)
+        rows = [row for nodeid in sorted(self.rows) for row in self.rows[nodeid]]
+        matrix.diagnoses = diagnose(matrix.failed_cells(), self.options(evidence.Records(rows)))
+        not_run = sorted(self.expected - {n for n, _ in results})
+        stopped = self.exit_status not in (0, 1) or self.timed_out is not None
+        matrix.meta.update(
+            complete=not stopped and not not_run and bool(results), exit_status=self.exit_status,
+            command=["pytest", *self.config.invocation_params.args], versions=versions(),
+            tests={"selected": len(self.expected | {n for n, _ in results}), "reported": len(results),
+                   "not_run": len(not_run)},
+            not_run=not_run[:50], timed_out=self.timed_out, crashed=dict(sorted(self.crashed.items())),
+            unsupported={dtype: by_test[min(by_test)] for dtype, by_test in sorted(self.unsupported.items())},
+            evidence_from=self._evidence_note(len(results)))
+        return matrix
+
+    def _evidence_note(self, reported: int) -> str:
+        args = self.config.invocation_params.args
+        selection = any("::" in str(a) for a in args) or self.config.getoption("keyword", "") \
+            or self.config.getoption("markexpr", "")
+        if not selection:
+            return f"all {reported} tests of this run"
+        return (f"only the {reported} selected tests: a cause whose figures come from tests outside the "
+                "selection is not named; rerun the whole suite for every likely cause")
+
+    def write(self) -> None:
+        if self.worker or self.matrix is None:
+            return
+        if self.json_path:
+            write_atomically(self.json_path, json.dumps(self.matrix.to_json(), indent=1))
+        if self.md_path:
+            write_atomically(self.md_path, self.matrix.markdown())
+        self.written = True
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        self.guard.stop()
+        if self.worker or self.impl is None:
+            return
+        self.exit_status = int(exitstatus)
+        self.matrix = self.assemble()
+        if self.matrix.cells or self.json_path or self.md_path:
+            self.write()
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        terminal_summary(terminalreporter, None if torch is None else self.matrix)
+
+    def pytest_unconfigure(self, config):
+        self.guard.stop()
+        words.speak(False)
+        install(None)
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+
+    # -- the run cut short -----------------------------------------------------------------------
+
+    def _terminated(self, signum, frame):
+        raise KeyboardInterrupt("terminated (SIGTERM)")
+
+    def _timed_out(self, what: str, limit: float) -> None:
+        """Watchdog thread: a call has not returned within ``limit`` s. Name it and its test,
+        write the report (``complete: false``), and end the process with :data:`EXIT_TIMEOUT`."""
+        test = f" in {self.current}" if self.current else ""
+        message = (f"{what} did not return within {limit:g} s (--call-timeout){test}; a hung call "
+                   f"cannot be stopped, so the run ends here (exit {EXIT_TIMEOUT})")
+        try:
+            capture = self.config.pluginmanager.getplugin("capturemanager")
+            if capture is not None:   # the message goes to the real stderr, not the test's capture
+                try:
+                    capture.suspend_global_capture(in_=False)
+                except Exception:  # noqa: BLE001 - a message is still written, wherever fd 2 points
+                    pass
+            os.write(2, f"\nnpdrop conformance: {message}\n".encode())
+            if not self.worker:
+                with self._lock:
+                    if self.current is not None and self.current_cell is not None:
+                        self.results.setdefault(self.current, [self.current_cell, []])[1].append(("failed", message))
+                self.timed_out = {"test": self.current, "call": what, "limit_s": limit}
+                self.exit_status = EXIT_TIMEOUT
+                if self.impl is not None:
+                    self.matrix = self.assemble()
+                    self.write()
+                elif self.json_path or self.md_path:
+                    self.matrix = Matrix()
+                    self.matrix.meta.update(impl=self.config.getoption("impl"), complete=False,
+                                            exit_status=EXIT_TIMEOUT, timed_out=self.timed_out,
+                                            command=["pytest", *self.config.invocation_params.args],
+                                            versions=versions())
+                    self.write()
+        finally:
+            os._exit(EXIT_TIMEOUT)
+
+
+def _capped(text: str, cap: int = OUTPUT_CAP + 1024) -> str:
+    return text if len(text) <= cap else text[:cap] + f"\n[... {len(text) - cap} more characters cut]"
+
+
+class _GlobalState:
+    """numpy's and torch's global generators, torch's default dtype and numpy's error state,
+    as they are now; :meth:`restore` puts them back."""
+
+    def __init__(self):
+        self.numpy_rng = np.random.get_state()
+        self.errstate = np.geterr()
+        self.torch_rng = torch.get_rng_state() if torch is not None else None
+        self.torch_dtype = torch.get_default_dtype() if torch is not None else None
+
+    def restore(self) -> None:
+        np.random.set_state(self.numpy_rng)
+        np.seterr(**self.errstate)
+        if torch is not None:
+            torch.set_rng_state(self.torch_rng)
+            torch.set_default_dtype(self.torch_dtype)
+
+
+def terminal_summary(terminalreporter, matrix: Optional[Matrix]) -> None:
+    """The conformance section of pytest's terminal summary (``matrix`` None: torch is missing):
+    :meth:`Matrix.screen`, the same lines npdrop-conform prints from the JSON report."""
+    if matrix is None and torch is None:
+        terminalreporter.write_line("npdrop conformance: torch is not installed, nothing was compared (all skipped)")
+        return
+    if matrix is None or not matrix.cells:
+        return
+    terminalreporter.section("npdrop conformance matrix")
+    for line in matrix.screen():
+        terminalreporter.write_line(line)
