@@ -23,6 +23,7 @@ and injects it into torch. ``np.random`` is seeded before every test (``conftest
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from typing import Optional
@@ -126,5 +127,19 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
                       probe_shape=VARIANTS[reference].batched, module=module, arrays=arrays,
                       impl_kwargs=impl_kwargs(kwargs), mode_global=mode_global)
     exact = module_name.split(".")[0] == "npdrop"
-    return Impl(spec, {reference: detect(target, options)}, exact=exact, form=chosen, arrays=arrays,
-                arrays_why=why)
+    try:
+        shape = detect(target, options)
+    except AdapterError as error:
+        first = error
+        # a library guessed only from what its module imports (a NumPy layer in a module that
+        # imports torch to set its default dtype, say) is a guess: NumPy arrays get a try
+        if array_lib or arrays.name == "numpy" or not why.startswith("its module"):
+            raise
+        guessed = arrays
+        options = dataclasses.replace(options, arrays=NumpyArrays())
+        try:
+            shape = detect(target, options)
+        except AdapterError:
+            raise first from None
+        arrays, why = options.arrays, f"{why}, but it refused {guessed.name} arrays and takes numpy ones"
+    return Impl(spec, {reference: shape}, exact=exact, form=chosen, arrays=arrays, arrays_why=why)

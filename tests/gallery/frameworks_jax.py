@@ -8,11 +8,13 @@ import jax.numpy as jnp
 
 
 def jax_dropout(key, x, rate, deterministic=False):
-    """Correct: ``x * mask * scale`` (a dropped inf becomes NaN, as in torch), scale 0 at rate 1."""
+    """Correct: ``x * noise``, the noise ``keep * scale`` made at full precision and then cast
+    to x's dtype, as torch does (a dropped inf becomes NaN, as in torch; where the scale
+    overflows float16 a dropped unit stays 0), scale 0 at rate 1."""
     if deterministic or rate == 0.0:
         return x
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape).astype(x.dtype)
-    return x * keep * (0.0 if rate == 1.0 else 1.0 / (1.0 - rate))
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return x * (keep * (0.0 if rate == 1.0 else 1.0 / (1.0 - rate))).astype(x.dtype)
 
 
 class KeyedDropout:

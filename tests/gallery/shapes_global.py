@@ -22,12 +22,12 @@ def test_mode():
 
 
 def dropout(x, dropout_ratio=0.5):
-    """Correct (forward only)."""
+    """Correct (forward only): the noise ``keep * scale`` made in float64, then cast to x's dtype."""
     if not Config.train or dropout_ratio == 0:
         return x
     keep = np.random.random_sample(x.shape) >= dropout_ratio
-    scale = x.dtype.type(0.0 if dropout_ratio == 1 else 1.0 / (1.0 - dropout_ratio))
-    return x * keep.astype(x.dtype) * scale
+    scale = 0.0 if dropout_ratio == 1 else 1.0 / (1.0 - dropout_ratio)
+    return x * (keep * scale).astype(x.dtype)
 
 
 def dropout_ignores_config(x, dropout_ratio=0.5):
