@@ -82,7 +82,9 @@ class NoiseDropout:
             self.noise = np.zeros((), dtype=x.dtype)
         else:
             keep = self.rng.random(x.shape) >= self.p
-            self.noise = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)
+            # the scale at full precision, then the input's dtype (as torch does): float16(1 - p)
+            # is 0 for p near 1, and a dropped unit would become 0/0 = NaN
+            self.noise = (keep / (1.0 - self.p)).astype(x.dtype)
         return x * self.noise
 
     def backward(self, grad):
