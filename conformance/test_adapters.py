@@ -431,10 +431,34 @@ def test_a_library_that_cannot_hold_a_dtype_refuses_it_as_unsupported():
     assert np.array_equal(layer.forward(X.astype(np.float32)), X.astype(np.float32) * 2)
     with pytest.raises(UserCodeError, match="cannot hold the bfloat16 input") as info:
         layer.forward(X.astype(ml_dtypes.bfloat16))
+    impl = _probed_impl(lambda p, seed: Driver(detect(only_forward, _options()), p, seed=seed,
+                                               arrays=NoBfloat16()))
+    assert refuses(impl, ml_dtypes.bfloat16, info.value) and not refuses(impl, np.float32, info.value)
+
+
+def _probed_impl(make):
+    """An implementation as :func:`conformance.harness.refuses` sees it (not npdrop: not exact)."""
     from types import SimpleNamespace
 
-    impl = SimpleNamespace(exact=False)
-    assert refuses(impl, ml_dtypes.bfloat16, info.value) and not refuses(impl, np.float32, info.value)
+    return SimpleNamespace(exact=False, variants=("Dropout",), make=lambda variant, p, seed: make(p, seed))
+
+
+def divides_by_keep(x, dropout, training=True):
+    """Correct but for p = 1, where 1/(1-p) raises ZeroDivisionError in every dtype."""
+    return x * (1.0 / (1.0 - dropout)) if training else x
+
+
+def test_an_exception_at_p_one_is_no_refusal_of_a_dtype():
+    """bfloat16 is "unsupported" only when the implementation refuses it at an ordinary p: a
+    ZeroDivisionError at p = 1 in a bfloat16 test is a failure, as it is in float32."""
+    from conformance.harness import refuses
+
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    found = detect(divides_by_keep, _options())
+    with pytest.raises(UserCodeError, match="ZeroDivisionError") as info:
+        Driver(found, 1.0, seed=0).forward(X.astype(ml_dtypes.bfloat16))
+    impl = _probed_impl(lambda p, seed: Driver(found, p, seed=seed))
+    assert not refuses(impl, ml_dtypes.bfloat16, info.value)
 
 
 def test_library_arrays_pass_the_output_type_checks_once_read_as_numpy():
