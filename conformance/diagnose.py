@@ -253,8 +253,9 @@ def never_drops(variant, options):
 
 
 def where_select(variant, options):
-    """Every non-finite input that torch turned into NaN (dropped: inf * 0) and this code did not, came out as 0."""
-    rows = options.records("nonfinite", variant)
+    """Every non-finite input that torch turned into NaN (dropped: inf * 0) and this code did not, came out as 0.
+    Only 0 < p < 1 counts: at p = 1 returning zeros (``zeros_like(x)``) selects nothing."""
+    rows = [r for r in options.records("nonfinite", variant) if r["p"] < 1.0]
     lost = sum(r["lost"] for r in rows)
     if not lost or any(r["zero"] != r["lost"] for r in rows):
         return None

@@ -103,6 +103,7 @@ ENTRIES = {
     "frameworks_torch:TorchNoScale": ("Dropout", "forward"),
     "frameworks_torch:TorchDropsAtEval": ("Dropout", "eval-identity"),
     "frameworks_torch:TorchRefusesBfloat16": ("Dropout", None),
+    "frameworks_torch:torch_dropout_zeros_at_p_one": ("Dropout", "nonfinite"),
     "frameworks_jax:jax_dropout": ("Dropout", None),
     "frameworks_jax:KeyedDropout": ("Dropout", None),
     "frameworks_jax:KeyFixedAtConstruction": ("Dropout", "call-independence"),
@@ -150,6 +151,7 @@ ONLY = {
     "faults:AlphaOneMaskPerBatch": ("batch-independence",),
     "shapes_notebook:dropout_forward": ("instance-isolation",),  # its backward(dout) is driven and correct
     "verdicts:NoneAtEval": ("eval-identity", "mode-switch", "dtype"),   # the three that evaluate
+    "frameworks_torch:torch_dropout_zeros_at_p_one": ("nonfinite",),     # p-one and backward pass
 }
 #: entry -> (property, words one of its failure messages must contain)
 MESSAGES = {

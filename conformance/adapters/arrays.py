@@ -132,10 +132,11 @@ class TorchArrays(NumpyArrays):
         out = function(given)
 
         def backward(grad):
-            if not isinstance(out, self.torch.Tensor) or not out.requires_grad:
-                raise UserCodeError("the forward's output is not connected to its input in torch's autograd "
-                                    f"graph (it is {type(out).__name__}, requires_grad="
-                                    f"{getattr(out, 'requires_grad', None)}): no gradient can flow back")
+            if not isinstance(out, self.torch.Tensor):
+                raise UserCodeError(f"the forward returned {type(out).__name__}, not a torch tensor: "
+                                    "no gradient can flow back through torch's autograd")
+            if not out.requires_grad:  # built without the input (zeros_like(x) at p = 1): gradient 0
+                return self.torch.zeros_like(leaf)
             g = self.native(grad).to(out.dtype)
             (gx,) = self.torch.autograd.grad(out, leaf, g, retain_graph=True, allow_unused=True)
             return self.torch.zeros_like(leaf) if gx is None else gx

@@ -59,3 +59,15 @@ class TorchRefusesBfloat16(TorchDropout):
         if x.dtype not in (torch.float16, torch.float32, torch.float64):
             raise TypeError(f"expected a float16/32/64 tensor, got {x.dtype}")
         return super().forward(x)
+
+
+def torch_dropout_zeros_at_p_one(x, p=0.5, training=True):
+    """Right but for one detail: at p = 1 it returns fresh zeros, which autograd sees as not
+    connected to ``x`` (gradient 0, as torch's), while torch's ``x * 0`` turns a dropped inf or
+    NaN into NaN: only ``nonfinite`` fails, with no likely cause (nothing is selected away)."""
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return torch.zeros_like(x)
+    keep = (torch.rand_like(x) >= p).to(x.dtype)
+    return x * keep / (1 - p)
