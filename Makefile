@@ -65,7 +65,6 @@ bench: $(STAMP)
 	$(PY) benchmarks/plot.py benchmarks/latest.json benchmarks/latest.png
 
 frameworks: $(STAMP)
-	$(PY) -m pip install -e ".[table]"
 	$(PY) frameworks/table.py frameworks/table.md
 
 clean:
