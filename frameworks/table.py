@@ -74,7 +74,9 @@ DIFFERENCES = {
     ("equinox.nn:Dropout", "fuzz"): _NAN_GRAD_AT_ONE + " (p = 1 drawn by the fuzzer)",
     ("haiku:dropout", "nonfinite"): _WHERE + "; and " + _RATE_ONE_RAISES,
     ("haiku:dropout", "p-one"): _RATE_ONE_RAISES,
-    ("haiku:dropout", "forward"): _RATE_ONE_RAISES + " (the p = 1 cases of the forward matrix)",
+    ("haiku:dropout", "forward"): _RATE_ONE_RAISES + " (the p = 1 cases of the forward matrix); and at rate "
+                                  "1 - 1e-10 in float16 `keep * x / keep_rate` divides by float16(1e-10) = 0, so "
+                                  "dropped units are 0/0 = NaN where torch gives 0",
     ("haiku:dropout", "backward"): _RATE_ONE_RAISES + " (the p = 1 cases of the backward matrix)",
     ("haiku:dropout", "fuzz"): _RATE_ONE_RAISES + " (p = 1 drawn by the fuzzer)",
     ("tensorflow.nn:dropout", "nonfinite"): _WHERE + "; and " + _RATE_ONE_RAISES,
