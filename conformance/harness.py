@@ -42,8 +42,13 @@ def refuses(impl, dtype, error: BaseException) -> bool:
     one), an exception raised by its own code (not the harness finding its output wrong), and
     one it raises for that dtype at an ordinary p (a ZeroDivisionError at p = 1 is no refusal
     of bfloat16: it fails there in float32 too)."""
-    return (isinstance(error, UserCodeError) and error.__cause__ is not None and not impl.exact
-            and not any(np.dtype(dtype) == np.dtype(d) for d in REQUIRED_DTYPES)
+    return isinstance(error, UserCodeError) and error.__cause__ is not None and refuses_dtype(impl, dtype)
+
+
+def refuses_dtype(impl, dtype) -> bool:
+    """Whether the implementation refuses ``dtype``, one it need not take (outside
+    float16/32/64; npdrop takes every one), at an ordinary p (see :func:`refuses`)."""
+    return (not impl.exact and not any(np.dtype(dtype) == np.dtype(d) for d in REQUIRED_DTYPES)
             and _refused_outright(impl, dtype))
 
 

@@ -34,8 +34,7 @@ torch = pytest.importorskip("torch")
 
 import conformance.hypothesis_profiles  # noqa: E402,F401 (loads the ci or long profile)
 from conformance.adapters import UserCodeError  # noqa: E402
-from conformance.adapters.calls import probing  # noqa: E402
-from conformance.harness import DTYPES, Judge, forward_with_mask, refuses  # noqa: E402
+from conformance.harness import DTYPES, Judge, forward_with_mask, refuses_dtype  # noqa: E402
 from conformance.inputs import gradient, needs_palette, values  # noqa: E402
 from conformance.variants import VARIANTS  # noqa: E402
 from npdrop.testing.inject import to_tensor  # noqa: E402
@@ -89,31 +88,12 @@ def torch_rejects(variant: str, p: float, x: np.ndarray) -> bool:
     return False
 
 
-def taken_dtypes(impl, variant: str, seed: int) -> tuple:
-    """:data:`DTYPES` less those the implementation refuses (bfloat16 for NumPy code that
-    checks ``np.issubdtype``: unsupported, see :func:`conformance.harness.accepted`), found by
-    one probing call each that leaves ``np.random`` as it was."""
-    taken = []
-    for dtype in DTYPES:
-        try:
-            with probing():
-                impl.make(variant, 0.5, seed).forward(values(VARIANTS[variant].batched, dtype,
-                                                             np.random.default_rng(seed)))
-        except UserCodeError as error:
-            if refuses(impl, dtype, error):
-                continue
-        except Exception:  # noqa: BLE001 - any other failure is the fuzz examples' to show
-            pass
-        taken.append(dtype)
-    return tuple(taken)
-
-
 @pytest.mark.prop("fuzz")
 def test_matches_torch_on_drawn_inputs(impl, variant, seed, repro):
     capabilities = impl.make(variant, 0.5, seed)
     palette = needs_palette(variant, capabilities.accepts_mask)
     drawn = inputs(variant, any_rank=impl.exact, specials=capabilities.accepts_mask, palette=palette,
-                   dtypes=taken_dtypes(impl, variant, seed))
+                   dtypes=tuple(d for d in DTYPES if not refuses_dtype(impl, d)))
 
     @settings(max_examples=max(1, settings.default.max_examples // len(VARIANTS)))
     @given(x=drawn, p=probabilities(palette), draw_seed=st.integers(0, 2**16))
