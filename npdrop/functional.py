@@ -5,7 +5,7 @@ One generic forward serves every variant (see :mod:`npdrop.variants`):
 1. check ``p``, the input dtype and the variant's rank rules (torch's errors and warnings);
 2. eval, ``p == 0`` and an empty input are the identity (the input object itself comes back,
    as in torch), and draw nothing;
-3. ``p == 1`` is ``x * 0``, and draws nothing;
+3. ``p == 1`` is ``x * 0`` (:func:`npdrop.rules.zero`), and draws nothing;
 4. otherwise the keep-mask of the variant's noise shape comes from ``mask=`` or from the
    mask source, and the variant's affine rule turns it into noise, applied by
    :func:`npdrop._masking.apply_noise`.
@@ -23,6 +23,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from . import rules
 from . import variants as V
 from ._checks import check_grad, check_input, check_mask, check_out, check_p
 from ._masking import BernoulliNoise, ConstantNoise, DenseNoise, PackedKeep, apply_noise, noise_grad
@@ -135,7 +136,7 @@ def forward(
         elif p == 0.0 or x.size == 0:
             noise = None
         elif p == 1.0:
-            noise = V.rules.zero(dtype)
+            noise = rules.zero(dtype)
         else:
             noise_shape = variant.noise_shape(x.shape)
             noise = variant.rule(_draw(variant, noise_shape, p, mask, rng, order), p, dtype)
