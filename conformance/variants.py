@@ -17,9 +17,12 @@ class Variant:
     - ``channel``: one keep/drop decision per (sample, channel), shared over the rest of the
       input (``(N, C, 1, ...)``); otherwise one per element.
     - ``alpha``: dropped units take alpha dropout's saturation value, not 0.
-    - ``rank``: the rank of a batched input (``None``: element-wise, any rank).
+    - ``rank``: the rank of a batched input, where torch checks it or warns about it
+      (``None``: any rank, taken as it is).
     - ``unsqueezes``: any other rank is taken as unbatched ``(C, ...)``: torch adds a batch
       axis, so the mask is ``(C, 1, ...)``.
+    - ``min_rank``, ``max_rank``: the ranks a training forward takes (``None``: no limit);
+      torch raises outside them.
     - ``cases``: the matrix's inputs, case -> (shape, layout in memory).
     """
 
@@ -28,6 +31,8 @@ class Variant:
     alpha: bool
     rank: Optional[int]
     unsqueezes: bool
+    min_rank: int
+    max_rank: Optional[int]
     cases: dict
 
     @property
@@ -47,21 +52,24 @@ _ELEMENTWISE_CASES = {
 
 #: name -> facts, in torch's documentation order (the report's column order).
 VARIANTS = {v.name: v for v in (
-    Variant("Dropout", channel=False, alpha=False, rank=None, unsqueezes=False, cases=_ELEMENTWISE_CASES),
-    Variant("Dropout1d", channel=True, alpha=False, rank=3, unsqueezes=True, cases={
+    Variant("Dropout", channel=False, alpha=False, rank=None, unsqueezes=False, min_rank=0, max_rank=None,
+            cases=_ELEMENTWISE_CASES),
+    Variant("Dropout1d", channel=True, alpha=False, rank=3, unsqueezes=True, min_rank=2, max_rank=3, cases={
         "batched": ((4, 6, 9), "plain"), "unbatched": ((6, 9), "plain"),
         "transposed": ((4, 6, 9), "transposed"), "sliced": ((4, 6, 9), "sliced"),
         "empty": ((0, 6, 9), "plain")}),
-    Variant("Dropout2d", channel=True, alpha=False, rank=4, unsqueezes=False, cases={
+    Variant("Dropout2d", channel=True, alpha=False, rank=4, unsqueezes=False, min_rank=2, max_rank=None, cases={
         "batched": ((3, 5, 4, 4), "plain"), "NCL": ((4, 6, 9), "plain"),
         "transposed": ((3, 5, 4, 4), "transposed"), "sliced": ((3, 5, 4, 4), "sliced"),
         "empty": ((3, 0, 4, 4), "plain")}),
-    Variant("Dropout3d", channel=True, alpha=False, rank=5, unsqueezes=True, cases={
+    Variant("Dropout3d", channel=True, alpha=False, rank=5, unsqueezes=True, min_rank=1, max_rank=None, cases={
         "batched": ((2, 4, 3, 3, 2), "plain"), "unbatched": ((4, 3, 3, 2), "plain"),
         "transposed": ((2, 4, 3, 3, 2), "transposed"), "sliced": ((2, 4, 3, 3, 2), "sliced"),
         "empty": ((0, 4, 3, 3, 2), "plain")}),
-    Variant("AlphaDropout", channel=False, alpha=True, rank=None, unsqueezes=False, cases=_ELEMENTWISE_CASES),
-    Variant("FeatureAlphaDropout", channel=True, alpha=True, rank=3, unsqueezes=False, cases={
+    Variant("AlphaDropout", channel=False, alpha=True, rank=None, unsqueezes=False, min_rank=0, max_rank=None,
+            cases=_ELEMENTWISE_CASES),
+    Variant("FeatureAlphaDropout", channel=True, alpha=True, rank=None, unsqueezes=False, min_rank=2,
+            max_rank=None, cases={
         "batched": ((4, 6, 9), "plain"), "4d": ((3, 5, 4, 4), "plain"),
         "transposed": ((4, 6, 9), "transposed"), "sliced": ((4, 6, 9), "sliced"),
         "empty": ((0, 6, 9), "plain")}),
@@ -85,9 +93,10 @@ def broadcast_axes(variant: str, shape: tuple) -> tuple:
 
 
 def cell_shape(variant: str, samples: int, channels: int, inner: int = 1) -> tuple:
-    """An input shape with ``samples x channels`` noise cells: ``inner`` elements per cell for
-    channel variants, one (``inner`` ignored) for element-wise ones."""
+    """An input shape of the batched case's rank with ``samples x channels`` noise cells:
+    ``inner`` elements per cell for channel variants, one (``inner`` ignored) for
+    element-wise ones."""
     v = VARIANTS[variant]
     if not v.channel:
         return (samples, channels)
-    return (samples, channels, inner) + (1,) * (v.rank - 3)
+    return (samples, channels, inner) + (1,) * (len(v.batched) - 3)
