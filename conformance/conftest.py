@@ -86,12 +86,10 @@ def pytest_generate_tests(metafunc):
     if impl is None or "variant" not in metafunc.fixturenames or _parametrizes(metafunc, "variant"):
         return
     if "case" in metafunc.fixturenames:
-        from conformance.variants import VARIANTS
-
-        pairs = [(v, c) for v in impl.variants for c in VARIANTS[v].cases]
+        pairs = [(v, c) for v in impl.variants for c in v.cases]
         metafunc.parametrize(("variant", "case"), pairs, ids=[f"{v}-{c}" for v, c in pairs])
     else:
-        metafunc.parametrize("variant", impl.variants, ids=list(impl.variants))
+        metafunc.parametrize("variant", impl.variants, ids=str)
 
 
 # -- fixtures ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ few cheap reductions on top). A record goes to the sink of the test that is runn
 that test's report (``user_properties``), so the process that assembles the matrix (the
 only one, or pytest-xdist's controller) reads every figure from reports, and a run split
 over workers diagnoses from the same evidence as a serial one. Outside a sink nothing is
-recorded. :class:`Records` holds a run's records, keyed by kind and variant.
+recorded. :class:`Records` holds a run's records, keyed by kind and variant name.
 
 Recording never changes a test's outcome: a figure that cannot be measured (a wrong
 shape, a non-float output) is simply not recorded, so its diagnosis cannot fire.
@@ -21,7 +21,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from .variants import VARIANTS, broadcast_axes
+from .variants import Variant
 
 #: the name a test's records go under in its report's ``user_properties``
 PROPERTY = "npdrop-evidence"
@@ -31,7 +31,7 @@ _SINK: ContextVar = ContextVar("npdrop_evidence_sink", default=None)
 
 
 class Records:
-    """A run's records, ``(kind, variant) -> [record, ...]`` in the order they were added."""
+    """A run's records, ``(kind, variant name) -> [record, ...]`` in the order they were added."""
 
     def __init__(self, rows: Iterable = ()):
         self.by_key: dict = {}
@@ -39,7 +39,7 @@ class Records:
             self.by_key.setdefault((kind, variant), []).append(row)
 
     def __call__(self, kind: str, variant: str) -> list:
-        """Everything recorded of ``kind`` for ``variant``."""
+        """Everything recorded of ``kind`` for the variant named ``variant``."""
         return self.by_key.get((kind, variant), [])
 
     def __len__(self) -> int:
@@ -49,7 +49,7 @@ class Records:
 @contextmanager
 def recording(rows: Optional[list] = None):
     """Records made inside go to ``rows`` (a new list if None), which is yielded: rows of
-    ``[kind, variant, record]`` with plain JSON values, fit for a report."""
+    ``[kind, variant name, record]`` with plain JSON values, fit for a report."""
     rows = [] if rows is None else rows
     token = _SINK.set(rows)
     try:
@@ -67,10 +67,10 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _add(kind: str, variant: str, row: dict) -> None:
+def _add(kind: str, variant: Variant, row: dict) -> None:
     sink = _SINK.get()
     if sink is not None:
-        sink.append([kind, variant, {k: _plain(v) for k, v in row.items()}])
+        sink.append([kind, variant.name, {k: _plain(v) for k, v in row.items()}])
 
 
 def _floats(*arrays) -> Optional[list]:
@@ -94,7 +94,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> tuple:
     return median, spread, int(use.sum())
 
 
-def compared(kind: str, variant: str, p: float, given, got, expected) -> None:
+def compared(kind: str, variant: Variant, p: float, given, got, expected) -> None:
     """An output (``kind`` "forward") or input gradient ("backward") next to torch's under
     the same mask: their ratio, the dtypes, and NaNs where torch has none.
 
@@ -105,13 +105,13 @@ def compared(kind: str, variant: str, p: float, given, got, expected) -> None:
     if arrays is None:
         return
     given, got, expected = arrays
-    ratio, spread, n = _ratio(got, expected) if not VARIANTS[variant].alpha else (None, 0.0, 0)
+    ratio, spread, n = _ratio(got, expected) if not variant.alpha else (None, 0.0, 0)
     nan = int((np.isnan(got) & ~np.isnan(expected) & np.isfinite(given)).sum())
     _add(kind, variant, dict(p=p, dtype=given.dtype.name, out_dtype=got.dtype.name, ratio=ratio,
                                         spread=spread, n=n, nan=nan, size=int(got.size)))
 
 
-def nonfinite(variant: str, p: float, given, got, expected) -> None:
+def nonfinite(variant: Variant, p: float, given, got, expected) -> None:
     """A forward on input with inf/NaN planted: how many non-finite inputs torch turned into
     NaN (a dropped inf: inf * 0) did not come out as NaN here, and how many of those were 0
     (a select, not a product)."""
@@ -124,7 +124,7 @@ def nonfinite(variant: str, p: float, given, got, expected) -> None:
 
 
 @contextmanager
-def raising(variant: str, p: float):
+def raising(variant: Variant, p: float):
     """Around a training forward at ``p``: records the exception it raises (then re-raised)."""
     try:
         yield
@@ -135,13 +135,13 @@ def raising(variant: str, p: float):
         raise
 
 
-def dtype_out(variant: str, what: str, given, got) -> None:
+def dtype_out(variant: Variant, what: str, given, got) -> None:
     """The dtype ``what`` (training forward, backward, eval forward) returned for a ``given`` dtype."""
     _add("dtype", variant, dict(what=what, dtype=np.dtype(given).name,
                                            out_dtype=np.asarray(got).dtype.name))
 
 
-def eval_output(variant: str, p: float, x, out) -> None:
+def eval_output(variant: Variant, p: float, x, out) -> None:
     """An evaluation forward: the ratio of its output to its input."""
     arrays = _floats(x, out)
     if arrays is None:
@@ -150,12 +150,12 @@ def eval_output(variant: str, p: float, x, out) -> None:
     _add("eval", variant, dict(p=p, dtype=arrays[0].dtype.name, ratio=ratio, spread=spread, n=n))
 
 
-def no_eval_mode(variant: str) -> None:
+def no_eval_mode(variant: Variant) -> None:
     """The implementation has no evaluation mode the harness could find."""
     _add("eval", variant, dict(p=None, dtype=None, ratio=None, spread=0.0, n=0, missing=True))
 
 
-def backward_after_eval(variant: str, layer, grad: np.ndarray, last_keep: Optional[np.ndarray] = None):
+def backward_after_eval(variant: Variant, layer, grad: np.ndarray, last_keep: Optional[np.ndarray] = None):
     """``layer.backward(grad)`` right after an evaluation forward, recording whether it
     raised, or was zero exactly where the last training forward (mask ``last_keep``,
     broadcast to ``grad``'s shape) dropped units. Returns the gradient; re-raises."""
@@ -172,24 +172,24 @@ def backward_after_eval(variant: str, layer, grad: np.ndarray, last_keep: Option
     return got
 
 
-def backward_pattern(variant: str, p: float, keep: np.ndarray, grad_in, shape: tuple) -> None:
+def backward_pattern(variant: Variant, p: float, keep: np.ndarray, grad_in, shape: tuple) -> None:
     """``backward(ones)`` for an input of ``shape`` after a training forward with mask
     ``keep`` (noise-shaped): how many noise cells it let through, and on how many it agrees
     with the forward's mask."""
     got = np.asarray(grad_in)
     if got.shape != tuple(shape) or got.dtype.kind != "f":
         return
-    through = np.any(got != 0, axis=broadcast_axes(variant, got.shape), keepdims=True).reshape(keep.shape)
+    through = np.any(got != 0, axis=variant.broadcast_axes(got.shape), keepdims=True).reshape(keep.shape)
     _add("pattern", variant, dict(p=p, cells=int(keep.size), through=int(through.sum()),
                                              agree=int((through == keep).sum())))
 
 
-def kept(variant: str, p: float, count: int, cells: int) -> None:
+def kept(variant: Variant, p: float, count: int, cells: int) -> None:
     """The implementation's own draw at ``p`` kept ``count`` of ``cells`` noise cells."""
     _add("kept", variant, dict(p=p, count=int(count), cells=int(cells)))
 
 
-def agreement(kind: str, variant: str, p: float, a: np.ndarray, b: np.ndarray) -> None:
+def agreement(kind: str, variant: Variant, p: float, a: np.ndarray, b: np.ndarray) -> None:
     """Two masks that should be independent ("call": consecutive calls, "batch": samples
     of one batch): on how many cells they agree."""
     _add(kind, variant, dict(p=p, agree=int((a == b).sum()), cells=int(a.size),

@@ -22,7 +22,7 @@ from .adapters.usercode import UserCodeError
 from .observe import observe
 from .reference import TorchResult, run_torch, tolerance, torch_draws
 from .report import NOT_APPLICABLE, UNSUPPORTED
-from .variants import VARIANTS, noise_shape
+from .variants import Variant
 from .words import p_text
 
 try:  # bfloat16 joins the matrix when the optional ml_dtypes package is installed
@@ -59,8 +59,7 @@ def _refused_outright(impl, dtype) -> bool:
     name = np.dtype(dtype).name
     if name not in answers:
         variant = impl.variants[0]
-        x = np.linspace(0.5, 1.5, int(np.prod(VARIANTS[variant].batched))).reshape(
-            VARIANTS[variant].batched).astype(dtype)
+        x = np.linspace(0.5, 1.5, int(np.prod(variant.batched))).reshape(variant.batched).astype(dtype)
         try:
             with probing():
                 impl.make(variant, 0.5, 0).forward(x)
@@ -85,9 +84,9 @@ def accepted(impl, dtype):
                     f"({str(error).splitlines()[0]})")
 
 
-def draw_keep(variant: str, shape: tuple, p: float, rng: np.random.Generator) -> np.ndarray:
+def draw_keep(variant: Variant, shape: tuple, p: float, rng: np.random.Generator) -> np.ndarray:
     """A keep-mask of ``variant``'s noise shape for an input of ``shape``: True with probability 1 - p."""
-    return rng.random(noise_shape(variant, shape)) >= p
+    return rng.random(variant.noise_shape(shape)) >= p
 
 
 class Call(NamedTuple):
@@ -99,7 +98,7 @@ class Call(NamedTuple):
     x: np.ndarray
 
 
-def forward_with_mask(layer, variant: str, x: np.ndarray, p: float, rng, training: bool = True) -> Call:
+def forward_with_mask(layer, variant: Variant, x: np.ndarray, p: float, rng, training: bool = True) -> Call:
     """One training forward; mask-capable implementations get a harness-drawn ``mask=``,
     black boxes draw their own, read back with :func:`conformance.observe.observe`."""
     before = x.copy()
@@ -112,7 +111,7 @@ def forward_with_mask(layer, variant: str, x: np.ndarray, p: float, rng, trainin
     return Call(out, observe(variant, before, out)[0], before)
 
 
-def own_forward(layer, variant: str, x: np.ndarray):
+def own_forward(layer, variant: Variant, x: np.ndarray):
     """A forward on the implementation's own draw: ``(out, keep, known)`` read off the output."""
     before = x.copy()
     out = layer.forward(x)
@@ -120,7 +119,7 @@ def own_forward(layer, variant: str, x: np.ndarray):
     return out, keep, known
 
 
-def check_backward_pattern(layer, variant: str, x: np.ndarray, keep: np.ndarray, what: str, p: float,
+def check_backward_pattern(layer, variant: Variant, x: np.ndarray, keep: np.ndarray, what: str, p: float,
                            record: bool = False) -> None:
     """``backward(ones)`` must be nonzero exactly where ``keep`` kept units: the backward
     uses the forward's mask (its pattern; values are the ``backward`` property's business).
@@ -145,7 +144,7 @@ def needs(layer, capability: str) -> None:
                     "attribute or global Config.train; --mode-global MODULE:ATTR names one)")
 
 
-def expected(impl, variant: str, p: float, x: np.ndarray, keep, *, grad=None) -> TorchResult:
+def expected(impl, variant: Variant, p: float, x: np.ndarray, keep, *, grad=None) -> TorchResult:
     """torch's training result under ``keep``; for ``--form original``, the same mask's
     ``x * m`` and ``grad * m`` (exact by construction: m is 0 or 1)."""
     result = run_torch(variant, p, x, keep, grad=grad)
@@ -162,7 +161,7 @@ class Judge:
     """Compares results with torch's for one case, naming the case in every message."""
 
     impl: object
-    variant: str
+    variant: Variant
     p: float
     dtype: object
     shape: tuple

@@ -13,7 +13,7 @@ import numpy as np
 
 from npdrop.dtypes import finfo
 
-from .variants import VARIANTS
+from .variants import Variant
 
 PALETTE = np.array([0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0])
 
@@ -47,20 +47,20 @@ def layout(base_shape: tuple, kind: str, dtype, rng, palette: bool) -> np.ndarra
     return values(base_shape, dtype, rng, palette)
 
 
-def make_input(variant: str, case: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
+def make_input(variant: Variant, case: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
     """The input of one matrix case; ``palette`` for black-box alpha variants."""
-    shape, kind = VARIANTS[variant].cases[case]
+    shape, kind = variant.cases[case]
     return layout(shape, kind, dtype, rng, palette)
 
 
-def special_input(variant: str, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
+def special_input(variant: Variant, dtype, rng: np.random.Generator, *, palette: bool = False) -> np.ndarray:
     """The "batched" case's shape with the special values planted."""
-    return plant_specials(values(VARIANTS[variant].batched, dtype, rng, palette), rng)
+    return plant_specials(values(variant.batched, dtype, rng, palette), rng)
 
 
-def needs_palette(variant: str, accepts_mask: bool) -> bool:
+def needs_palette(variant: Variant, accepts_mask: bool) -> bool:
     """Black-box alpha variants need palette inputs for their mask to be readable."""
-    return VARIANTS[variant].alpha and not accepts_mask
+    return variant.alpha and not accepts_mask
 
 
 def gradient(shape: tuple, dtype, rng: np.random.Generator) -> np.ndarray:

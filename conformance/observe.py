@@ -24,7 +24,7 @@ import numpy as np
 
 from npdrop.dtypes import is_float
 
-from .variants import VARIANTS, broadcast_axes, noise_shape
+from .variants import Variant
 
 
 class ObservationError(AssertionError):
@@ -87,23 +87,23 @@ def _bernoulli_elements(x: np.ndarray, out: np.ndarray):
     return kept, known
 
 
-def observe(variant: str, x: np.ndarray, out) -> tuple[np.ndarray, np.ndarray]:
+def observe(variant: Variant, x: np.ndarray, out) -> tuple[np.ndarray, np.ndarray]:
     """``(keep, known)``, both of the noise shape: the mask read off ``out`` and where it is known."""
     out = np.asarray(out)
     if out.shape != x.shape:
         raise ObservationError(f"output shape {out.shape} differs from the input shape {x.shape}")
     if not is_float(out.dtype):
         raise ObservationError(f"output dtype {out.dtype} is not a float dtype")
-    elements = _alpha_elements if VARIANTS[variant].alpha else _bernoulli_elements
+    elements = _alpha_elements if variant.alpha else _bernoulli_elements
     kept, known = elements(x, out)
-    axes = broadcast_axes(variant, x.shape)
+    axes, noise_shape = variant.broadcast_axes(x.shape), variant.noise_shape(x.shape)
     any_kept = np.any(kept & known, axis=axes, keepdims=True)
     any_dropped = np.any(~kept & known, axis=axes, keepdims=True)
     mixed = any_kept & any_dropped
     if mixed.any():
         cell = tuple(int(i) for i in np.argwhere(mixed)[0])
         raise ObservationError(
-            f"{variant} draws one keep/drop decision per cell of noise shape {noise_shape(variant, x.shape)} "
+            f"{variant} draws one keep/drop decision per cell of noise shape {noise_shape} "
             f"(shared along axes {axes}), but {int(mixed.sum())} of {mixed.size} cells have both kept "
             f"and dropped elements, the first at cell {cell}: the implementation draws another noise shape")
-    return any_kept.reshape(noise_shape(variant, x.shape)), (any_kept | any_dropped).reshape(noise_shape(variant, x.shape))
+    return any_kept.reshape(noise_shape), (any_kept | any_dropped).reshape(noise_shape)

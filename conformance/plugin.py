@@ -185,7 +185,7 @@ class ConformancePlugin:
         self.impl = impl
         words.speak(impl.keeps_p)    # messages, test ids and reports in the user's p, on every worker
         self.meta.update(impl=impl.spec, p_means="keep" if impl.keeps_p else "drop",
-                         reference=list(impl.variants), exact=impl.exact, description=impl.describe())
+                         reference=[v.name for v in impl.variants], exact=impl.exact, description=impl.describe())
 
     def options(self, records) -> Options:
         """What the diagnoses read: the resolved p meaning and form, and the evidence."""

@@ -12,9 +12,9 @@ import torch
 from npdrop.dtypes import finfo
 from npdrop.testing.inject import inject_masks, to_numpy, to_tensor
 
-from .variants import VARIANTS
+from .variants import Variant
 
-def torch_draws(variant: str, p: float, x: np.ndarray, training: bool = True) -> bool:
+def torch_draws(variant: Variant, p: float, x: np.ndarray, training: bool = True) -> bool:
     """Whether torch draws a mask at all (not in eval, not at p == 0 or 1, not for empty input)."""
     return training and 0.0 < p < 1.0 and x.size > 0
 
@@ -34,12 +34,12 @@ class TorchResult:
         return self.of_torch if self.of_torch is not None else self
 
 
-def run_torch(variant: str, p: float, x: np.ndarray, keep: Optional[np.ndarray], *, grad=None,
+def run_torch(variant: Variant, p: float, x: np.ndarray, keep: Optional[np.ndarray], *, grad=None,
               training: bool = True, inplace: bool = False) -> TorchResult:
     """``torch.nn.<variant>(p, inplace)`` on a copy of ``x`` with ``keep`` injected (strictly:
     torch must draw exactly once when it should draw, never otherwise), then autograd with
     the upstream gradient ``grad`` when given."""
-    module = getattr(torch.nn, variant)(p, inplace=inplace).train(training)
+    module = getattr(torch.nn, variant.name)(p, inplace=inplace).train(training)
     t = to_tensor(np.array(x))
     if grad is not None:
         t.requires_grad_(True)
@@ -56,7 +56,7 @@ def run_torch(variant: str, p: float, x: np.ndarray, keep: Optional[np.ndarray],
     return TorchResult(to_numpy(out).copy(), g, to_numpy(t).copy(), same)
 
 
-def tolerance(variant: str, dtype, exact: bool) -> dict:
+def tolerance(variant: Variant, dtype, exact: bool) -> dict:
     """How closely a result must match torch's.
 
     npdrop: bit for bit. Other implementations: a different but correct order of operations
@@ -68,4 +68,4 @@ def tolerance(variant: str, dtype, exact: bool) -> dict:
     if exact:
         return {"exact": True}
     eps = float(finfo(dtype).eps)
-    return {"exact": False, "rtol": 4 * eps, "atol": 16 * eps if VARIANTS[variant].alpha else 0.0}
+    return {"exact": False, "rtol": 4 * eps, "atol": 16 * eps if variant.alpha else 0.0}

@@ -231,7 +231,7 @@ def test_a_probe_that_raises_is_one_usage_error_naming_the_call_and_the_options(
 def test_original_form_expectation_is_the_bare_mask():
     impl = load_impl("conformance.test_adapters:AttributesDropout", form_name="original")
     keep = np.array([[True, False, True], [False, True, True]])
-    result = expected(impl, "Dropout", 0.3, X, keep, grad=np.ones_like(X))
+    result = expected(impl, impl.variants[0], 0.3, X, keep, grad=np.ones_like(X))
     assert np.array_equal(result.out, X * keep) and np.array_equal(result.grad, keep * 1.0)
     assert np.array_equal(impl.form.at_eval(X, 0.3), X * 0.7)
     with pytest.raises(ValueError, match="--form"):
@@ -440,7 +440,9 @@ def _probed_impl(make):
     """An implementation as :func:`conformance.harness.refuses` sees it (not npdrop: not exact)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(exact=False, variants=("Dropout",), make=lambda variant, p, seed: make(p, seed))
+    from conformance.variants import VARIANTS
+
+    return SimpleNamespace(exact=False, variants=(VARIANTS["Dropout"],), make=lambda variant, p, seed: make(p, seed))
 
 
 def divides_by_keep(x, dropout, training=True):

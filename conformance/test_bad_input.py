@@ -43,28 +43,28 @@ def _npdrop_raises(documented, theirs, call, match=None):
 
 
 @pytest.mark.parametrize("p", (-0.1, 1.1, -math.inf, math.inf), ids=str)
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=str)
 def test_p_out_of_range(variant, p):
-    theirs = _torch_rejects(lambda: getattr(torch.nn, variant)(p))
-    _npdrop_raises(ValueError, theirs, lambda: getattr(npdrop, variant)(p), match=f"between 0 and 1, but got {p}")
+    theirs = _torch_rejects(lambda: getattr(torch.nn, variant.name)(p))
+    _npdrop_raises(ValueError, theirs, lambda: getattr(npdrop, variant.name)(p), match=f"between 0 and 1, but got {p}")
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=str)
 def test_nan_p_is_rejected_at_construction(variant):
     """torch accepts p=NaN at construction (``p < 0 or p > 1`` is False) and fails at the
     first forward; npdrop rejects it at construction, with the class torch's forward raises."""
-    module = getattr(torch.nn, variant)(math.nan)
+    module = getattr(torch.nn, variant.name)(math.nan)
     theirs = _torch_rejects(lambda: module(torch.ones(2, 3, 4)))
-    _npdrop_raises(ValueError, theirs, lambda: getattr(npdrop, variant)(math.nan), match="nan")
+    _npdrop_raises(ValueError, theirs, lambda: getattr(npdrop, variant.name)(math.nan), match="nan")
 
 
 @pytest.mark.parametrize("dtype", (np.int64, np.int32, np.uint8, np.bool_, np.complex64, np.complex128),
                          ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=str)
 def test_non_float_input_in_training(variant, dtype):
     x = np.ones((2, 3, 4), dtype=dtype)
-    theirs = _torch_rejects(lambda: getattr(torch.nn, variant)(0.5)(torch.from_numpy(x.copy())))
-    _npdrop_raises(TypeError, theirs, lambda: getattr(npdrop, variant)(0.5, rng=0)(x), match=np.dtype(dtype).name)
+    theirs = _torch_rejects(lambda: getattr(torch.nn, variant.name)(0.5)(torch.from_numpy(x.copy())))
+    _npdrop_raises(TypeError, theirs, lambda: getattr(npdrop, variant.name)(0.5, rng=0)(x), match=np.dtype(dtype).name)
 
 
 @pytest.mark.parametrize("dtype", (np.int64, np.bool_), ids=lambda d: np.dtype(d).name)
@@ -77,15 +77,16 @@ def test_non_float_input_in_eval_is_a_documented_difference(dtype):
         npdrop.Dropout(0.5).eval()(x)
 
 
-RANK_CASES = [("Dropout1d", ()), ("Dropout1d", (5,)), ("Dropout1d", (2, 3, 4, 5)),
-              ("Dropout2d", (5,)), ("FeatureAlphaDropout", (5,)), ("Dropout2d", ())]
+RANK_CASES = [(VARIANTS[name], shape) for name, shape in (
+    ("Dropout1d", ()), ("Dropout1d", (5,)), ("Dropout1d", (2, 3, 4, 5)),
+    ("Dropout2d", (5,)), ("FeatureAlphaDropout", (5,)), ("Dropout2d", ()))]
 
 
 @pytest.mark.parametrize("variant,shape", RANK_CASES, ids=[f"{v}-{len(s)}d" for v, s in RANK_CASES])
 def test_wrong_rank_in_training(variant, shape):
-    theirs = _torch_rejects(lambda: getattr(torch.nn, variant)(0.5)(torch.ones(shape)))
+    theirs = _torch_rejects(lambda: getattr(torch.nn, variant.name)(0.5)(torch.ones(shape)))
     ours = _npdrop_raises(ValueError, theirs,
-                          lambda: getattr(npdrop, variant)(0.5, rng=0)(np.ones(shape, dtype=np.float32)))
+                          lambda: getattr(npdrop, variant.name)(0.5, rng=0)(np.ones(shape, dtype=np.float32)))
     assert str(theirs).split(".")[0] in str(ours), f"torch says {theirs!s}, npdrop says {ours!s}"
 
 

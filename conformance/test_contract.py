@@ -13,21 +13,16 @@ from conformance.words import p_id, p_text  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, Judge, accepted, check_backward_pattern, needs, own_forward  # noqa: E402
 from conformance.inputs import PALETTE, gradient, needs_palette, values  # noqa: E402
 from conformance.stats import SHARED, check_binomial, samples  # noqa: E402
-from conformance.variants import VARIANTS, broadcast_axes, cell_shape  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
-
-
-def _batched(variant):
-    return VARIANTS[variant].batched
 
 
 @pytest.mark.prop("dtype")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_dtype_is_preserved(impl, variant, dtype, rng, seed):
     layer = impl.make(variant, 0.3, seed)
-    x = values(_batched(variant), dtype, rng)
+    x = values(variant.batched, dtype, rng)
     name = np.dtype(dtype).name
     calls = [("training forward", lambda: layer.forward(x))]
     if layer.has_backward:
@@ -45,7 +40,7 @@ def test_dtype_is_preserved(impl, variant, dtype, rng, seed):
 @pytest.mark.prop("input-unchanged")
 def test_input_and_gradient_are_not_modified(impl, variant, rng, seed):
     layer = impl.make(variant, 0.5, seed)
-    x = values(_batched(variant), np.float32, rng)
+    x = values(variant.batched, np.float32, rng)
     g = gradient(x.shape, np.float32, rng)
     x0, g0 = x.copy(), g.copy()
     layer.forward(x)
@@ -63,7 +58,7 @@ def test_input_and_gradient_are_not_modified(impl, variant, rng, seed):
 def test_p_one_gives_zeros(impl, variant, dtype, rng, seed, repro):
     """p == 1: torch returns ``x * 0`` (no draw): zeros for finite x, never NaN from ``0 * inf``."""
     layer = impl.make(variant, 1.0, seed)
-    x = values(_batched(variant), dtype, rng)
+    x = values(variant.batched, dtype, rng)
     with accepted(impl, dtype), evidence.raising(variant, 1.0):
         out = np.asarray(layer.forward(x))
     g = gradient(x.shape, dtype, rng)
@@ -82,7 +77,7 @@ def test_backward_reuses_the_forward_mask(impl, variant, p, rng, seed):
     """backward(ones) is nonzero exactly where the forward kept units: no fresh draw."""
     layer = impl.make(variant, p, seed)
     needs(layer, "backward")
-    x = values(cell_shape(variant, 40, 50, 3), np.float64, rng, needs_palette(variant, False))
+    x = values(variant.cell_shape(40, 50, 3), np.float64, rng, needs_palette(variant, False))
     _, keep, _ = own_forward(layer, variant, x)
     check_backward_pattern(layer, variant, x, keep, "backward after a training forward", p, record=True)
 
@@ -99,17 +94,17 @@ def test_gradient_flows_through_zero_inputs(impl, variant, rng, seed, repro):
     p, dtype = 0.5, np.float64
     layer = impl.make(variant, p, seed)
     needs(layer, "backward")
-    shape = cell_shape(variant, 100, 200, 3)
-    if VARIANTS[variant].alpha:
+    shape = variant.cell_shape(100, 200, 3)
+    if variant.alpha:
         x = np.where(rng.random(shape) < 0.5, 0.0, PALETTE[rng.integers(0, 16, shape)])
     else:
         x = np.where(rng.random(shape) < 0.4, 0.0, values(shape, dtype, rng))
-        if variant != "Dropout":
+        if variant.name != "Dropout":
             x[:, ::2] = 0.0  # dead channels: their whole cell is 0
     _, keep, known = own_forward(layer, variant, x)
     g = gradient(shape, dtype, rng)
     gx = np.asarray(layer.backward(g))
-    axes = broadcast_axes(variant, shape)
+    axes = variant.broadcast_axes(shape)
     said_kept = np.any(gx != 0, axis=axes, keepdims=True).reshape(keep.shape)
     hidden = ~known
     if hidden.any():
@@ -126,7 +121,7 @@ def test_noise_shape(impl, variant, rng, seed, repro):
     """One decision per noise cell (checked by reading the mask), independent across channels."""
     p = 0.5
     layer = impl.make(variant, p, seed)
-    x = values(cell_shape(variant, 64, 128, 4), np.float64, rng, needs_palette(variant, False))
+    x = values(variant.cell_shape(64, 128, 4), np.float64, rng, needs_palette(variant, False))
     _, keep, _ = own_forward(layer, variant, x)
     cells, shared = samples(keep.reshape(64, 128))
     agree = cells[:, 0::2] == cells[:, 1::2]

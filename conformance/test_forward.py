@@ -17,7 +17,6 @@ from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, accepted, forward_
 from conformance.inputs import gradient, make_input, needs_palette, special_input, values  # noqa: E402
 from conformance.reference import torch_draws  # noqa: E402
 from conformance.report import NOT_APPLICABLE  # noqa: E402
-from conformance.variants import VARIANTS  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
@@ -51,11 +50,11 @@ def test_float16_scale_overflow(impl, variant, rng, seed, repro):
     torch still gives 0 for every dropped unit. A scale computed in the input's dtype and
     multiplied with the 0/1 mask gives ``0 * inf = NaN`` there (random fuzzing seldom draws
     such a p)."""
-    if VARIANTS[variant].alpha:
+    if variant.alpha:
         pytest.skip(f"{NOT_APPLICABLE} Bernoulli dropout's scale; alpha dropout's constants differ")
     p, dtype = 1 - 1e-10, np.float16
     layer = impl.make(variant, p, seed)
-    x = values(VARIANTS[variant].batched, dtype, rng)
+    x = values(variant.batched, dtype, rng)
     with evidence.raising(variant, p):
         call = forward_with_mask(layer, variant, x, p, rng)
     judge = Judge(impl, variant, p, dtype, x.shape, repro)

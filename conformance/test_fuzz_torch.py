@@ -36,7 +36,7 @@ import conformance.hypothesis_profiles  # noqa: E402,F401 (loads the ci or long 
 from conformance.adapters import UserCodeError  # noqa: E402
 from conformance.harness import DTYPES, Judge, forward_with_mask, refuses_dtype  # noqa: E402
 from conformance.inputs import gradient, needs_palette, values  # noqa: E402
-from conformance.variants import VARIANTS  # noqa: E402
+from conformance.variants import VARIANTS, Variant  # noqa: E402
 from npdrop.testing.inject import to_tensor  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -49,9 +49,9 @@ PALETTE_CELLS = 128
 
 
 @st.composite
-def inputs(draw, variant: str, *, any_rank: bool, specials: bool, palette: bool, dtypes=DTYPES) -> np.ndarray:
+def inputs(draw, variant: Variant, *, any_rank: bool, specials: bool, palette: bool, dtypes=DTYPES) -> np.ndarray:
     """A (possibly strided, reversed or transposed) input for ``variant``, of one of ``dtypes``."""
-    ranks = range(6) if any_rank else sorted({len(shape) for shape, _ in VARIANTS[variant].cases.values()})
+    ranks = range(6) if any_rank else sorted({len(shape) for shape, _ in variant.cases.values()})
     rank = draw(st.sampled_from([r for r in ranks if r > 0 or not palette]))
     shape = draw(st.lists(st.integers(0, 4), min_size=rank, max_size=rank))
     if palette:
@@ -77,12 +77,12 @@ def probabilities(palette: bool):
     return st.one_of(st.sampled_from(EDGE_PS), st.floats(0.0, 1.0))
 
 
-def torch_rejects(variant: str, p: float, x: np.ndarray) -> bool:
+def torch_rejects(variant: Variant, p: float, x: np.ndarray) -> bool:
     """Whether ``torch.nn.<variant>(p)`` raises on ``x`` (as for a rank it does not take)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            getattr(torch.nn, variant)(p)(to_tensor(x.copy()))
+            getattr(torch.nn, variant.name)(p)(to_tensor(x.copy()))
         except RuntimeError:
             return True
     return False

@@ -11,7 +11,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from conformance.inputs import PALETTE, values  # noqa: E402
 from conformance.observe import ObservationError, observe  # noqa: E402
-from conformance.variants import VARIANTS, noise_shape  # noqa: E402
+from conformance.variants import VARIANTS  # noqa: E402
 from conformance.report import Matrix  # noqa: E402
 from conformance.stats import binomial_bounds  # noqa: E402
 from npdrop.testing.inject import MaskInjectionError, Mismatch, assert_same, inject_masks, record_masks  # noqa: E402
@@ -104,26 +104,26 @@ def test_certain_draws_must_get_certain_masks():
             torch.ones(2, 3).bernoulli_(1.0)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=str)
 def test_recorded_masks_replay_torch_bit_for_bit(variant):
     x = torch.randn(4, 5, 6, generator=torch.Generator().manual_seed(0))
     with record_masks() as recording:
-        first = getattr(torch.nn, variant)(0.4)(x)
+        first = getattr(torch.nn, variant.name)(0.4)(x)
     with inject_masks(recording.masks):
-        second = getattr(torch.nn, variant)(0.4)(x)
+        second = getattr(torch.nn, variant.name)(0.4)(x)
     assert recording.masks[0].dtype == np.bool_
     assert torch.equal(first, second)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=str)
 def test_noise_shape_table_matches_what_torch_draws(variant):
-    for case, (shape, _) in VARIANTS[variant].cases.items():
+    for case, (shape, _) in variant.cases.items():
         if 0 in shape:
             continue
         with record_masks() as recording:
-            getattr(torch.nn, variant)(0.5)(torch.ones(shape))
+            getattr(torch.nn, variant.name)(0.5)(torch.ones(shape))
         drawn = recording.sites[0].shape
-        ours = noise_shape(variant, shape)
+        ours = variant.noise_shape(shape)
         assert math.prod(drawn) == math.prod(ours) and [n for n in drawn if n != 1] == [n for n in ours if n != 1], (
             f"{variant} {case} {shape}: torch drew {drawn}, the table says {ours}")
 
@@ -164,14 +164,14 @@ def test_bounds_catch_a_uint8_quantised_keep_rate():
 
 # -- reading masks off outputs ---------------------------------------------------------------
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=str)
 def test_observe_reads_torchs_own_masks(variant, rng):
     """torch as the black box: the mask read off its output is the mask it was given."""
-    shape = VARIANTS[variant].batched
-    x = values(shape, np.float32, rng, palette=VARIANTS[variant].alpha)
-    keep = rng.random(noise_shape(variant, shape)) >= 0.5
+    shape = variant.batched
+    x = values(shape, np.float32, rng, palette=variant.alpha)
+    keep = rng.random(variant.noise_shape(shape)) >= 0.5
     with inject_masks([keep]):
-        out = getattr(torch.nn, variant)(0.5)(torch.from_numpy(x)).numpy()
+        out = getattr(torch.nn, variant.name)(0.5)(torch.from_numpy(x)).numpy()
     seen, known = observe(variant, x, out)
     assert known.all() and np.array_equal(seen, keep)
 
@@ -179,13 +179,13 @@ def test_observe_reads_torchs_own_masks(variant, rng):
 def test_observe_rejects_a_mask_that_is_not_per_channel(rng):
     x = values((4, 6, 5, 5), np.float64, rng)
     with pytest.raises(ObservationError, match="both kept and dropped"):
-        observe("Dropout2d", x, x * (rng.random(x.shape) < 0.5))
+        observe(VARIANTS["Dropout2d"], x, x * (rng.random(x.shape) < 0.5))
 
 
 def test_observe_rejects_alpha_without_a_common_dropped_value(rng):
     x = PALETTE[rng.integers(0, 16, (40, 10))]
     with pytest.raises(ObservationError):
-        observe("AlphaDropout", x, np.where(rng.random(x.shape) < 0.5, x, -x))
+        observe(VARIANTS["AlphaDropout"], x, np.where(rng.random(x.shape) < 0.5, x, -x))
 
 
 # -- comparisons, report -----------------------------------------------------------

@@ -26,12 +26,12 @@ pytestmark = [pytest.mark.prop("inplace"), pytest.mark.filterwarnings("ignore::U
 @pytest.mark.parametrize("layout", ("batched", "transposed"))
 @pytest.mark.parametrize("p", PS, ids=lambda p: f"p{p}")
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=str)
 def test_inplace_matches_torch(variant, dtype, p, layout, training, rng, repro):
     x = make_input(variant, layout, dtype, rng)
     original = x.copy()
     keep = draw_keep(variant, x.shape, p, rng) if torch_draws(variant, p, x, training) else None
-    layer = getattr(npdrop, variant)(p, inplace=True, rng=0).train(training)
+    layer = getattr(npdrop, variant.name)(p, inplace=True, rng=0).train(training)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = layer(x, mask=keep)

@@ -28,7 +28,7 @@ torch = pytest.importorskip("torch")
 import npdrop  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES  # noqa: E402
 from conformance.inputs import values  # noqa: E402
-from conformance.variants import noise_shape  # noqa: E402
+from conformance.variants import VARIANTS, Variant  # noqa: E402
 from conformance.replay_support import restore_global_rng  # noqa: E402,F401 (autouse fixture)
 from npdrop.testing.inject import assert_same, inject_masks, to_numpy, to_tensor  # noqa: E402
 
@@ -60,6 +60,7 @@ def make_view(shape: tuple, layout: str, dtype, rng) -> np.ndarray:
 
 def _cases():
     for variant, ranks in RANKS.items():
+        variant = VARIANTS[variant]
         for rank in ranks:
             for layout in LAYOUTS:
                 if layout.startswith("channels_last") and rank == 3:
@@ -91,14 +92,14 @@ def same_strides(ours: np.ndarray, theirs, what: str, where: str) -> None:
 def test_output_and_gradient_layout(variant, shape, layout, dtype, rng):
     x = make_view(shape, layout, dtype, rng)
     where = f"[{variant}, p={P}, {np.dtype(dtype).name}, shape {shape}, {layout} input, strides {x.strides}]"
-    keep = rng.random(noise_shape(variant, shape)) >= P
-    layer = getattr(npdrop, variant)(P)
+    keep = rng.random(variant.noise_shape(shape)) >= P
+    layer = getattr(npdrop, variant.name)(P)
     out = layer(x, mask=keep)
 
     t = to_tensor(x).requires_grad_()
     with warnings.catch_warnings(), inject_masks([keep]):
         warnings.simplefilter("ignore")
-        t_out = getattr(torch.nn, variant)(P)(t)
+        t_out = getattr(torch.nn, variant.name)(P)(t)
     same_strides(out, t_out, "forward output", where)
     assert_same(out, to_numpy(t_out), what="forward", variant=variant, p=P, dtype=np.dtype(dtype), shape=shape)
 
@@ -119,9 +120,9 @@ def test_replayed_masks_follow_the_layout(variant, shape, layout, seed, rng):
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs = getattr(torch.nn, variant)(P)(to_tensor(x))
+        theirs = getattr(torch.nn, variant.name)(P)(to_tensor(x))
     g = npdrop.TorchCPUGenerator(seed)
-    ours = getattr(npdrop, variant)(P, rng=g)(x)
+    ours = getattr(npdrop, variant.name)(P, rng=g)(x)
     assert_same(ours, to_numpy(theirs), what="forward with the replayed mask", variant=variant, p=P,
                 dtype=np.dtype(np.float32), shape=shape)
     assert np.array_equal(g.get_state(), torch.get_rng_state().numpy()), f"generator states differ {where}"
@@ -149,16 +150,16 @@ def broadcast_channels(shape: tuple, rng) -> np.ndarray:
     return np.broadcast_to(narrow, shape)
 
 
-def check_replay_and_layout(variant: str, x: np.ndarray, grad: np.ndarray, seed: int) -> None:
+def check_replay_and_layout(variant: Variant, x: np.ndarray, grad: np.ndarray, seed: int) -> None:
     """One forward with TorchCPUGenerator against torch's on the same seed, then backward."""
     where = f"[{variant}, p={P}, float32, shape {x.shape}, strides {x.strides}, gradient strides {grad.strides}]"
     torch.manual_seed(seed)
     t = to_tensor(x).requires_grad_()
     g = npdrop.TorchCPUGenerator(seed)
-    layer = getattr(npdrop, variant)(P, rng=g)
+    layer = getattr(npdrop, variant.name)(P, rng=g)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs = getattr(torch.nn, variant)(P)(t)
+        theirs = getattr(torch.nn, variant.name)(P)(t)
         ours = layer(x)
     assert_same(ours, to_numpy(theirs), what="forward with the replayed mask", variant=variant, p=P,
                 dtype=np.dtype(np.float32), shape=x.shape)
@@ -171,7 +172,7 @@ def check_replay_and_layout(variant: str, x: np.ndarray, grad: np.ndarray, seed:
                 shape=x.shape)
 
 
-RANDOM_VIEWS = [pytest.param(k, variant, id=f"{variant}-view{k}") for k in range(30) for variant in RANKS]
+RANDOM_VIEWS = [pytest.param(k, VARIANTS[name], id=f"{name}-view{k}") for k in range(30) for name in RANKS]
 
 
 @pytest.mark.parametrize("k,variant", RANDOM_VIEWS)
@@ -179,7 +180,7 @@ def test_random_views(k, variant):
     """Random shapes, axis orders, steps and zero strides, for the input and, independently,
     the upstream gradient."""
     rng = np.random.default_rng(1000 + k)
-    rank = int(rng.integers(2, 4)) if variant == "Dropout1d" else int(rng.integers(2, 6))
+    rank = int(rng.integers(2, 4)) if variant.name == "Dropout1d" else int(rng.integers(2, 6))
     shape = tuple(int(n) for n in rng.integers(1, 5, rank))
     check_replay_and_layout(variant, random_view(rng, shape), random_view(rng, shape), k)
 

@@ -13,7 +13,6 @@ from conformance.words import p_text  # noqa: E402
 from conformance.harness import (DTYPE_IDS, DTYPES, Judge, accepted, check_backward_pattern,  # noqa: E402
                                  forward_with_mask, needs)
 from conformance.inputs import gradient, needs_palette, special_input, values  # noqa: E402
-from conformance.variants import VARIANTS  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
@@ -26,7 +25,7 @@ def _needs_eval(layer, variant):
 
 
 def _plain_input(layer, variant, dtype, rng):
-    return values(VARIANTS[variant].batched, dtype, rng, needs_palette(variant, layer.accepts_mask))
+    return values(variant.batched, dtype, rng, needs_palette(variant, layer.accepts_mask))
 
 
 @pytest.mark.prop("eval-identity")
@@ -71,7 +70,7 @@ def test_switching_modes_never_uses_a_stale_mask(impl, variant, rng, seed, repro
     p, dtype = 0.3, np.float64
     layer = impl.make(variant, p, seed)
     _needs_eval(layer, variant)
-    judge = Judge(impl, variant, p, dtype, VARIANTS[variant].batched, repro)
+    judge = Judge(impl, variant, p, dtype, variant.batched, repro)
     for step in range(1, 4):
         layer.train()
         x = _plain_input(layer, variant, dtype, rng)

@@ -14,7 +14,6 @@ from conformance.words import p_id, p_text  # noqa: E402
 from conformance.inputs import PALETTE, needs_palette, values  # noqa: E402
 from conformance.harness import own_forward  # noqa: E402
 from conformance.stats import SHARED, check_binomial, samples  # noqa: E402
-from conformance.variants import VARIANTS, cell_shape  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
@@ -22,7 +21,7 @@ pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarn
 
 def _tiled_input(variant, shape):
     """Ones (Bernoulli variants), or the first palette values in turn (alpha variants)."""
-    if not VARIANTS[variant].alpha:
+    if not variant.alpha:
         return np.ones(shape, dtype=np.float32)
     flat = np.resize(PALETTE[:4], int(np.prod(shape))).astype(np.float32)
     return flat.reshape(shape)
@@ -34,7 +33,7 @@ def test_keep_rate(impl, variant, p, cells, seed, repro):
     """Kept cells ~ Binomial(cells, 1 - p). At p = 0.1 with 1e7 cells the accepted rate is
     0.9 +- 6.2e-4, so a keep probability quantised to 1/256 steps (0.8984) fails."""
     layer = impl.make(variant, p, seed)
-    x = _tiled_input(variant, cell_shape(variant, 1000, cells // 1000))
+    x = _tiled_input(variant, variant.cell_shape(1000, cells // 1000))
     _, keep, known = own_forward(layer, variant, x)
     assert known.all(), "the input reveals every cell's mask"
     keep, shared = samples(keep)
@@ -46,7 +45,7 @@ def test_keep_rate(impl, variant, p, cells, seed, repro):
 
 def _half_layer(impl, variant, rng, seed):
     """A p = 0.5 layer and a 200 x 500-cell input for the independence checks."""
-    return impl.make(variant, 0.5, seed), values(cell_shape(variant, 200, 500), np.float32, rng, needs_palette(variant, False))
+    return impl.make(variant, 0.5, seed), values(variant.cell_shape(200, 500), np.float32, rng, needs_palette(variant, False))
 
 
 def _check_independent(a, b, what: str, repro) -> None:

@@ -12,7 +12,7 @@ from typing import Optional
 
 @dataclass(frozen=True, eq=False)
 class Variant:
-    """One ``torch.nn`` dropout module as the suite sees it.
+    """One ``torch.nn`` dropout module as the suite sees it (``str()`` gives its name).
 
     - ``channel``: one keep/drop decision per (sample, channel), shared over the rest of the
       input (``(N, C, 1, ...)``); otherwise one per element.
@@ -35,10 +35,35 @@ class Variant:
     max_rank: Optional[int]
     cases: dict
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def batched(self) -> tuple:
         """The shape of the "batched" case, the one most tests use."""
         return self.cases["batched"][0]
+
+    def noise_shape(self, shape: tuple) -> tuple:
+        """Shape of the keep-mask drawn for an input of ``shape`` (same rank as the input)."""
+        shape = tuple(shape)
+        if not self.channel:
+            return shape
+        if self.unsqueezes and len(shape) != self.rank:
+            return shape[:1] + (1,) * (len(shape) - 1)
+        return shape[:2] + (1,) * (len(shape) - 2)
+
+    def broadcast_axes(self, shape: tuple) -> tuple:
+        """Axes along which one draw is shared (size 1 in the noise, larger in the input)."""
+        noise = self.noise_shape(shape)
+        return tuple(i for i, (n, s) in enumerate(zip(shape, noise)) if s == 1 and n != 1)
+
+    def cell_shape(self, samples: int, channels: int, inner: int = 1) -> tuple:
+        """An input shape of the batched case's rank with ``samples x channels`` noise cells:
+        ``inner`` elements per cell for channel variants, one (``inner`` ignored) for
+        element-wise ones."""
+        if not self.channel:
+            return (samples, channels)
+        return (samples, channels, inner) + (1,) * (len(self.batched) - 3)
 
 
 _ELEMENTWISE_CASES = {
@@ -74,29 +99,3 @@ VARIANTS = {v.name: v for v in (
         "transposed": ((4, 6, 9), "transposed"), "sliced": ((4, 6, 9), "sliced"),
         "empty": ((0, 6, 9), "plain")}),
 )}
-
-
-def noise_shape(variant: str, shape: tuple) -> tuple:
-    """Shape of the keep-mask ``variant`` draws for an input of ``shape`` (same rank as the input)."""
-    v, shape = VARIANTS[variant], tuple(shape)
-    if not v.channel:
-        return shape
-    if v.unsqueezes and len(shape) != v.rank:
-        return shape[:1] + (1,) * (len(shape) - 1)
-    return shape[:2] + (1,) * (len(shape) - 2)
-
-
-def broadcast_axes(variant: str, shape: tuple) -> tuple:
-    """Axes along which one draw is shared (size 1 in the noise, larger in the input)."""
-    ns = noise_shape(variant, shape)
-    return tuple(i for i, (n, s) in enumerate(zip(shape, ns)) if s == 1 and n != 1)
-
-
-def cell_shape(variant: str, samples: int, channels: int, inner: int = 1) -> tuple:
-    """An input shape of the batched case's rank with ``samples x channels`` noise cells:
-    ``inner`` elements per cell for channel variants, one (``inner`` ignored) for
-    element-wise ones."""
-    v = VARIANTS[variant]
-    if not v.channel:
-        return (samples, channels)
-    return (samples, channels, inner) + (1,) * (len(v.batched) - 3)

@@ -28,7 +28,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Optional
 
-from ..variants import VARIANTS
+from ..variants import VARIANTS, Variant
 from .arrays import NumpyArrays, arrays_for
 from .driver import Driver
 from .meaning import Form, form
@@ -56,17 +56,17 @@ class Impl:
 
     @property
     def variants(self) -> tuple:
-        """The torch variants it is compared with."""
+        """The torch variants it is compared with (:class:`conformance.variants.Variant`)."""
         return tuple(self.shapes)
 
-    def make(self, variant: str, p: float, seed: int = 0) -> Driver:
+    def make(self, variant: Variant, p: float, seed: int = 0) -> Driver:
         return Driver(self.shapes[variant], p, seed, self.arrays)
 
     def describe(self) -> str:
         shape = self.shapes[self.variants[0]]
         judged = "bit for bit" if self.exact else "with dtype-suited tolerances"
         masks = "mask= injected" if shape.accepts_mask else "masks read off outputs"
-        head = f"{self.spec} vs torch.nn.{'/'.join(self.variants)}"
+        head = f"{self.spec} vs torch.nn.{'/'.join(v.name for v in self.variants)}"
         if self.spec == "npdrop":
             return f"{head}: {masks}; compared {judged}"
         lib = self.arrays or NumpyArrays()
@@ -110,8 +110,9 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
     with the shape found for it; raises :class:`AdapterError` if it cannot be driven."""
     if reference not in VARIANTS:
         raise ValueError(f"--reference must be one of {', '.join(VARIANTS)}; got {reference!r}")
+    variant = VARIANTS[reference]
     chosen = form(form_name)
-    if chosen.original and VARIANTS[reference].alpha:
+    if chosen.original and variant.alpha:
         raise ValueError(f"--form original applies to Bernoulli dropout, not {reference}")
     if spec in (None, "", "npdrop"):
         import npdrop
@@ -119,12 +120,12 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
         if any((forward, backward, p_means, form_name, array_lib, kwargs, mode_global)):
             raise ValueError("--forward/--backward/--p-means/--form/--array-lib/--impl-kwargs/--mode-global apply "
                              "to an implementation given with --impl")
-        shapes = {v: detect(getattr(npdrop, v), Options(probe_shape=VARIANTS[v].batched)) for v in VARIANTS}
+        shapes = {v: detect(getattr(npdrop, v.name), Options(probe_shape=v.batched)) for v in VARIANTS.values()}
         return Impl("npdrop", shapes, exact=True)
     module_name, module, target = _target(spec)
     arrays, why = arrays_for(target, array_lib)
     options = Options(forward=forward, backward=backward, p_means=p_means, form=chosen,
-                      probe_shape=VARIANTS[reference].batched, module=module, arrays=arrays,
+                      probe_shape=variant.batched, module=module, arrays=arrays,
                       impl_kwargs=impl_kwargs(kwargs), mode_global=mode_global)
     exact = module_name.split(".")[0] == "npdrop"
     try:
@@ -142,4 +143,4 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
         except AdapterError:
             raise first from None
         arrays, why = options.arrays, f"{why}, but it refused {guessed.name} arrays and takes numpy ones"
-    return Impl(spec, {reference: shape}, exact=exact, form=chosen, arrays=arrays, arrays_why=why)
+    return Impl(spec, {variant: shape}, exact=exact, form=chosen, arrays=arrays, arrays_why=why)
