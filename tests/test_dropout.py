@@ -1,7 +1,9 @@
 """npdrop's dropout family against its closed forms, without torch.
 
 Each expected value is computed here from the formula (torch's ``x * (keep / (1 - p))`` order
-for the inverted variants), not by calling npdrop's own helpers.
+for the inverted variants), not by calling npdrop's own helpers. What each module is (channel
+or alpha dropout, its noise shape, the ranks it takes) comes from the conformance suite's
+table (:mod:`conformance.variants`, written from torch's documentation), not from npdrop's.
 """
 import math
 import warnings
@@ -10,18 +12,16 @@ import numpy as np
 import pytest
 
 import npdrop
+from conformance.variants import VARIANTS
 
 DTYPES = [np.float16, np.float32, np.float64]
 PS = [0.1, 0.3, 0.5, 0.8]
-CHANNEL = {  # module -> (batched input shape, its noise shape)
-    npdrop.Dropout1d: ((3, 4, 5), (3, 4, 1)),
-    npdrop.Dropout2d: ((2, 3, 4, 5), (2, 3, 1, 1)),
-    npdrop.Dropout3d: ((2, 3, 2, 2, 3), (2, 3, 1, 1, 1)),
-    npdrop.FeatureAlphaDropout: ((2, 3, 4, 5), (2, 3, 1, 1)),
-}
-ALL = [npdrop.Dropout, npdrop.Dropout1d, npdrop.Dropout2d, npdrop.Dropout3d,
-       npdrop.AlphaDropout, npdrop.FeatureAlphaDropout, npdrop.GaussianDropout]
-SHAPES = {cls: CHANNEL.get(cls, ((4, 6), None))[0] for cls in ALL}
+#: npdrop's module for each torch variant -> the variant's facts
+TORCH = {getattr(npdrop, v.name): v for v in VARIANTS.values()}
+ALL = [*TORCH, npdrop.GaussianDropout]
+CHANNEL = [cls for cls, v in TORCH.items() if v.channel]
+#: the input each module gets: its variant's batched shape; GaussianDropout is element-wise, like Dropout
+SHAPES = {**{cls: v.batched for cls, v in TORCH.items()}, npdrop.GaussianDropout: VARIANTS["Dropout"].batched}
 
 
 def case(cls, p, dtype, shape):
@@ -50,10 +50,10 @@ def sample(shape, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("p", PS)
-@pytest.mark.parametrize("cls", [npdrop.Dropout, npdrop.Dropout1d, npdrop.Dropout2d, npdrop.Dropout3d],
-                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [cls for cls, v in TORCH.items() if not v.alpha], ids=lambda c: c.__name__)
 def test_inverted_forward_and_backward_closed_form(cls, p, dtype):
-    shape, noise_shape = CHANNEL.get(cls, ((4, 6), (4, 6)))
+    shape = SHAPES[cls]
+    noise_shape = TORCH[cls].noise_shape(shape)
     where = case(cls, p, dtype, shape)
     x = sample(shape, dtype)
     x.flat[:4] = [0.0, np.inf, np.nan, -0.0]
@@ -84,27 +84,33 @@ def test_dropped_inf_and_nan_give_nan_and_huge_kept_values_do_not_overflow_drops
 
 
 def test_channel_variants_drop_whole_channels():
-    for cls, (shape, noise_shape) in CHANNEL.items():
+    for cls in CHANNEL:
+        shape = SHAPES[cls]
+        noise_shape = TORCH[cls].noise_shape(shape)
         x = np.abs(sample(shape, np.float64)) + 1.0  # no zeros, so zeros mean dropped
         layer = cls(0.5, rng=3)
         out = layer(x)
         keep = layer.last_mask
         assert keep.shape == noise_shape, f"noise shape {keep.shape}, expected {noise_shape} [{cls.__name__}]"
         # alpha dropout sends dropped units to one constant instead of 0; x > 0 never maps to it
-        dropped_value = out[~np.broadcast_to(keep, shape)][:1] if cls is npdrop.FeatureAlphaDropout else 0.0
+        dropped_value = out[~np.broadcast_to(keep, shape)][:1] if TORCH[cls].alpha else 0.0
         per_channel = (out != dropped_value).reshape(shape[0], shape[1], -1)
         assert (per_channel.all(axis=2) | (~per_channel).all(axis=2)).all(), \
             f"some channel is partly dropped [{cls.__name__}, shape={shape}]"
         assert np.array_equal(per_channel.all(axis=2), keep.reshape(shape[:2]))
 
 
-@pytest.mark.parametrize("cls,shape,noise_shape", [
-    (npdrop.Dropout1d, (4, 5), (4, 1)),
-    (npdrop.Dropout3d, (3, 2, 2, 2), (3, 1, 1, 1)),
-], ids=["Dropout1d-CL", "Dropout3d-CDHW"])
-def test_unbatched_channel_inputs(cls, shape, noise_shape):
+#: torch's documentation's names for the axes of an unbatched channel input, by rank
+UNBATCHED_AXES = {2: "CL", 3: "CHW", 4: "CDHW"}
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS.values() if v.unsqueezes],
+                         ids=lambda v: f"{v}-{UNBATCHED_AXES[len(v.cases['unbatched'][0])]}")
+def test_unbatched_channel_inputs(variant):
+    shape = variant.cases["unbatched"][0]
+    noise_shape = variant.noise_shape(shape)
     x = np.abs(sample(shape, np.float32)) + 1
-    layer = cls(0.5, rng=0)
+    layer = getattr(npdrop, variant.name)(0.5, rng=0)
     out = layer(x)
     assert out.shape == shape
     assert layer.last_mask.shape == noise_shape
@@ -133,7 +139,7 @@ def test_alpha_dropout_closed_form_float64(p):
 def test_alpha_dropout_ignores_inplace_like_torch():
     x = sample((4, 4), np.float32)
     before = x.copy()
-    for cls in (npdrop.AlphaDropout, npdrop.FeatureAlphaDropout):
+    for cls in [c for c, v in TORCH.items() if v.alpha]:
         out = cls(0.5, inplace=True, rng=0)(x)
         assert out is not x and np.array_equal(x, before), f"{cls.__name__} modified its input"
 
@@ -150,7 +156,7 @@ def test_eval_and_p0_are_identity_and_return_the_input(cls):
     assert cls(0.0, rng=0)(x) is x, f"p=0 must return the input itself [{cls.__name__}]"
 
 
-@pytest.mark.parametrize("cls", [c for c in ALL if c is not npdrop.GaussianDropout], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", list(TORCH), ids=lambda c: c.__name__)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_p1_is_x_times_zero(cls, dtype):
     x = sample(SHAPES[cls], dtype)
@@ -341,7 +347,10 @@ def test_dropout2d_and_3d_warn_like_torch():
         npdrop.Dropout2d(0.5, rng=0)(np.ones((2, 3, 4, 4)))
 
 
-@pytest.mark.parametrize("cls", [npdrop.Dropout2d, npdrop.FeatureAlphaDropout], ids=lambda c: c.__name__)
+# torch's feature dropout refuses a 1-D input in training: it is what refuses one for the variants whose
+# least rank is 2 and that have no highest rank (Dropout1d checks its ranks itself, in its own words)
+@pytest.mark.parametrize("cls", [cls for cls, v in TORCH.items() if v.min_rank == 2 and v.max_rank is None],
+                         ids=lambda c: c.__name__)
 def test_feature_dropout_needs_two_dims_in_training(cls):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
