@@ -35,12 +35,12 @@ class Records:
 
     def __init__(self, rows: Iterable = ()):
         self.by_key: dict = {}
-        for kind, variant, row in rows:
-            self.by_key.setdefault((kind, variant), []).append(row)
+        for kind, name, row in rows:
+            self.by_key.setdefault((kind, name), []).append(row)
 
-    def __call__(self, kind: str, variant: str) -> list:
-        """Everything recorded of ``kind`` for the variant named ``variant``."""
-        return self.by_key.get((kind, variant), [])
+    def __call__(self, kind: str, name: str) -> list:
+        """Everything recorded of ``kind`` for the variant named ``name``."""
+        return self.by_key.get((kind, name), [])
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.by_key.values())
