@@ -6,7 +6,7 @@ the call returns ``None``, stored on the object under one of :data:`OUTPUT_ATTRI
 :data:`GRAD_ATTRIBUTES` (the "Neural Networks from Scratch" layers set ``self.output`` and
 ``self.dinputs``). Which of the two is found by one probing call when the implementation
 is loaded (:func:`find_result`, inside :func:`probing`, which leaves ``np.random`` as it was).
-The signature helpers here are what the shapes use to recognise an object.
+The signature helpers here are what the conventions use to recognise an object.
 """
 from __future__ import annotations
 

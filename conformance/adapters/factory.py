@@ -1,4 +1,4 @@
-"""The model-factory shape: ``Dropout(rate)`` returns a model, called as thinc's are.
+"""The model-factory convention: ``Dropout(rate)`` returns a model, called as thinc's are.
 
 ``model = Dropout(rate)``; ``Y, backprop = model(X, is_train=True)``; ``dX = backprop(dY)``.
 The factory is built once per instance with p by name; the backward is the ``backprop``

@@ -1,4 +1,4 @@
-"""The function shapes: a functional pair with a cache (the Stanford CS231n assignment's
+"""The function conventions: a functional pair with a cache (the Stanford CS231n assignment's
 ``dropout_forward``/``dropout_backward``), and a forward-only function ``f(x, p[, training])``.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from .calls import (is_function, parameters, probe_failed, probe_input, probing,
                     signature_text)
 from .meaning import P_NAMES, p_meaning
 from .modes import Keyword, find_mode
-from .usercode import AdapterError, NotThisShape, UserCodeError, call
+from .usercode import AdapterError, NotThisConvention, UserCodeError, call
 
 #: a function parameter that takes a numpy Generator: one per instance, so calls draw anew
 GENERATOR_NAMES = ("rng", "generator")
@@ -23,8 +23,8 @@ def generator_parameter(function) -> Optional[str]:
     return next((n for n in GENERATOR_NAMES if n in parameters(function)), None)
 
 
-def generator_argument(shape, state) -> dict:
-    return {shape.rng_name: state.rng} if shape.rng_name else {}
+def generator_argument(convention, state) -> dict:
+    return {convention.rng_name: state.rng} if convention.rng_name else {}
 
 
 def as_pair(returned, what: str):
@@ -101,7 +101,7 @@ class FunctionalPair:
                 raise probe_failed(f"{function.__name__}(x, ...) (training, p=0.5)", exc, options) from exc
         if not (isinstance(returned, tuple) and len(returned) == 2):
             if not self.dict_name:  # f(x, p) returning only the output: a forward-only function
-                raise NotThisShape()
+                raise NotThisConvention()
             raise AdapterError(f"{signature_text(function.__name__, function)} returned "
                                f"{type(returned).__name__}, not (out, cache) for {self.bname}(dout, cache)")
 

@@ -1,11 +1,11 @@
-"""The keyed function shape: JAX-style ``f(key, x, rate, deterministic=False)``.
+"""The keyed function convention: JAX-style ``f(key, x, rate, deterministic=False)``.
 
 JAX code takes its randomness as an explicit key, often first: a from-scratch
 ``dropout(key, x, rate, deterministic=False)``, Haiku's ``hk.dropout(rng, rate, x)``. The
 parameters are recognised by name wherever they stand (the key by :data:`.calls.KEY_NAMES`,
 p by :data:`.meaning.P_NAMES`, the mode by :data:`.modes.KEYWORDS`; the input is the one
 required parameter left), and every call passes them by keyword, with a fresh key per call.
-Only code in an array library whose randomness is keyed (:mod:`.arrays`) has this shape.
+Only code in an array library whose randomness is keyed (:mod:`.arrays`) has this convention.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The class shape: ``NAME(p)`` objects with a forward-like method and, usually, a backward.
+"""The class convention: ``NAME(p)`` objects with a forward-like method and, usually, a backward.
 
 Built with the p parameter found by name (and ``rng=``/``seed=`` if taken); the forward and
 backward methods are found by name (:mod:`.calls`), the mode from the forward's signature

@@ -1,9 +1,9 @@
-"""The shapes of dropout people write, and the ordered registry that recognises them.
+"""The calling conventions dropout is written in, and the ordered registry that recognises them.
 
-Each shape knows whether an object has it (``matches``), how to build one instance for a p
-(``build``), and how to run ``forward`` and ``backward`` on it, from the parts in
-:mod:`.modes`, :mod:`.calls` and :mod:`.meaning`. :func:`detect` returns the first shape in
-:data:`SHAPES` that matches; one that cannot be driven after all raises
+Each convention knows whether an object follows it (``matches``), how to build one instance
+for a p (``build``), and how to run ``forward`` and ``backward`` on it, from the parts in
+:mod:`.modes`, :mod:`.calls` and :mod:`.meaning`. :func:`detect` returns the first convention
+in :data:`CONVENTIONS` that matches; one that cannot be driven after all raises
 :class:`.usercode.AdapterError` with what was found and the option that would help.
 
 - :class:`.layer.LayerClass`: ``NAME(p)`` with a forward-like method, optionally a backward;
@@ -23,7 +23,7 @@ from .functions import ForwardOnly, FunctionalPair
 from .keyed import KeyedFunction
 from .layer import LayerClass
 from .meaning import Form
-from .usercode import AdapterError, NotThisShape
+from .usercode import AdapterError, NotThisConvention
 
 
 @dataclass(frozen=True)
@@ -50,25 +50,25 @@ class Options:
         return self.arrays
 
 
-#: The shapes, in the order they are tried: the first that matches is used.
-SHAPES = (LayerClass, KeyedFunction, FunctionalPair, ForwardOnly, ModelFactory)
+#: The conventions, in the order they are tried: the first that matches is used.
+CONVENTIONS = (LayerClass, KeyedFunction, FunctionalPair, ForwardOnly, ModelFactory)
 
 
 def detect(target, options: Options):
-    """The first shape in :data:`SHAPES` that matches ``target``, built for it."""
+    """The first convention in :data:`CONVENTIONS` that matches ``target``, built for it."""
     if options.forward and not inspect.isclass(target):
         raise AdapterError("--forward names a method of a class; for a function, --impl names the forward")
-    for shape in SHAPES:
-        if shape.matches(target, options):
+    for convention in CONVENTIONS:
+        if convention.matches(target, options):
             try:
-                return shape(target, options)
-            except NotThisShape:
+                return convention(target, options)
+            except NotThisConvention:
                 continue
     try:
         found = f"{getattr(target, '__name__', type(target).__name__)}{inspect.signature(target)}"
     except (TypeError, ValueError):
         found = repr(target)
     raise AdapterError(
-        f"{found} matches no known shape: a class NAME(p) with a forward method; a pair "
+        f"{found} matches no known calling convention: a class NAME(p) with a forward method; a pair "
         "f(x, dropout_param) -> (out, cache) with a backward g(dout, cache) (--backward NAME); or a function "
         "f(x, p[, training]) whose second parameter names p (p, rate, dropout, keep_prob, ...)")
