@@ -2,9 +2,9 @@
 
 An adapter is made of small named parts, each in its own module:
 
-- how it is built and called: :mod:`.conventions` (a class ``NAME(p)``, a functional pair
-  with a cache, a forward-only function), detected as the first match in
-  ``conventions.CONVENTIONS``;
+- how it is built and called: its calling convention (a class ``NAME(p)``, a functional pair
+  with a cache, a forward-only function...), a class satisfying :class:`.conventions.Convention`
+  in a module of this package, detected as the first match in ``conventions.CONVENTIONS``;
 - how the mode is set: :mod:`.modes` (a keyword such as ``training=`` / ``train_flg=`` /
   ``mode='train'`` / ``deterministic=``, ``train()``/``eval()``, an attribute);
 - which calls are made and where results land: :mod:`.calls` (``forward``/``fprop``/...,
@@ -31,12 +31,13 @@ from typing import Optional
 
 from ..variants import VARIANTS
 from .arrays import NumpyArrays, arrays_for
+from .conventions import CONVENTIONS, Convention, Options, detect
 from .driver import Driver
 from .meaning import Form, form
-from .conventions import CONVENTIONS, Options, detect
 from .usercode import AdapterError, UserCodeError
 
-__all__ = ["AdapterError", "CONVENTIONS", "Driver", "Impl", "Options", "UserCodeError", "detect", "load_impl"]
+__all__ = ["AdapterError", "CONVENTIONS", "Convention", "Driver", "Impl", "Options", "UserCodeError", "detect",
+           "load_impl"]
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Impl:
     @property
     def keeps_p(self) -> bool:
         """Whether its p is the keep probability (as resolved from the name or --p-means)."""
-        return any(getattr(getattr(c, "meaning", None), "keep", False) for c in self.conventions.values())
+        return any(c.meaning.keep for c in self.conventions.values())
 
     @property
     def variants(self) -> tuple:

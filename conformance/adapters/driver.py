@@ -32,7 +32,7 @@ class Driver:
         self.autodiff = not convention.has_backward and self.arrays.autodiff is not None
         self.has_backward = convention.has_backward or self.autodiff
         self.has_eval = convention.mode.has_eval
-        self.next_key = self.arrays.keys(seed) if getattr(convention, "key_name", None) else None
+        self.next_key = self.arrays.keys(seed) if convention.key_name else None
         self.modified: list = []    #: what the implementation changed in place ("its input", ...)
         self._backward = None
         self.training = True
@@ -64,11 +64,11 @@ class Driver:
 
     def forward(self, x: np.ndarray, mask: Optional[np.ndarray] = None):
         __tracebackhide__ = True
-        extra = {"key": self.next_key()} if self.next_key else {}
+        key = self.next_key() if self.next_key else None
         native = self._native(x, "input")
 
         def run(given):
-            return self.convention.forward(self.target, given, self.training, mask, **extra)
+            return self.convention.forward(self.target, given, self.training, mask, key)
 
         if self.autodiff:
             out, given, self._backward = self.arrays.forward_recording(run, native)

@@ -25,16 +25,17 @@ def _first(function):
 class ModelFactory:
     """``make(p)`` returning a model ``model(X, is_train) -> (Y, backprop)``."""
 
-    kind = "model factory"
+    order = 50
     accepts_mask = False
     has_backward = True
+    key_name = None
 
     @staticmethod
     def matches(target, options) -> bool:
         return is_function(target) and _first(target) in P_NAMES
 
     def __init__(self, function, options):
-        self.function, self.form = function, options.form
+        self.function = function
         self.p_name = _first(function)
         self.meaning = p_meaning(self.p_name, options.p_means)
         self.mode = Keyword("is_train")
@@ -52,7 +53,7 @@ class ModelFactory:
     def build(self, value: float, seed: int):
         return SimpleNamespace(model=self.function(**{**self.kwargs, self.p_name: value}), backprop=None)
 
-    def forward(self, state, x: np.ndarray, training: bool, mask=None):
+    def forward(self, state, x: np.ndarray, training: bool, mask=None, key=None):
         __tracebackhide__ = True
         what = f"model(X, is_train={training})"
         returned = call(what, state.model, x, is_train=training)

@@ -62,9 +62,10 @@ class FunctionalPair:
     call (never a ``'seed'``: it would fix every call's mask), and ``dx = backward(dout,
     cache)``; or ``forward(x, p[, mode])`` returning ``(out, cache)``."""
 
-    kind = "functional pair"
+    order = 30
     accepts_mask = False
     has_backward = True
+    key_name = None
 
     @staticmethod
     def matches(target, options) -> bool:
@@ -75,7 +76,7 @@ class FunctionalPair:
         return second_parameter(target) in P_NAMES and _partner(target, options)[1] is not None
 
     def __init__(self, function, options):
-        self.function, self.form = function, options.form
+        self.function = function
         self.dict_name = _dict_parameter(function)
         self.bname, self.backward_function = _partner(function, options)
         if self.backward_function is None:
@@ -115,7 +116,7 @@ class FunctionalPair:
     def build(self, value: float, seed: int):
         return SimpleNamespace(p=value, cache=None, rng=np.random.default_rng(seed))
 
-    def forward(self, state, x: np.ndarray, training: bool, mask=None):
+    def forward(self, state, x: np.ndarray, training: bool, mask=None, key=None):
         __tracebackhide__ = True
         args, kwargs = self._arguments(state, training)
         shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
@@ -147,15 +148,16 @@ class ForwardOnly:
     with ``--backward``): a notebook's pair that keeps the mask in a module-level variable.
     Without one the backward checks are n/a."""
 
-    kind = "forward-only function"
+    order = 40
     accepts_mask = False
+    key_name = None
 
     @staticmethod
     def matches(target, options) -> bool:
         return is_function(target) and second_parameter(target) in P_NAMES
 
     def __init__(self, function, options):
-        self.function, self.form = function, options.form
+        self.function = function
         self.bname, self.backward_function = _partner(function, options)
         if self.backward_function is not None and not _cacheless(self.backward_function):
             if options.backward:
@@ -194,7 +196,7 @@ class ForwardOnly:
     def build(self, value: float, seed: int):
         return SimpleNamespace(p=value, rng=np.random.default_rng(seed))
 
-    def forward(self, state, x: np.ndarray, training: bool, mask=None):
+    def forward(self, state, x: np.ndarray, training: bool, mask=None, key=None):
         __tracebackhide__ = True
         kwargs = self._arguments(state, training)
         what = f"{self.function.__name__}(x, {', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"

@@ -28,7 +28,7 @@ class KeyedFunction:
     """``f(key, x, p[, mode])`` in any order, parameters passed by keyword; backward: the
     library's autodiff."""
 
-    kind = "keyed function"
+    order = 20
     accepts_mask = False
     has_backward = False
 
@@ -38,7 +38,7 @@ class KeyedFunction:
                 and bool(_named(target, P_NAMES)))
 
     def __init__(self, function, options):
-        self.function, self.form, self.arrays = function, options.form, options.lib
+        self.function, self.arrays = function, options.lib
         if options.backward:
             raise AdapterError(f"{function.__name__} is differentiated by {self.arrays.autodiff}; "
                                "--backward does not apply")

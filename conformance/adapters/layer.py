@@ -23,14 +23,14 @@ from .usercode import AdapterError, call, where
 class LayerClass:
     """``NAME(p)`` objects with a forward-like method and, usually, a backward."""
 
-    kind = "class"
+    order = 10
 
     @staticmethod
     def matches(target, options) -> bool:
         return inspect.isclass(target)
 
     def __init__(self, cls, options):
-        self.cls, self.form = cls, options.form
+        self.cls = cls
         self.arrays, self.kwargs = options.lib, dict(options.impl_kwargs)
         params = constructor_parameters(cls)
         named = [n for n, q in params.items()
