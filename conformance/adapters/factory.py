@@ -11,15 +11,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .calls import is_function, parameters, probe_failed, probe_input, probing
+from .calls import first_parameter, is_function, probe
 from .meaning import P_NAMES, p_meaning
 from .modes import Keyword
 from .usercode import AdapterError, UserCodeError, call
-
-
-def _first(function):
-    names = [n for n, q in parameters(function).items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
-    return names[0] if names else None
 
 
 class ModelFactory:
@@ -32,20 +27,16 @@ class ModelFactory:
 
     @staticmethod
     def matches(target, options) -> bool:
-        return is_function(target) and _first(target) in P_NAMES
+        return is_function(target) and first_parameter(target) in P_NAMES
 
     def __init__(self, function, options):
         self.function = function
-        self.p_name = _first(function)
+        self.p_name = first_parameter(function)
         self.meaning = p_meaning(self.p_name, options.p_means)
         self.mode = Keyword("is_train")
         self.kwargs = dict(options.impl_kwargs)
-        with probing():
-            try:
-                model = self.build(self.meaning.value(0.5), 0).model
-                returned = model(options.lib.native(probe_input(options.probe_shape)), is_train=True)
-            except Exception as exc:
-                raise probe_failed(f"{function.__name__}({self.p_name}=0.5)(X, is_train=True)", exc, options) from exc
+        returned = probe(self, f"{function.__name__}({self.p_name}=0.5)(X, is_train=True)", options,
+                         lambda state, x: state.model(x, is_train=True))
         if not (isinstance(returned, tuple) and len(returned) == 2 and callable(returned[1])):
             raise AdapterError(f"{function.__name__}{inspect.signature(function)} returned a model whose call "
                                f"gave {type(returned).__name__}, not (Y, backprop) as a thinc model's does")

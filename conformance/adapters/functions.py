@@ -9,8 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from .calls import (is_function, parameters, probe_failed, probe_input, probing, required, second_parameter,
-                    signature_text)
+from .calls import is_function, parameters, probe, required, second_parameter, signature_text
 from .meaning import P_NAMES, p_meaning
 from .modes import Keyword, find_mode
 from .usercode import AdapterError, NotThisConvention, UserCodeError, call
@@ -94,12 +93,12 @@ class FunctionalPair:
             self.mode = find_mode(parameters(function), None, options.module, options.mode_global)
         self.rng_name = None if self.dict_name else generator_parameter(function)
         self.kwargs = dict(options.impl_kwargs)
-        with probing():
-            try:
-                args, kwargs = self._arguments(self.build(self.meaning.value(0.5), 0), True)
-                returned = self.function(options.lib.native(probe_input(options.probe_shape)), *args, **kwargs)
-            except Exception as exc:
-                raise probe_failed(f"{function.__name__}(x, ...) (training, p=0.5)", exc, options) from exc
+
+        def run(state, x):
+            args, kwargs = self._arguments(state, True)
+            return function(x, *args, **kwargs)
+
+        returned = probe(self, f"{function.__name__}(x, ...) (training, p=0.5)", options, run)
         if not (isinstance(returned, tuple) and len(returned) == 2):
             if not self.dict_name:  # f(x, p) returning only the output: a forward-only function
                 raise NotThisConvention()
@@ -179,12 +178,8 @@ class ForwardOnly:
         if extra:
             raise AdapterError(f"{function.__name__}{inspect.signature(function)} needs more than x, p and a "
                                f"mode flag (required: {', '.join(extra)})")
-        with probing():
-            try:
-                arguments = self._arguments(self.build(self.meaning.value(0.5), 0), True)
-                returned = function(options.lib.native(probe_input(options.probe_shape)), **arguments)
-            except Exception as exc:
-                raise probe_failed(f"{function.__name__}(x, ...) (training, p=0.5)", exc, options) from exc
+        returned = probe(self, f"{function.__name__}(x, ...) (training, p=0.5)", options,
+                         lambda state, x: function(x, **self._arguments(state, True)))
         if returned is None or isinstance(returned, tuple):
             raise AdapterError(f"{signature_text(function.__name__, function)} returned "
                                f"{type(returned).__name__}; a forward-only function must return the output "

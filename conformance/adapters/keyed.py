@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .calls import KEY_NAMES, is_function, parameters, probe_failed, probe_input, probing, required, signature_text
+from .calls import KEY_NAMES, is_function, parameters, probe, required, signature_text
 from .meaning import P_NAMES, p_meaning
 from .modes import find_mode
 from .usercode import AdapterError, call
@@ -56,14 +56,8 @@ class KeyedFunction:
                                f"for the input, found {len(rest)} ({', '.join(rest) or 'none'}); give the "
                                "others with --impl-kwargs 'name=value, ...'")
         self.x_name = rest[0]
-        with probing():
-            try:
-                state = self.build(self.meaning.value(0.5), 0)
-                returned = function(**self._arguments(state, self.arrays.native(probe_input(options.probe_shape)),
-                                                      True, self.arrays.keys(0)()))
-            except Exception as exc:
-                raise probe_failed(f"{function.__name__}({self.x_name}=x, ...) (training, p=0.5)", exc, options) \
-                    from exc
+        returned = probe(self, f"{function.__name__}({self.x_name}=x, ...) (training, p=0.5)", options,
+                         lambda state, x: function(**self._arguments(state, x, True, self.arrays.keys(0)())))
         if returned is None or isinstance(returned, tuple):
             raise AdapterError(f"{signature_text(function.__name__, function)} returned "
                                f"{type(returned).__name__}; it must return the output")
