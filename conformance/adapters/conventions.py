@@ -69,16 +69,18 @@ class Convention(Protocol):
     (``state``) for the value ``meaning.value(p)`` and a seed; ``mode`` sets training or
     evaluation (``mode.set(state, training)`` and ``mode.arguments(training)`` for each call);
     ``forward`` and ``backward`` take and return arrays of the implementation's own library.
+
+    The conventions here subclass it, which gives them its defaults: no ``mask=``, no key.
     """
 
     #: where it is tried: lowest first; the first convention that matches is used
     order: int
     #: the forward takes ``mask=`` (the harness's keep-mask)
-    accepts_mask: bool
+    accepts_mask: bool = False
     #: it has a backward of its own (without one, the array library's autodiff, if any)
     has_backward: bool
     #: the forward's parameter that takes a fresh random key each call; None: none
-    key_name: Optional[str]
+    key_name: Optional[str] = None
     #: what the harness's p becomes in its hands (drop or keep probability)
     meaning: PMeaning
     #: how training and evaluation mode reach it (:mod:`.modes`)

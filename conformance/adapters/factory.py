@@ -12,18 +12,17 @@ from types import SimpleNamespace
 import numpy as np
 
 from .calls import first_parameter, is_function, probe
+from .conventions import Convention
 from .meaning import P_NAMES, p_meaning
 from .modes import Keyword
 from .usercode import AdapterError, UserCodeError, call
 
 
-class ModelFactory:
+class ModelFactory(Convention):
     """``make(p)`` returning a model ``model(X, is_train) -> (Y, backprop)``."""
 
     order = 50
-    accepts_mask = False
     has_backward = True
-    key_name = None
 
     @staticmethod
     def matches(target, options) -> bool:

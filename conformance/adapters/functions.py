@@ -10,6 +10,7 @@ from typing import Optional
 import numpy as np
 
 from .calls import is_function, parameters, probe, required, second_parameter, signature_text
+from .conventions import Convention
 from .meaning import P_NAMES, p_meaning
 from .modes import Keyword, find_mode
 from .usercode import AdapterError, NotThisConvention, UserCodeError, call
@@ -56,15 +57,13 @@ def _dict_parameter(function) -> Optional[str]:
     return None
 
 
-class FunctionalPair:
+class FunctionalPair(Convention):
     """``out, cache = forward(x, dropout_param)`` with a fresh ``{'p': ..., 'mode': ...}`` per
     call (never a ``'seed'``: it would fix every call's mask), and ``dx = backward(dout,
     cache)``; or ``forward(x, p[, mode])`` returning ``(out, cache)``."""
 
     order = 30
-    accepts_mask = False
     has_backward = True
-    key_name = None
 
     @staticmethod
     def matches(target, options) -> bool:
@@ -141,15 +140,13 @@ def _cacheless(function) -> bool:
     return bool(params) and not required(params, (next(iter(params)),))
 
 
-class ForwardOnly:
+class ForwardOnly(Convention):
     """``f(x, p[, training])`` returning the output. Its backward, if it has one, takes the
     upstream gradient alone (``dropout_backward(dout)``, found beside it by name or named
     with ``--backward``): a notebook's pair that keeps the mask in a module-level variable.
     Without one the backward checks are n/a."""
 
     order = 40
-    accepts_mask = False
-    key_name = None
 
     @staticmethod
     def matches(target, options) -> bool:

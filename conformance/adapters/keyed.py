@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .calls import KEY_NAMES, is_function, parameters, probe, required, signature_text
+from .conventions import Convention
 from .meaning import P_NAMES, p_meaning
 from .modes import find_mode
 from .usercode import AdapterError, call
@@ -24,12 +25,11 @@ def _named(function, names) -> list:
     return [n for n in parameters(function) if n in names]
 
 
-class KeyedFunction:
+class KeyedFunction(Convention):
     """``f(key, x, p[, mode])`` in any order, parameters passed by keyword; backward: the
     library's autodiff."""
 
     order = 20
-    accepts_mask = False
     has_backward = False
 
     @staticmethod

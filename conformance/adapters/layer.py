@@ -15,12 +15,13 @@ import numpy as np
 from .calls import (BACKWARD_NAMES, FORWARD_NAMES, GRAD_ATTRIBUTES, KEY_NAMES, OUTPUT_ATTRIBUTES, SEED_NAMES,
                     Returned, arrays_of_shape, find_result, parameters, probe_failed, probe_input, probing, required,
                     signature_text, user_method)
+from .conventions import Convention
 from .meaning import P_NAMES, p_meaning
 from .modes import find_mode
 from .usercode import AdapterError, call, where
 
 
-class LayerClass:
+class LayerClass(Convention):
     """``NAME(p)`` objects with a forward-like method and, usually, a backward."""
 
     order = 10
