@@ -8,7 +8,8 @@ satisfies :class:`Convention`, made from the parts in :mod:`.modes`, :mod:`.call
 - :class:`.keyed.KeyedFunction`: JAX-style ``f(key, x, rate, deterministic=False)``;
 - :class:`.functions.FunctionalPair`: ``out, cache = f(x, param_dict)`` and
   ``dx = g(dout, cache)`` (the CS231n assignment), or ``f(x, p, ...)`` returning ``(out, cache)``;
-- :class:`.functions.ForwardOnly`: ``f(x, p[, training])`` returning the output, no backward;
+- :class:`.functions.ForwardOnly`: ``f(x, p[, training])`` returning the output (a backward,
+  if any, takes the gradient alone);
 - :class:`.factory.ModelFactory`: ``model = Dropout(rate)``, ``Y, backprop = model(X, is_train)`` (thinc).
 
 :data:`CONVENTIONS` is found, not listed: every class in a module of this package with an
@@ -60,8 +61,8 @@ class Convention(Protocol):
     Recognising, in two steps. ``matches(target, options)`` is the quick look, on the class:
     what the object is and its parameter names, no call. The constructor
     ``Convention(target, options)`` is the close look: it reads the signatures, finds p, the
-    mode and the calls, and makes one probing training forward (in :func:`.calls.probing`)
-    to see what comes back. It raises :class:`.usercode.NotThisConvention` if the object
+    mode and the calls, and makes a probing training forward (in :func:`.calls.probing`) to
+    see what comes back. It raises :class:`.usercode.NotThisConvention` if the object
     turns out not to be of this convention (the next one in :data:`CONVENTIONS` gets its
     turn), and :class:`.usercode.AdapterError` if it is but cannot be driven.
 
@@ -70,7 +71,8 @@ class Convention(Protocol):
     evaluation (``mode.set(state, training)`` and ``mode.arguments(training)`` for each call);
     ``forward`` and ``backward`` take and return arrays of the implementation's own library.
 
-    The conventions here subclass it, which gives them its defaults: no ``mask=``, no key.
+    Subclassing it is not needed to be found (see :func:`discover`); the conventions here do,
+    for its defaults: no ``mask=``, no key.
     """
 
     #: where it is tried: lowest first; the first convention that matches is used
