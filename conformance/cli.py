@@ -14,7 +14,7 @@ configuration (``addopts``, ``filterwarnings``, ...) does not reach it. Exit sta
 - 0 every check passed; 1 some failed;
 - 2 interrupted (Ctrl-C, SIGTERM): the report is written with ``complete: false``;
 - 4 the implementation could not be loaded or driven (its import raised, a syntax error,
-  ``sys.exit()``, no known shape: the message names your file and line), or a report path
+  ``sys.exit()``, no known calling convention: the message names your file and line), or a report path
   cannot be written, or torch or pytest is missing; nothing ran;
 - 6 a call into your implementation did not return within ``--call-timeout`` seconds
   (default 60): the message names the call and its test, the run ends there, and the report

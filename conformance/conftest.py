@@ -8,7 +8,7 @@
     pytest conformance/ --impl mymod:dropout_forward --p-means keep   # a CS231n pair, p = keep probability
     pytest conformance/ --impl mymod:Net --forward run --form original
 
-How the implementation is driven (its shape, mode, p meaning, form) is decided once, in
+How the implementation is driven (its calling convention, mode, p meaning, form) is decided once, in
 :func:`conformance.adapters.load_impl`; an object it cannot drive is a usage error here.
 
 With ``--impl`` only the tests that apply to any implementation run (marked ``any_impl``);

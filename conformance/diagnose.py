@@ -26,9 +26,9 @@ from .words import at_p, p_text
 
 
 @dataclass(frozen=True)
-class Options:
-    """What the run resolved about the implementation (not the option strings: a parameter
-    named ``keep_prob`` means keep without ``--p-means``), and the evidence it recorded."""
+class Findings:
+    """What the run found: what it resolved about the implementation (not the option strings:
+    a parameter named ``keep_prob`` means keep without ``--p-means``), and the evidence it recorded."""
 
     p_means: str = "drop"     #: "keep" when p is handed to the implementation as 1 - p (as resolved)
     form: str = "inverted"    #: "original" when the harness already expects the original form
@@ -64,14 +64,14 @@ def _single_ratio(rows: list) -> Optional[dict]:
     return {p: value for p, (value, _) in sorted(found.items())} or None
 
 
-def _ratios(kind: str, variant: str, options) -> Optional[dict]:
+def _ratios(kind: str, variant: str, findings) -> Optional[dict]:
     """p -> the ratio of the output (or gradient) to torch's under the same mask, 0 < p < 1."""
-    return _single_ratio([r for r in options.records(kind, variant) if 0 < r["p"] < 1])
+    return _single_ratio([r for r in findings.records(kind, variant) if 0 < r["p"] < 1])
 
 
-def _scaled_by(kind: str, variant: str, options, target: Callable[[float], float], informative=lambda p: True):
+def _scaled_by(kind: str, variant: str, findings, target: Callable[[float], float], informative=lambda p: True):
     """The ratios as text if every one equals ``target(p)`` and at least one p is informative."""
-    ratios = _ratios(kind, variant, options)
+    ratios = _ratios(kind, variant, findings)
     if not ratios or not any(informative(p) for p in ratios):
         return None
     if any(abs(r - target(p)) > 1e-2 * abs(target(p)) for p, r in ratios.items()):
@@ -79,9 +79,9 @@ def _scaled_by(kind: str, variant: str, options, target: Callable[[float], float
     return ", ".join(f"{_fmt(r)} {at_p(p)}" for p, r in ratios.items())
 
 
-def _eval_ratio(variant: str, options) -> Optional[tuple]:
+def _eval_ratio(variant: str, findings) -> Optional[tuple]:
     """(p, ratio) of the evaluation forward's output to its input, if one ratio was found."""
-    ratios = _single_ratio(options.records("eval", variant))
+    ratios = _single_ratio(findings.records("eval", variant))
     return None if ratios is None or len(ratios) != 1 else next(iter(ratios.items()))
 
 
@@ -90,8 +90,8 @@ def _fits(count: int, cells: int, q: float) -> bool:
     return lo <= count <= hi
 
 
-def _kept_like_keep_probability(variant: str, options) -> Optional[str]:
-    rows = [r for r in options.records("kept", variant) if r["p"] != 0.5]
+def _kept_like_keep_probability(variant: str, findings) -> Optional[str]:
+    rows = [r for r in findings.records("kept", variant) if r["p"] != 0.5]
     if not rows or not all(_fits(r["count"], r["cells"], r["p"]) for r in rows):
         return None
     if all(_fits(r["count"], r["cells"], 1 - r["p"]) for r in rows):
@@ -99,62 +99,62 @@ def _kept_like_keep_probability(variant: str, options) -> Optional[str]:
     return ", ".join(f"{r['count'] / r['cells']:.6f} {at_p(r['p'])} ({r['cells']} cells)" for r in rows)
 
 
-def no_scale(variant, options):
-    train = _scaled_by("forward", variant, options, lambda p: 1 - p)
-    if train is None or never_drops(variant, options):
+def no_scale(variant, findings):
+    train = _scaled_by("forward", variant, findings, lambda p: 1 - p)
+    if train is None or never_drops(variant, findings):
         return None   # an output equal to its input is never-drops' fingerprint, not this one
-    if any(r.get("missing") for r in options.records("eval", variant)):
+    if any(r.get("missing") for r in findings.records("eval", variant)):
         return f"training output / torch's under the same mask = {train} (1 - p each time); it has no evaluation mode"
-    at_eval = _eval_ratio(variant, options)
+    at_eval = _eval_ratio(variant, findings)
     if at_eval is None or abs(at_eval[1] - 1) > 1e-3:
         return None
     return (f"training output / torch's under the same mask = {train} (1 - p each time); "
             f"evaluation returns the input (ratio 1 {at_p(at_eval[0])})")
 
 
-def original_form(variant, options):
-    if options.form == "original":
+def original_form(variant, findings):
+    if findings.form == "original":
         return None
-    train = _scaled_by("forward", variant, options, lambda p: 1 - p)
-    at_eval = _eval_ratio(variant, options)
+    train = _scaled_by("forward", variant, findings, lambda p: 1 - p)
+    at_eval = _eval_ratio(variant, findings)
     if train is None or at_eval is None or abs(at_eval[1] - (1 - at_eval[0])) > 1e-3:
         return None
     return (f"training output / torch's under the same mask = {train} (1 - p each time); "
             f"evaluation multiplies by {_fmt(at_eval[1])} {at_p(at_eval[0])} (1 - p)")
 
 
-def scale_by_p(variant, options):
-    train = _scaled_by("forward", variant, options, lambda p: (1 - p) / p, informative=lambda p: p != 0.5)
-    if train is None or _kept_like_keep_probability(variant, options):
+def scale_by_p(variant, findings):
+    train = _scaled_by("forward", variant, findings, lambda p: (1 - p) / p, informative=lambda p: p != 0.5)
+    if train is None or _kept_like_keep_probability(variant, findings):
         return None
     return f"training output / torch's under the same mask = {train}: (1 - p)/p each time, i.e. kept units times 1/p"
 
 
-def backward_no_scale(variant, options):
-    if _scaled_by("forward", variant, options, lambda p: 1.0) is None:
+def backward_no_scale(variant, findings):
+    if _scaled_by("forward", variant, findings, lambda p: 1.0) is None:
         return None
-    back = _scaled_by("backward", variant, options, lambda p: 1 - p)
+    back = _scaled_by("backward", variant, findings, lambda p: 1 - p)
     return None if back is None else (f"input gradient / torch's under the same mask = {back} (1 - p each "
                                       "time), while the forward matches")
 
 
-def keep_prob(variant, options):
-    kept = _kept_like_keep_probability(variant, options)
+def keep_prob(variant, findings):
+    kept = _kept_like_keep_probability(variant, findings)
     return None if kept is None else f"kept fraction {kept}: p, not 1 - p"
 
 
-def _draws_independent(variant: str, options) -> bool:
+def _draws_independent(variant: str, findings) -> bool:
     """No measured agreement between masks that should be independent (samples of a batch,
     consecutive calls) falls outside its binomial bound: the kept counts are binomial."""
     return all(_fits(r["agree"], r["cells"], r["p"] ** 2 + (1 - r["p"]) ** 2)
-               for kind in ("batch", "call") for r in options.records(kind, variant))
+               for kind in ("batch", "call") for r in findings.records(kind, variant))
 
 
-def quantised_threshold(variant, options):
-    if not _draws_independent(variant, options):
+def quantised_threshold(variant, findings):
+    if not _draws_independent(variant, findings):
         return None   # shared or repeated masks make the kept count overdispersed, not biased
     found = []
-    for r in options.records("kept", variant):
+    for r in findings.records("kept", variant):
         q, count, cells = 1 - r["p"], r["count"], r["cells"]
         if _fits(count, cells, q):
             continue
@@ -167,10 +167,10 @@ def quantised_threshold(variant, options):
     return "; ".join(found) or None
 
 
-def dtype_upcast(variant, options):
+def dtype_upcast(variant, findings):
     seen = {}
     for kind in ("dtype", "forward", "backward"):
-        for r in options.records(kind, variant):
+        for r in findings.records(kind, variant):
             given, got = np.dtype(r["dtype"]), np.dtype(r["out_dtype"])
             if given.kind == got.kind == "f" and got.itemsize > given.itemsize:
                 seen.setdefault((given.name, got.name), set()).add(r.get("what", f"training {kind}"
@@ -189,12 +189,12 @@ def _not_near_one(rows: list) -> list:
     return [r for r in rows if not 1 - 1e-6 < r["p"] < 1]
 
 
-def nan_at_p1(variant, options):
-    rows = _not_near_one(options.records("forward", variant))
-    raised = _not_near_one([r for r in options.records("raised", variant) if r["type"] in _DIVISION])
+def nan_at_p1(variant, findings):
+    rows = _not_near_one(findings.records("forward", variant))
+    raised = _not_near_one([r for r in findings.records("raised", variant) if r["type"] in _DIVISION])
     at = sorted({r["p"] for r in rows if r["nan"]} | {r["p"] for r in raised})
     ends = {1.0: p_text(1.0)}
-    if _kept_like_keep_probability(variant, options):
+    if _kept_like_keep_probability(variant, findings):
         ends[0.0] = f"{p_text(0.0)}, where this implementation, reading p the other way round, drops everything"
     if len(at) != 1 or at[0] not in ends:
         return None
@@ -208,8 +208,8 @@ def nan_at_p1(variant, options):
     return text, ("p-one" if at[0] == 1.0 else "p-zero", "forward", "backward")
 
 
-def eval_backward(variant, options):
-    rows = options.records("eval-backward", variant)
+def eval_backward(variant, findings):
+    rows = findings.records("eval-backward", variant)
     raised = [r["raised"] for r in rows if "raised" in r]
     if raised:
         return f"backward after an evaluation forward raised {raised[0]}"
@@ -221,8 +221,8 @@ def eval_backward(variant, options):
             f"the last training forward dropped ({len(stale)} of {len(rows)} such calls)")
 
 
-def fresh_mask_backward(variant, options):
-    rows = options.records("pattern", variant)
+def fresh_mask_backward(variant, findings):
+    rows = findings.records("pattern", variant)
     if not rows:
         return None
     for r in rows:
@@ -236,35 +236,35 @@ def fresh_mask_backward(variant, options):
 
 
 def _identical(kind: str, what: str):
-    def test(variant, options):
+    def test(variant, findings):
         # masks that drop nothing agree trivially: that is never-drops' fingerprint, not this one
-        rows = [r for r in options.records(kind, variant)
+        rows = [r for r in findings.records(kind, variant)
                 if r["agree"] == r["cells"] and r["cells"] >= 64 and r.get("dropped", 1) > 0]
         return None if not rows else f"{what} agreed on all {rows[0]['cells']} cells ({p_text(rows[0]['p'])})"
     return test
 
 
-def never_drops(variant, options):
+def never_drops(variant, findings):
     """Every training draw at 0 < p < 1 kept every cell (at least 64 of them)."""
-    rows = [r for r in options.records("kept", variant) if 0 < r["p"] < 1]
+    rows = [r for r in findings.records("kept", variant) if 0 < r["p"] < 1]
     if not rows or any(r["count"] != r["cells"] or r["cells"] < 64 for r in rows):
         return None
     return "; ".join(f"kept {r['count']} of {r['cells']} cells {at_p(r['p'])}" for r in rows[:3])
 
 
-def where_select(variant, options):
+def where_select(variant, findings):
     """Every non-finite input that torch turned into NaN (dropped: inf * 0) and this code did not, came out as 0.
     Only 0 < p < 1 counts: at p = 1 returning zeros (``zeros_like(x)``) selects nothing."""
-    rows = [r for r in options.records("nonfinite", variant) if r["p"] < 1.0]
+    rows = [r for r in findings.records("nonfinite", variant) if r["p"] < 1.0]
     lost = sum(r["lost"] for r in rows)
     if not lost or any(r["zero"] != r["lost"] for r in rows):
         return None
     return f"{lost} dropped inf/NaN inputs gave 0 where torch gives NaN ({len(rows)} forwards)"
 
 
-def _inverse_keep(options) -> str:
+def _inverse_keep(findings) -> str:
     """The inverted scale in the run's words."""
-    return "1/keep_p" if options.p_means == "keep" else "1/(1-p)"
+    return "1/keep_p" if findings.p_means == "keep" else "1/(1-p)"
 
 
 # -- the catalogue -------------------------------------------------------------------------
@@ -273,10 +273,10 @@ def _inverse_keep(options) -> str:
 class Fault:
     id: str
     properties: tuple          #: where its failures show up, the most telling first
-    test: Callable             #: (variant, Options) -> evidence text (or text and the properties
+    test: Callable             #: (variant, Findings) -> evidence text (or text and the properties
                                #: it explains, a subset of ``properties``), or None
     cause: str
-    fix: Callable              #: Options -> what to change or which option to try
+    fix: Callable              #: Findings -> what to change or which option to try
 
 
 _VALUES = ("forward", "backward", "nonfinite", "grad-at-zero-input")
@@ -284,60 +284,60 @@ _VALUES = ("forward", "backward", "nonfinite", "grad-at-zero-input")
 CATALOGUE = (
     Fault("no-scale", _VALUES, no_scale,
           "kept units are never scaled by 1/(1-p): the training output has mean (1-p) x, evaluation x",
-          lambda o: f"multiply kept units (and their gradient) by {_inverse_keep(o)} in training: inverted dropout, "
-                    "torch's form"),
+          lambda findings: f"multiply kept units (and their gradient) by {_inverse_keep(findings)} in training: "
+                           "inverted dropout, torch's form"),
     Fault("original-form", _VALUES + ("eval-identity", "mode-switch"), original_form,
           "this is the original dropout (train x * mask, evaluation x * (1-p)), not torch's inverted form",
-          lambda o: "run with --form original to check it as such, or scale by 1/(1-p) in training and "
+          lambda _: "run with --form original to check it as such, or scale by 1/(1-p) in training and "
                     "make evaluation the identity"),
     Fault("scale-by-p", _VALUES, scale_by_p,
           "kept units are scaled by 1/p instead of 1/(1-p) (invisible at p = 0.5)",
-          lambda o: f"divide by {'keep_p' if o.p_means == 'keep' else '1 - p'}, the keep probability"),
+          lambda findings: f"divide by {'keep_p' if findings.p_means == 'keep' else '1 - p'}, the keep probability"),
     Fault("backward-no-scale", ("backward", "grad-at-zero-input"), backward_no_scale,
           "backward multiplies by the 0/1 mask but not by the 1/(1-p) scale the forward used",
-          lambda o: f"multiply the gradient by the forward's scaled mask (mask * {_inverse_keep(o)})"),
+          lambda findings: f"multiply the gradient by the forward's scaled mask (mask * {_inverse_keep(findings)})"),
     Fault("keep-prob", ("keep-rate", "forward", "backward", "p-zero", "p-one", "nonfinite", "grad-at-zero-input"),
           keep_prob,
           "p is read as the probability of keeping a unit; torch's p is the probability of dropping it",
-          lambda o: ("your p is the drop probability after all (the harness read it as the keep probability): "
-                     "run with --p-means drop" if o.p_means == "keep"
-                     else "run with --p-means keep if that is the convention you want, or keep with "
-                          "probability 1 - p")),
+          lambda findings: ("your p is the drop probability after all (the harness read it as the keep "
+                            "probability): run with --p-means drop" if findings.p_means == "keep"
+                            else "run with --p-means keep if that is the convention you want, or keep with "
+                                 "probability 1 - p")),
     Fault("quantised-threshold", ("keep-rate",), quantised_threshold,
           "the keep probability is quantised to 1/256 steps: a threshold compared with random bytes",
-          lambda o: "compare uniform floats with 1 - p, or draw more bits where the byte equals the threshold byte"),
+          lambda _: "compare uniform floats with 1 - p, or draw more bits where the byte equals the threshold byte"),
     Fault("dtype-upcast", ("dtype", "forward", "backward", "nonfinite", "p-one", "grad-at-zero-input"), dtype_upcast,
           "a wider mask promotes the result: a float64 mask (np.random.binomial, rand(...) / p, integer noise) "
           "or a float32 one with float16 input",
-          lambda o: "cast the mask to the input's dtype before multiplying (mask.astype(x.dtype))"),
+          lambda _: "cast the mask to the input's dtype before multiplying (mask.astype(x.dtype))"),
     Fault("nan-at-p1", ("p-one", "forward", "backward", "p-zero"), nan_at_p1,
           "the scale is computed when every unit is dropped (1/(1-p) at p = 1, or 1/keep at keep 0): "
           "0 * inf or 0/0 gives NaN (or a Python float division raises)",
-          lambda o: "special-case dropping everything: return x * 0 and a zero gradient, as torch does at p = 1"),
+          lambda _: "special-case dropping everything: return x * 0 and a zero gradient, as torch does at p = 1"),
     Fault("eval-backward", ("mode-switch", "eval-identity"), eval_backward,
           "backward ignores the mode: after an evaluation forward it reuses the last training mask, or fails",
-          lambda o: "clear the saved mask in an evaluation forward and return the gradient unchanged"),
+          lambda _: "clear the saved mask in an evaluation forward and return the gradient unchanged"),
     Fault("fresh-mask-backward", ("backward-reuses-mask", "backward", "mode-switch", "instance-isolation",
                                   "grad-at-zero-input"), fresh_mask_backward,
           "backward draws a new mask instead of reusing the forward's",
-          lambda o: "save the forward's mask (and scale) and multiply the gradient by it"),
+          lambda _: "save the forward's mask (and scale) and multiply the gradient by it"),
     Fault("where-select", ("nonfinite",), where_select,
           "dropped units are selected away (np.where(keep, x / (1-p), 0), as Keras and Flax do), so a dropped "
           "inf or NaN gives 0; torch multiplies by the mask, and inf * 0 is NaN. Harmless for finite training data",
-          lambda o: "nothing, unless NaN must propagate as in torch: then multiply x by the scaled mask instead "
+          lambda _: "nothing, unless NaN must propagate as in torch: then multiply x by the scaled mask instead "
                     "of selecting"),
     Fault("batch-shared-mask", ("batch-independence",), _identical("batch", "samples 2i and 2i+1 of one batch"),
           "one mask is drawn for a single sample and shared by every sample of the batch",
-          lambda o: "draw the mask with the input's full shape, batch axis included"),
+          lambda _: "draw the mask with the input's full shape, batch axis included"),
     Fault("never-drops", ("keep-rate", "call-independence", "batch-independence", "eval-identity", "mode-switch"),
           never_drops,
           "the training forward drops nothing: the mode flag is read the wrong way round, or training mode is never "
           "reached",
-          lambda o: "check how the mode reaches forward (deterministic=True means evaluation; training=True, "
+          lambda _: "check how the mode reaches forward (deterministic=True means evaluation; training=True, "
                     "mode='train' mean training)"),
     Fault("fixed-mask", ("call-independence",), _identical("call", "two consecutive calls' masks"),
           "every call uses the same mask: it is cached, or the generator is re-seeded in forward",
-          lambda o: "draw a new mask on every call; seed once, at construction"),
+          lambda _: "draw a new mask on every call; seed once, at construction"),
 )
 
 
@@ -345,7 +345,7 @@ CATALOGUE = (
 _KEEP_NOTE = " (p in formulas is torch's drop probability: 1 - your keep_p)"
 
 
-def diagnose(failed: dict, options: Options = Options()) -> list:
+def diagnose(failed: dict, findings: Findings = Findings()) -> list:
     """Diagnoses for the failed cells ``failed`` (variant -> failed properties, in order).
 
     One entry per fault and variant whose fingerprint was measured and one of whose
@@ -358,15 +358,15 @@ def diagnose(failed: dict, options: Options = Options()) -> list:
             hit = [p for p in props if p in fault.properties]
             if not hit:
                 continue
-            measured = fault.test(variant, options)
+            measured = fault.test(variant, findings)
             if isinstance(measured, tuple):
                 measured, where = measured
                 hit = [p for p in hit if p in where]
             if measured and hit:
                 telling = next(p for p in fault.properties if p in hit)
-                cause = fault.cause + (_KEEP_NOTE if options.p_means == "keep" else "")
+                cause = fault.cause + (_KEEP_NOTE if findings.p_means == "keep" else "")
                 found.append({"id": fault.id, "property": telling, "properties": hit, "variant": variant,
-                              "cause": cause, "evidence": measured, "fix": fault.fix(options)})
+                              "cause": cause, "evidence": measured, "fix": fault.fix(findings)})
     return found
 
 

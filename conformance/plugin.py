@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 
 from . import evidence, words
-from .diagnose import Options, diagnose
+from .diagnose import Findings, diagnose
 from .guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT, OUTPUT_CAP, Guard, install
 from .report import NOT_APPLICABLE, UNSUPPORTED, Matrix
 
@@ -187,11 +187,11 @@ class ConformancePlugin:
         self.meta.update(impl=impl.spec, p_means="keep" if impl.keeps_p else "drop",
                          reference=[v.name for v in impl.variants], exact=impl.exact, description=impl.describe())
 
-    def options(self, records) -> Options:
+    def findings(self, records) -> Findings:
         """What the diagnoses read: the resolved p meaning and form, and the evidence."""
         if self.impl is None:
-            return Options(records=records)
-        return Options(p_means="keep" if self.impl.keeps_p else "drop", form=self.impl.form.name, records=records)
+            return Findings(records=records)
+        return Findings(p_means="keep" if self.impl.keeps_p else "drop", form=self.impl.form.name, records=records)
 
     # -- collection ------------------------------------------------------------------------------
 
@@ -284,7 +284,7 @@ class ConformancePlugin:
             for outcome, message in outcomes:
                 matrix.add(prop, variant, outcome, nodeid, message)
         rows = [row for nodeid in sorted(self.rows) for row in self.rows[nodeid]]
-        matrix.diagnoses = diagnose(matrix.failed_cells(), self.options(evidence.Records(rows)))
+        matrix.diagnoses = diagnose(matrix.failed_cells(), self.findings(evidence.Records(rows)))
         not_run = sorted(self.expected - {n for n, _ in results})
         stopped = self.exit_status not in (0, 1) or self.timed_out is not None
         matrix.meta.update(

@@ -1,5 +1,6 @@
-"""The adapters: each shape in the registry is recognised and driven, each mode convention
-and p name is read as meant, and what cannot be driven is refused with a clear message."""
+"""The adapters: each calling convention in the registry is recognised and driven, each way of
+setting the mode and each p name is read as meant, and what cannot be driven is refused with a
+clear message."""
 import inspect
 
 import numpy as np
@@ -7,12 +8,14 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance.adapters import SHAPES, AdapterError, Driver, UserCodeError, load_impl  # noqa: E402
+from conformance.adapters import CONVENTIONS, AdapterError, Driver, UserCodeError, load_impl  # noqa: E402
 from conformance.adapters.meaning import DROP_NAMES, KEEP_NAMES, form  # noqa: E402
 from conformance.adapters.modes import ATTRIBUTES, KEYWORDS  # noqa: E402
 from conformance.adapters.factory import ModelFactory  # noqa: E402
 from conformance.adapters.keyed import KeyedFunction  # noqa: E402
-from conformance.adapters.shapes import ForwardOnly, FunctionalPair, LayerClass, Options, detect  # noqa: E402
+from conformance.adapters.conventions import Options, detect  # noqa: E402
+from conformance.adapters.functions import ForwardOnly, FunctionalPair  # noqa: E402
+from conformance.adapters.layer import LayerClass  # noqa: E402
 from conformance.harness import expected  # noqa: E402
 
 pytestmark = pytest.mark.prop("harness")
@@ -55,7 +58,7 @@ def model_factory(rate):
     return model
 
 
-#: shape -> an example of it; every shape in the registry needs one.
+#: convention -> an example of it, in the registry's order; every convention in the registry needs one.
 EXAMPLES = {LayerClass: AttributesDropout, KeyedFunction: keyed_forward, FunctionalPair: pair_forward,
             ForwardOnly: only_forward, ModelFactory: model_factory}
 
@@ -64,21 +67,21 @@ def _options(**kwargs):
     return Options(**{"probe_shape": X.shape, "module": inspect.getmodule(AttributesDropout), **kwargs})
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.__name__)
-def test_each_shape_is_the_first_match_for_its_example_and_drives_it(shape):
-    assert set(EXAMPLES) == set(SHAPES), "a shape in the registry has no example here"
-    target = EXAMPLES[shape]
+@pytest.mark.parametrize("convention", CONVENTIONS, ids=lambda c: c.__name__)
+def test_each_shape_is_the_first_match_for_its_example_and_drives_it(convention):
+    assert tuple(EXAMPLES) == CONVENTIONS, "every convention in the registry needs an example here, in its order"
+    target = EXAMPLES[convention]
     arrays, grad = None, 3.0
-    if shape is KeyedFunction:  # keyed randomness is jax's: its arrays, and jax.vjp for the backward
+    if convention is KeyedFunction:  # keyed randomness is jax's: its arrays, and jax.vjp for the backward
         pytest.importorskip("jax")
         from conformance.adapters.arrays import JaxArrays
 
         arrays, grad = JaxArrays(), 2.0
     options = _options(arrays=arrays)
-    earlier = SHAPES[:SHAPES.index(shape)]
-    assert not any(s.matches(target, options) for s in earlier), f"an earlier shape claims {target.__name__}"
+    earlier = CONVENTIONS[:CONVENTIONS.index(convention)]
+    assert not any(c.matches(target, options) for c in earlier), f"an earlier convention claims {target.__name__}"
     found = detect(target, options)
-    assert type(found) is shape
+    assert type(found) is convention
     layer = Driver(found, 0.25, seed=0, arrays=arrays)
     assert np.array_equal(layer.forward(X), X * 2)
     if layer.has_backward:
@@ -190,7 +193,7 @@ def lonely_forward(x, dropout_param): return x, None               # noqa: E704
     (NoForward, {"forward": "apply", "backward": "back"}, ("no method 'back'", "--backward")),
     (TwoParameters, {}, ("needs more than p", "units")),
     (NoResult, {}, ("returned None", "self.output", "mask")),
-    (unknown_signature, {}, ("matches no known shape", "unknown_signature(x, y, z)")),
+    (unknown_signature, {}, ("matches no known calling convention", "unknown_signature(x, y, z)")),
     (lonely_forward, {}, ("no backward was found", "--backward NAME")),
 ], ids=["no-forward", "forward-option", "backward-option", "constructor", "no-result", "signature", "no-pair"])
 def test_what_cannot_be_driven_is_refused_with_the_fix(target, options, words):
@@ -280,7 +283,7 @@ def test_a_function_returning_only_the_output_is_forward_only_despite_a_backward
         return dout
 
     options = _options(module=type("M", (), {"bwd": staticmethod(bwd)}))
-    assert FunctionalPair.matches(fwd, options), "the pair shape must get the first look"
+    assert FunctionalPair.matches(fwd, options), "the pair convention must get the first look"
     assert type(detect(fwd, options)) is ForwardOnly
 
 

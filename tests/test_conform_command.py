@@ -135,7 +135,7 @@ def test_full_prints_pytests_whole_output_with_the_same_exit_status(installed):
 def test_what_cannot_be_driven_exits_4_with_the_reason(installed):
     code, output = _conform(installed, "bad_layer:np")
     assert code == 4, output[-3000:]
-    assert "matches no known shape" in output
+    assert "matches no known calling convention" in output
 
 
 def test_torch_dropout_itself_is_clean_unmodified(installed):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conformance import evidence
-from conformance.diagnose import Options, diagnose
+from conformance.diagnose import Findings, diagnose
 from conformance.variants import VARIANTS
 
 DROPOUT = VARIANTS["Dropout"]
@@ -24,13 +24,13 @@ def _reset():
     evidence._SINK.get().clear()
 
 
-def _run(**resolved) -> Options:
-    """What the diagnoses read: the resolved options and the evidence recorded so far."""
-    return Options(records=evidence.recorded(), **resolved)
+def _run(**resolved) -> Findings:
+    """What the diagnoses read: what the run resolved and the evidence recorded so far."""
+    return Findings(records=evidence.recorded(), **resolved)
 
 
-def _ids(failed, options=None):
-    return sorted(d["id"] for d in diagnose({"Dropout": failed}, options or _run()))
+def _ids(failed, findings=None):
+    return sorted(d["id"] for d in diagnose({"Dropout": failed}, findings or _run()))
 
 
 def _masks(agree: int, cells: int = 100_000):

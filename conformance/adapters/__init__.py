@@ -1,9 +1,10 @@
-"""Driving an implementation under test, whatever shape it was written in.
+"""Driving an implementation under test, whatever calling convention it was written in.
 
 An adapter is made of small named parts, each in its own module:
 
-- how it is built and called: :mod:`.shapes` (a class ``NAME(p)``, a functional pair with a
-  cache, a forward-only function), detected as the first match in ``shapes.SHAPES``;
+- how it is built and called: its calling convention (a class ``NAME(p)``, a functional pair
+  with a cache, a forward-only function...), a class satisfying :class:`.conventions.Convention`
+  in a module of this package, detected as the first match in ``conventions.CONVENTIONS``;
 - how the mode is set: :mod:`.modes` (a keyword such as ``training=`` / ``train_flg=`` /
   ``mode='train'`` / ``deterministic=``, ``train()``/``eval()``, an attribute);
 - which calls are made and where results land: :mod:`.calls` (``forward``/``fprop``/...,
@@ -30,12 +31,13 @@ from typing import Optional
 
 from ..variants import VARIANTS, Variant
 from .arrays import NumpyArrays, arrays_for
+from .conventions import CONVENTIONS, Convention, Options, detect
 from .driver import Driver
 from .meaning import Form, form
-from .shapes import SHAPES, Options, detect
 from .usercode import AdapterError, UserCodeError
 
-__all__ = ["AdapterError", "Driver", "Impl", "Options", "SHAPES", "UserCodeError", "detect", "load_impl"]
+__all__ = ["AdapterError", "CONVENTIONS", "Convention", "Driver", "Impl", "Options", "UserCodeError", "detect",
+           "load_impl"]
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Impl:
     """The implementation under test: how to build it for a variant, and how it is judged."""
 
     spec: str                          #: "npdrop" or "module:Name"
-    shapes: dict                       #: variant -> the detected shape that drives it
+    conventions: dict                  #: variant -> the detected convention that drives it
     exact: bool                        #: bit equality (npdrop) or dtype-suited tolerances
     form: Form = Form("inverted")
     arrays: object = None              #: the array library (conformance.adapters.arrays); None: numpy
@@ -52,25 +54,25 @@ class Impl:
     @property
     def keeps_p(self) -> bool:
         """Whether its p is the keep probability (as resolved from the name or --p-means)."""
-        return any(getattr(getattr(s, "meaning", None), "keep", False) for s in self.shapes.values())
+        return any(c.meaning.keep for c in self.conventions.values())
 
     @property
     def variants(self) -> tuple:
         """The torch variants it is compared with (:class:`conformance.variants.Variant`)."""
-        return tuple(self.shapes)
+        return tuple(self.conventions)
 
     def make(self, variant: Variant, p: float, seed: int = 0) -> Driver:
-        return Driver(self.shapes[variant], p, seed, self.arrays)
+        return Driver(self.conventions[variant], p, seed, self.arrays)
 
     def describe(self) -> str:
-        shape = self.shapes[self.variants[0]]
+        convention = self.conventions[self.variants[0]]
         judged = "bit for bit" if self.exact else "with dtype-suited tolerances"
-        masks = "mask= injected" if shape.accepts_mask else "masks read off outputs"
+        masks = "mask= injected" if convention.accepts_mask else "masks read off outputs"
         head = f"{self.spec} vs torch.nn.{'/'.join(v.name for v in self.variants)}"
         if self.spec == "npdrop":
             return f"{head}: {masks}; compared {judged}"
         lib = self.arrays or NumpyArrays()
-        found = f"{shape.describe()}; {self.form.describe()}; {masks}; compared {judged}"
+        found = f"{convention.describe()}; {self.form.describe()}; {masks}; compared {judged}"
         if lib.name == "numpy" and not self.arrays_why.startswith("--array-lib"):
             return f"{head}: {found}"  # NumPy code, as always: no word about arrays
         return f"{head}: {lib.describe()} ({self.arrays_why}); {found}"
@@ -107,7 +109,7 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
               form_name: Optional[str] = None, array_lib: Optional[str] = None,
               kwargs: Optional[str] = None, mode_global: Optional[str] = None) -> Impl:
     """The implementation named by ``--impl MODULE:NAME`` (``None``: npdrop, all six variants),
-    with the shape found for it; raises :class:`AdapterError` if it cannot be driven."""
+    with the convention found for it; raises :class:`AdapterError` if it cannot be driven."""
     if reference not in VARIANTS:
         raise ValueError(f"--reference must be one of {', '.join(VARIANTS)}; got {reference!r}")
     variant = VARIANTS[reference]
@@ -120,8 +122,8 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
         if any((forward, backward, p_means, form_name, array_lib, kwargs, mode_global)):
             raise ValueError("--forward/--backward/--p-means/--form/--array-lib/--impl-kwargs/--mode-global apply "
                              "to an implementation given with --impl")
-        shapes = {v: detect(getattr(npdrop, v.name), Options(probe_shape=v.batched)) for v in VARIANTS.values()}
-        return Impl("npdrop", shapes, exact=True)
+        conventions = {v: detect(getattr(npdrop, v.name), Options(probe_shape=v.batched)) for v in VARIANTS.values()}
+        return Impl("npdrop", conventions, exact=True)
     module_name, module, target = _target(spec)
     arrays, why = arrays_for(target, array_lib)
     options = Options(forward=forward, backward=backward, p_means=p_means, form=chosen,
@@ -129,7 +131,7 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
                       impl_kwargs=impl_kwargs(kwargs), mode_global=mode_global)
     exact = module_name.split(".")[0] == "npdrop"
     try:
-        shape = detect(target, options)
+        convention = detect(target, options)
     except AdapterError as error:
         first = error
         # a library guessed only from what its module imports (a NumPy layer in a module that
@@ -139,8 +141,8 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
         guessed = arrays
         options = dataclasses.replace(options, arrays=NumpyArrays())
         try:
-            shape = detect(target, options)
+            convention = detect(target, options)
         except AdapterError:
             raise first from None
         arrays, why = options.arrays, f"{why}, but it refused {guessed.name} arrays and takes numpy ones"
-    return Impl(spec, {variant: shape}, exact=exact, form=chosen, arrays=arrays, arrays_why=why)
+    return Impl(spec, {variant: convention}, exact=exact, form=chosen, arrays=arrays, arrays_why=why)

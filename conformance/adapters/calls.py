@@ -6,7 +6,7 @@ the call returns ``None``, stored on the object under one of :data:`OUTPUT_ATTRI
 :data:`GRAD_ATTRIBUTES` (the "Neural Networks from Scratch" layers set ``self.output`` and
 ``self.dinputs``). Which of the two is found by one probing call when the implementation
 is loaded (:func:`find_result`, inside :func:`probing`, which leaves ``np.random`` as it was).
-The signature helpers here are what the shapes use to recognise an object.
+The signature helpers here are what the conventions use to recognise an object.
 """
 from __future__ import annotations
 
@@ -39,10 +39,14 @@ def parameters(function) -> dict:
         return {}
 
 
+def named_parameters(function) -> list:
+    """The names of ``function``'s parameters that take one value each (no ``*args``, ``**kwargs``)."""
+    return [n for n, q in parameters(function).items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
+
+
 def signature_text(name: str, function) -> str:
     """``name(a, b)`` with ``function``'s own parameter names, as the description shows them."""
-    names = [n for n, q in parameters(function).items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
-    return f"{name}({', '.join(names)})"
+    return f"{name}({', '.join(named_parameters(function))})"
 
 
 def user_method(target, name: str, names=()):
@@ -135,6 +139,19 @@ def probe_input(shape: tuple) -> np.ndarray:
     return np.linspace(0.5, 1.5, int(np.prod(shape))).reshape(shape)
 
 
+def probe(convention, what: str, options, run):
+    """What one probing training forward at p = 0.5 returns: ``run(state, x)`` for an instance
+    ``state`` the convention builds and the probing input ``x`` in the implementation's arrays,
+    inside :func:`probing`. An exception on the way is the usage error of :func:`probe_failed`
+    (``what``: the call as the message shows it)."""
+    with probing():
+        try:
+            state = convention.build(convention.meaning.value(0.5), 0)
+            return run(state, options.lib.native(probe_input(options.probe_shape)))
+        except Exception as exc:
+            raise probe_failed(what, exc, options) from exc
+
+
 def required(params: dict, skip: tuple) -> list:
     return [n for n, q in params.items() if n not in skip and q.default is q.empty
             and q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
@@ -144,6 +161,11 @@ def is_function(target) -> bool:
     return inspect.isfunction(target) or inspect.isbuiltin(target)
 
 
+def first_parameter(function) -> Optional[str]:
+    names = named_parameters(function)
+    return names[0] if names else None
+
+
 def second_parameter(function) -> Optional[str]:
-    names = [n for n, q in parameters(function).items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
+    names = named_parameters(function)
     return names[1] if len(names) > 1 else None

@@ -1,9 +1,9 @@
-"""The one interface every test uses, whatever the implementation's shape and array library.
+"""The one interface every test uses, whatever the implementation's calling convention and array library.
 
 A :class:`Driver` is one instance of the implementation under test (one "layer"). Tests
 call ``forward(x, mask=None)``, ``backward(grad)``, ``train()``/``eval()`` with NumPy
 arrays and get NumPy arrays back, and ask what it can do: ``accepts_mask`` (the harness may
-hand it the keep-mask), ``has_backward``, ``has_eval``. They never ask which shape it is.
+hand it the keep-mask), ``has_backward``, ``has_eval``. They never ask which convention it is.
 
 The implementation is handed copies in its own library's arrays (:mod:`.arrays`); a copy
 it changed is noted in ``modified`` (the ``input-unchanged`` property reads it), so the
@@ -21,18 +21,18 @@ from .usercode import UserCodeError, call
 
 
 class Driver:
-    """One instance built by a shape (see :mod:`conformance.adapters.shapes`) for one p."""
+    """One instance built by a convention (see :mod:`conformance.adapters.conventions`) for one p."""
 
-    def __init__(self, shape, p: float, seed: int, arrays=None):
-        self.shape = shape
+    def __init__(self, convention, p: float, seed: int, arrays=None):
+        self.convention = convention
         self.p = p
         self.arrays = arrays or NumpyArrays()
-        self.target = call(f"building the implementation (p={p})", shape.build, shape.meaning.value(p), seed)
-        self.accepts_mask = shape.accepts_mask
-        self.autodiff = not shape.has_backward and self.arrays.autodiff is not None
-        self.has_backward = shape.has_backward or self.autodiff
-        self.has_eval = shape.mode.has_eval
-        self.next_key = self.arrays.keys(seed) if getattr(shape, "key_name", None) else None
+        self.target = call(f"building the implementation (p={p})", convention.build, convention.meaning.value(p), seed)
+        self.accepts_mask = convention.accepts_mask
+        self.autodiff = not convention.has_backward and self.arrays.autodiff is not None
+        self.has_backward = convention.has_backward or self.autodiff
+        self.has_eval = convention.mode.has_eval
+        self.next_key = self.arrays.keys(seed) if convention.key_name else None
         self.modified: list = []    #: what the implementation changed in place ("its input", ...)
         self._backward = None
         self.training = True
@@ -40,8 +40,8 @@ class Driver:
 
     def train(self, mode: bool = True) -> "Driver":
         self.training = mode
-        call(f"setting {'training' if mode else 'eval'} mode ({self.shape.mode.describe()})",
-             self.shape.mode.set, self.target, mode)
+        call(f"setting {'training' if mode else 'eval'} mode ({self.convention.mode.describe()})",
+             self.convention.mode.set, self.target, mode)
         return self
 
     def eval(self) -> "Driver":
@@ -64,11 +64,11 @@ class Driver:
 
     def forward(self, x: np.ndarray, mask: Optional[np.ndarray] = None):
         __tracebackhide__ = True
-        extra = {"key": self.next_key()} if self.next_key else {}
+        key = self.next_key() if self.next_key else None
         native = self._native(x, "input")
 
         def run(given):
-            return self.shape.forward(self.target, given, self.training, mask, **extra)
+            return self.convention.forward(self.target, given, self.training, mask, key)
 
         if self.autodiff:
             out, given, self._backward = self.arrays.forward_recording(run, native)
@@ -85,7 +85,7 @@ class Driver:
             what = f"the backward ({self.arrays.autodiff})"
             return self.arrays.numpy(call(what, self._backward, grad))
         native = self._native(grad, "upstream gradient")
-        got = self.shape.backward(self.target, native)
+        got = self.convention.backward(self.target, native)
         if got is None:
             raise UserCodeError("backward returned None, not the input gradient")
         self._note(native, grad, "the upstream gradient (backward)")

@@ -1,4 +1,4 @@
-"""The model-factory shape: ``Dropout(rate)`` returns a model, called as thinc's are.
+"""The model-factory convention: ``Dropout(rate)`` returns a model, called as thinc's are.
 
 ``model = Dropout(rate)``; ``Y, backprop = model(X, is_train=True)``; ``dX = backprop(dY)``.
 The factory is built once per instance with p by name; the backward is the ``backprop``
@@ -11,40 +11,31 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .calls import is_function, parameters, probe_failed, probe_input, probing
+from .calls import first_parameter, is_function, probe
+from .conventions import Convention
 from .meaning import P_NAMES, p_meaning
 from .modes import Keyword
 from .usercode import AdapterError, UserCodeError, call
 
 
-def _first(function):
-    names = [n for n, q in parameters(function).items() if q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
-    return names[0] if names else None
-
-
-class ModelFactory:
+class ModelFactory(Convention):
     """``make(p)`` returning a model ``model(X, is_train) -> (Y, backprop)``."""
 
-    kind = "model factory"
-    accepts_mask = False
+    order = 50
     has_backward = True
 
     @staticmethod
     def matches(target, options) -> bool:
-        return is_function(target) and _first(target) in P_NAMES
+        return is_function(target) and first_parameter(target) in P_NAMES
 
     def __init__(self, function, options):
-        self.function, self.form = function, options.form
-        self.p_name = _first(function)
+        self.function = function
+        self.p_name = first_parameter(function)
         self.meaning = p_meaning(self.p_name, options.p_means)
         self.mode = Keyword("is_train")
         self.kwargs = dict(options.impl_kwargs)
-        with probing():
-            try:
-                model = self.build(self.meaning.value(0.5), 0).model
-                returned = model(options.lib.native(probe_input(options.probe_shape)), is_train=True)
-            except Exception as exc:
-                raise probe_failed(f"{function.__name__}({self.p_name}=0.5)(X, is_train=True)", exc, options) from exc
+        returned = probe(self, f"{function.__name__}({self.p_name}=0.5)(X, is_train=True)", options,
+                         lambda state, x: state.model(x, is_train=True))
         if not (isinstance(returned, tuple) and len(returned) == 2 and callable(returned[1])):
             raise AdapterError(f"{function.__name__}{inspect.signature(function)} returned a model whose call "
                                f"gave {type(returned).__name__}, not (Y, backprop) as a thinc model's does")
@@ -52,7 +43,7 @@ class ModelFactory:
     def build(self, value: float, seed: int):
         return SimpleNamespace(model=self.function(**{**self.kwargs, self.p_name: value}), backprop=None)
 
-    def forward(self, state, x: np.ndarray, training: bool, mask=None):
+    def forward(self, state, x: np.ndarray, training: bool, mask=None, key=None):
         __tracebackhide__ = True
         what = f"model(X, is_train={training})"
         returned = call(what, state.model, x, is_train=training)

@@ -1,4 +1,4 @@
-"""The function shapes: a functional pair with a cache (the Stanford CS231n assignment's
+"""The function conventions: a functional pair with a cache (the Stanford CS231n assignment's
 ``dropout_forward``/``dropout_backward``), and a forward-only function ``f(x, p[, training])``.
 """
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import Optional
 
 import numpy as np
 
-from .calls import (is_function, parameters, probe_failed, probe_input, probing, required, second_parameter,
-                    signature_text)
+from .calls import is_function, parameters, probe, required, second_parameter, signature_text
+from .conventions import Convention
 from .meaning import P_NAMES, p_meaning
 from .modes import Keyword, find_mode
-from .usercode import AdapterError, NotThisShape, UserCodeError, call
+from .usercode import AdapterError, NotThisConvention, UserCodeError, call
 
 #: a function parameter that takes a numpy Generator: one per instance, so calls draw anew
 GENERATOR_NAMES = ("rng", "generator")
@@ -23,8 +23,8 @@ def generator_parameter(function) -> Optional[str]:
     return next((n for n in GENERATOR_NAMES if n in parameters(function)), None)
 
 
-def generator_argument(shape, state) -> dict:
-    return {shape.rng_name: state.rng} if shape.rng_name else {}
+def generator_argument(convention, state) -> dict:
+    return {convention.rng_name: state.rng} if convention.rng_name else {}
 
 
 def as_pair(returned, what: str):
@@ -57,13 +57,12 @@ def _dict_parameter(function) -> Optional[str]:
     return None
 
 
-class FunctionalPair:
+class FunctionalPair(Convention):
     """``out, cache = forward(x, dropout_param)`` with a fresh ``{'p': ..., 'mode': ...}`` per
     call (never a ``'seed'``: it would fix every call's mask), and ``dx = backward(dout,
     cache)``; or ``forward(x, p[, mode])`` returning ``(out, cache)``."""
 
-    kind = "functional pair"
-    accepts_mask = False
+    order = 30
     has_backward = True
 
     @staticmethod
@@ -75,7 +74,7 @@ class FunctionalPair:
         return second_parameter(target) in P_NAMES and _partner(target, options)[1] is not None
 
     def __init__(self, function, options):
-        self.function, self.form = function, options.form
+        self.function = function
         self.dict_name = _dict_parameter(function)
         self.bname, self.backward_function = _partner(function, options)
         if self.backward_function is None:
@@ -93,15 +92,15 @@ class FunctionalPair:
             self.mode = find_mode(parameters(function), None, options.module, options.mode_global)
         self.rng_name = None if self.dict_name else generator_parameter(function)
         self.kwargs = dict(options.impl_kwargs)
-        with probing():
-            try:
-                args, kwargs = self._arguments(self.build(self.meaning.value(0.5), 0), True)
-                returned = self.function(options.lib.native(probe_input(options.probe_shape)), *args, **kwargs)
-            except Exception as exc:
-                raise probe_failed(f"{function.__name__}(x, ...) (training, p=0.5)", exc, options) from exc
+
+        def run(state, x):
+            args, kwargs = self._arguments(state, True)
+            return function(x, *args, **kwargs)
+
+        returned = probe(self, f"{function.__name__}(x, ...) (training, p=0.5)", options, run)
         if not (isinstance(returned, tuple) and len(returned) == 2):
             if not self.dict_name:  # f(x, p) returning only the output: a forward-only function
-                raise NotThisShape()
+                raise NotThisConvention()
             raise AdapterError(f"{signature_text(function.__name__, function)} returned "
                                f"{type(returned).__name__}, not (out, cache) for {self.bname}(dout, cache)")
 
@@ -115,7 +114,7 @@ class FunctionalPair:
     def build(self, value: float, seed: int):
         return SimpleNamespace(p=value, cache=None, rng=np.random.default_rng(seed))
 
-    def forward(self, state, x: np.ndarray, training: bool, mask=None):
+    def forward(self, state, x: np.ndarray, training: bool, mask=None, key=None):
         __tracebackhide__ = True
         args, kwargs = self._arguments(state, training)
         shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
@@ -141,21 +140,20 @@ def _cacheless(function) -> bool:
     return bool(params) and not required(params, (next(iter(params)),))
 
 
-class ForwardOnly:
+class ForwardOnly(Convention):
     """``f(x, p[, training])`` returning the output. Its backward, if it has one, takes the
     upstream gradient alone (``dropout_backward(dout)``, found beside it by name or named
     with ``--backward``): a notebook's pair that keeps the mask in a module-level variable.
     Without one the backward checks are n/a."""
 
-    kind = "forward-only function"
-    accepts_mask = False
+    order = 40
 
     @staticmethod
     def matches(target, options) -> bool:
         return is_function(target) and second_parameter(target) in P_NAMES
 
     def __init__(self, function, options):
-        self.function, self.form = function, options.form
+        self.function = function
         self.bname, self.backward_function = _partner(function, options)
         if self.backward_function is not None and not _cacheless(self.backward_function):
             if options.backward:
@@ -177,12 +175,8 @@ class ForwardOnly:
         if extra:
             raise AdapterError(f"{function.__name__}{inspect.signature(function)} needs more than x, p and a "
                                f"mode flag (required: {', '.join(extra)})")
-        with probing():
-            try:
-                arguments = self._arguments(self.build(self.meaning.value(0.5), 0), True)
-                returned = function(options.lib.native(probe_input(options.probe_shape)), **arguments)
-            except Exception as exc:
-                raise probe_failed(f"{function.__name__}(x, ...) (training, p=0.5)", exc, options) from exc
+        returned = probe(self, f"{function.__name__}(x, ...) (training, p=0.5)", options,
+                         lambda state, x: function(x, **self._arguments(state, True)))
         if returned is None or isinstance(returned, tuple):
             raise AdapterError(f"{signature_text(function.__name__, function)} returned "
                                f"{type(returned).__name__}; a forward-only function must return the output "
@@ -194,7 +188,7 @@ class ForwardOnly:
     def build(self, value: float, seed: int):
         return SimpleNamespace(p=value, rng=np.random.default_rng(seed))
 
-    def forward(self, state, x: np.ndarray, training: bool, mask=None):
+    def forward(self, state, x: np.ndarray, training: bool, mask=None, key=None):
         __tracebackhide__ = True
         kwargs = self._arguments(state, training)
         what = f"{self.function.__name__}(x, {', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"

@@ -1,11 +1,11 @@
-"""The keyed function shape: JAX-style ``f(key, x, rate, deterministic=False)``.
+"""The keyed function convention: JAX-style ``f(key, x, rate, deterministic=False)``.
 
 JAX code takes its randomness as an explicit key, often first: a from-scratch
 ``dropout(key, x, rate, deterministic=False)``, Haiku's ``hk.dropout(rng, rate, x)``. The
 parameters are recognised by name wherever they stand (the key by :data:`.calls.KEY_NAMES`,
 p by :data:`.meaning.P_NAMES`, the mode by :data:`.modes.KEYWORDS`; the input is the one
 required parameter left), and every call passes them by keyword, with a fresh key per call.
-Only code in an array library whose randomness is keyed (:mod:`.arrays`) has this shape.
+Only code in an array library whose randomness is keyed (:mod:`.arrays`) has this convention.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .calls import KEY_NAMES, is_function, parameters, probe_failed, probe_input, probing, required, signature_text
+from .calls import KEY_NAMES, is_function, parameters, probe, required, signature_text
+from .conventions import Convention
 from .meaning import P_NAMES, p_meaning
 from .modes import find_mode
 from .usercode import AdapterError, call
@@ -24,12 +25,11 @@ def _named(function, names) -> list:
     return [n for n in parameters(function) if n in names]
 
 
-class KeyedFunction:
+class KeyedFunction(Convention):
     """``f(key, x, p[, mode])`` in any order, parameters passed by keyword; backward: the
     library's autodiff."""
 
-    kind = "keyed function"
-    accepts_mask = False
+    order = 20
     has_backward = False
 
     @staticmethod
@@ -38,7 +38,7 @@ class KeyedFunction:
                 and bool(_named(target, P_NAMES)))
 
     def __init__(self, function, options):
-        self.function, self.form, self.arrays = function, options.form, options.lib
+        self.function, self.arrays = function, options.lib
         if options.backward:
             raise AdapterError(f"{function.__name__} is differentiated by {self.arrays.autodiff}; "
                                "--backward does not apply")
@@ -56,14 +56,8 @@ class KeyedFunction:
                                f"for the input, found {len(rest)} ({', '.join(rest) or 'none'}); give the "
                                "others with --impl-kwargs 'name=value, ...'")
         self.x_name = rest[0]
-        with probing():
-            try:
-                state = self.build(self.meaning.value(0.5), 0)
-                returned = function(**self._arguments(state, self.arrays.native(probe_input(options.probe_shape)),
-                                                      True, self.arrays.keys(0)()))
-            except Exception as exc:
-                raise probe_failed(f"{function.__name__}({self.x_name}=x, ...) (training, p=0.5)", exc, options) \
-                    from exc
+        returned = probe(self, f"{function.__name__}({self.x_name}=x, ...) (training, p=0.5)", options,
+                         lambda state, x: function(**self._arguments(state, x, True, self.arrays.keys(0)())))
         if returned is None or isinstance(returned, tuple):
             raise AdapterError(f"{signature_text(function.__name__, function)} returned "
                                f"{type(returned).__name__}; it must return the output")

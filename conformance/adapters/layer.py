@@ -1,4 +1,4 @@
-"""The class shape: ``NAME(p)`` objects with a forward-like method and, usually, a backward.
+"""The class convention: ``NAME(p)`` objects with a forward-like method and, usually, a backward.
 
 Built with the p parameter found by name (and ``rng=``/``seed=`` if taken); the forward and
 backward methods are found by name (:mod:`.calls`), the mode from the forward's signature
@@ -15,22 +15,23 @@ import numpy as np
 from .calls import (BACKWARD_NAMES, FORWARD_NAMES, GRAD_ATTRIBUTES, KEY_NAMES, OUTPUT_ATTRIBUTES, SEED_NAMES,
                     Returned, arrays_of_shape, find_result, parameters, probe_failed, probe_input, probing, required,
                     signature_text, user_method)
+from .conventions import Convention
 from .meaning import P_NAMES, p_meaning
 from .modes import find_mode
 from .usercode import AdapterError, call, where
 
 
-class LayerClass:
+class LayerClass(Convention):
     """``NAME(p)`` objects with a forward-like method and, usually, a backward."""
 
-    kind = "class"
+    order = 10
 
     @staticmethod
     def matches(target, options) -> bool:
         return inspect.isclass(target)
 
     def __init__(self, cls, options):
-        self.cls, self.form = cls, options.form
+        self.cls = cls
         self.arrays, self.kwargs = options.lib, dict(options.impl_kwargs)
         params = constructor_parameters(cls)
         named = [n for n, q in params.items()

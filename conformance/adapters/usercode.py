@@ -22,9 +22,9 @@ class AdapterError(ValueError):
     """The object cannot be driven as a dropout (found, and the option that would fix it)."""
 
 
-class NotThisShape(Exception):
-    """A shape's closer look (a probing call) shows the object is not of that shape after all:
-    detection moves on to the next shape in the registry."""
+class NotThisConvention(Exception):
+    """A convention's closer look (a probing call) shows the object is not of that convention
+    after all: detection moves on to the next convention in the registry."""
 
 
 class UserCodeError(AssertionError):
