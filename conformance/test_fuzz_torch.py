@@ -1,10 +1,11 @@
 """Property-based conformance: hypothesis-drawn inputs, through the adapters, against torch.
 
 Like every ``any_impl`` test, each example builds the implementation under test
-(``impl.make``), runs one training forward (``forward_with_mask``: the harness's mask for a
-mask-capable implementation, the mask read off the output for a black box), and compares
-output and input gradient with torch's under that mask (:class:`~conformance.harness.Judge`:
-npdrop bit for bit, others within :func:`conformance.reference.tolerance`).
+(``impl.make``) and checks it as the forward and backward tests do
+(:meth:`~conformance.harness.Judge.check`): one training forward (the harness's mask for a
+mask-capable implementation, the mask read off the output for a black box), output and
+input gradient compared with torch's under that mask (npdrop bit for bit, others within
+:func:`conformance.reference.tolerance`).
 
 What is drawn depends on what the implementation can be checked on:
 
@@ -34,8 +35,8 @@ torch = pytest.importorskip("torch")
 
 import conformance.hypothesis_profiles  # noqa: E402,F401 (loads the ci or long profile)
 from conformance.adapters import UserCodeError  # noqa: E402
-from conformance.harness import DTYPES, Judge, forward_with_mask, refuses_dtype  # noqa: E402
-from conformance.inputs import gradient, needs_palette, values  # noqa: E402
+from conformance.harness import DTYPES, Judge, refuses_dtype  # noqa: E402
+from conformance.inputs import needs_palette, values  # noqa: E402
 from conformance.variants import VARIANTS  # noqa: E402
 from npdrop.testing.inject import to_tensor  # noqa: E402
 
@@ -98,19 +99,13 @@ def test_matches_torch_on_drawn_inputs(impl, variant, seed, repro):
     @settings(max_examples=max(1, settings.default.max_examples // len(VARIANTS)))
     @given(x=drawn, p=probabilities(palette), draw_seed=st.integers(0, 2**16))
     def example(x, p, draw_seed):
-        rng = np.random.default_rng(draw_seed)
         layer = impl.make(variant, p, seed)
         judge = Judge(impl, variant, p, x.dtype, x.shape, repro)
         try:
-            call = forward_with_mask(layer, variant, x, p, rng)
+            judge.check(layer, x, np.random.default_rng(draw_seed), backward=True, detail=f"(strides {x.strides})")
         except UserCodeError as error:
             if isinstance(error.__cause__, ValueError) and torch_rejects(variant, p, x):
                 return  # both reject the input: parity holds
             raise
-        g = gradient(x.shape, x.dtype, rng)
-        expected = judge.torch(call.x, call.keep, grad=g if layer.has_backward else None)
-        judge.same(call.out, expected.out, f"forward (strides {x.strides})")
-        if layer.has_backward:
-            judge.same(layer.backward(g), expected.grad, f"backward (strides {x.strides})")
 
     example()
