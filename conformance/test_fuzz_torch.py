@@ -33,7 +33,6 @@ from hypothesis import strategies as st  # noqa: E402
 
 torch = pytest.importorskip("torch")
 
-import conformance.hypothesis_profiles  # noqa: E402,F401 (loads the ci or long profile)
 from conformance.adapters import UserCodeError  # noqa: E402
 from conformance.harness import DTYPES, Judge, refuses_dtype  # noqa: E402
 from conformance.inputs import needs_palette, values  # noqa: E402

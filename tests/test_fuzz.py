@@ -9,7 +9,6 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-import conformance.hypothesis_profiles  # noqa: F401 (loads the ci or long profile)
 import npdrop
 
 DTYPES = [np.float16, np.float32, np.float64]
