@@ -36,45 +36,39 @@ torch = pytest.importorskip("torch")
 from conformance.adapters import UserCodeError  # noqa: E402
 from conformance.harness import DTYPES, Judge, refuses_dtype  # noqa: E402
 from conformance.inputs import needs_palette, values  # noqa: E402
+from conformance.strategies import PROBABILITIES, arrays  # noqa: E402
 from conformance.variants import VARIANTS  # noqa: E402
 from npdrop.testing.inject import to_tensor  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
-EDGE_PS = (0.0, 1e-10, 0.5, 1 - 1e-10, 1.0)
 SPECIALS = (0.0, -0.0, np.inf, -np.inf, np.nan)
 #: an alpha black box's fewest noise cells (along the first axis): enough drops to read
 PALETTE_CELLS = 128
 
 
-@st.composite
-def inputs(draw, variant: str, *, any_rank: bool, specials: bool, palette: bool, dtypes=DTYPES) -> np.ndarray:
-    """A (possibly strided, reversed or transposed) input for ``variant``, of one of ``dtypes``."""
+def with_specials(shape: tuple, dtype, rng: np.random.Generator) -> np.ndarray:
+    """Normal values of ``shape`` with up to three of :data:`SPECIALS` planted."""
+    base = (rng.standard_normal(shape) * 4).astype(dtype)
+    planted = min(base.size, 3)
+    base.flat[rng.integers(0, base.size, size=planted)] = rng.choice(np.array(SPECIALS, dtype=dtype), size=planted)
+    return base
+
+
+def inputs(variant: str, *, any_rank: bool, specials: bool, palette: bool, dtypes=DTYPES):
+    """(Possibly strided, reversed or transposed) inputs for ``variant``, of one of ``dtypes``."""
     ranks = range(6) if any_rank else sorted({len(shape) for shape, _ in VARIANTS[variant].cases.values()})
-    rank = draw(st.sampled_from([r for r in ranks if r > 0 or not palette]))
-    shape = draw(st.lists(st.integers(0, 4), min_size=rank, max_size=rank))
-    if palette:
-        shape[0] += PALETTE_CELLS
-    dtype = draw(st.sampled_from(dtypes))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    base_shape = tuple(2 * n + 1 for n in shape)
-    if specials:
-        base = (rng.standard_normal(base_shape) * 4).astype(dtype)
-        planted = min(base.size, 3)
-        base.flat[rng.integers(0, base.size, size=planted)] = rng.choice(np.array(SPECIALS, dtype=dtype), size=planted)
-    else:
-        base = values(base_shape, dtype, rng, palette)
-    view = base[tuple(slice(None, None, draw(st.sampled_from([2, -2]))) for _ in shape)]
-    if rank > 1 and draw(st.booleans()):
-        view = view.transpose(draw(st.permutations(range(rank))))
-    return np.asarray(view)  # indexing a 0-d array with () gives a numpy scalar
+
+    def fill(shape, dtype, rng):
+        return with_specials(shape, dtype, rng) if specials else values(shape, dtype, rng, palette)
+
+    return arrays([r for r in ranks if r > 0 or not palette], dtypes, fill,
+                  first_at_least=PALETTE_CELLS if palette else 0)
 
 
 def probabilities(palette: bool):
-    if palette:
-        return st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.2, 0.95))
-    return st.one_of(st.sampled_from(EDGE_PS), st.floats(0.0, 1.0))
+    return st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.2, 0.95)) if palette else PROBABILITIES
 
 
 def torch_rejects(variant: str, p: float, x: np.ndarray) -> bool:
