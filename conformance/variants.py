@@ -21,6 +21,8 @@ class Variant:
     - ``unsqueezes``: any other rank is taken as unbatched ``(C, ...)``: torch adds a batch
       axis, so the mask is ``(C, 1, ...)``.
     - ``cases``: the matrix's inputs, case -> (shape, layout in memory).
+    - ``strict_rank``: torch raises on any rank but ``rank`` and ``rank - 1`` (the other
+      channel variants only warn on a rank they do not expect).
     """
 
     name: str
@@ -29,6 +31,7 @@ class Variant:
     rank: Optional[int]
     unsqueezes: bool
     cases: dict
+    strict_rank: bool = False
 
     @property
     def batched(self) -> tuple:
@@ -51,7 +54,7 @@ VARIANTS = {v.name: v for v in (
     Variant("Dropout1d", channel=True, alpha=False, rank=3, unsqueezes=True, cases={
         "batched": ((4, 6, 9), "plain"), "unbatched": ((6, 9), "plain"),
         "transposed": ((4, 6, 9), "transposed"), "sliced": ((4, 6, 9), "sliced"),
-        "empty": ((0, 6, 9), "plain")}),
+        "empty": ((0, 6, 9), "plain")}, strict_rank=True),
     Variant("Dropout2d", channel=True, alpha=False, rank=4, unsqueezes=False, cases={
         "batched": ((3, 5, 4, 4), "plain"), "NCL": ((4, 6, 9), "plain"),
         "transposed": ((3, 5, 4, 4), "transposed"), "sliced": ((3, 5, 4, 4), "sliced"),
