@@ -29,6 +29,7 @@ try:
 except ImportError:  # pragma: no cover - exercised on machines without torch
     torch = None
 
+from conformance import hypothesis_profiles
 from conformance.guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT
 from conformance.plugin import ConformancePlugin, of
 
@@ -65,6 +66,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "prop(name): the conformance property a test checks")
     config.addinivalue_line("markers", "any_impl: applies to any implementation plugged in with --impl")
+    hypothesis_profiles.load()
     plugin = ConformancePlugin(config)
     config.pluginmanager.register(plugin, "npdrop-conformance")
     plugin.load()

@@ -3,13 +3,14 @@
 ``forward_with_mask`` is the heart of the harness. For a mask-capable implementation the
 harness draws the keep-mask and passes it as ``mask=``; for a black box the
 implementation draws and the mask is read off its output. Either way the caller gets the
-output and the mask to inject into torch.
+output and the mask to inject into torch. :meth:`Judge.check` is the comparison every
+forward and backward test makes on top of it (like tinygrad's ``helper_test_op``).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from npdrop.testing.inject import assert_same
 from . import evidence
 from .adapters.calls import probing
 from .adapters.usercode import UserCodeError
+from .inputs import gradient
 from .observe import observe
 from .reference import TorchResult, run_torch, tolerance, torch_draws
 from .report import NOT_APPLICABLE, UNSUPPORTED
@@ -172,9 +174,44 @@ class Judge:
         assert_same(actual, expected, what=what, variant=self.variant, p=p_text(self.p), dtype=np.dtype(self.dtype),
                     shape=self.shape, repro=self.repro, against=against, **tol)
 
-    def torch(self, x, keep, **kwargs) -> TorchResult:
+    def expected(self, x, keep, **kwargs) -> TorchResult:
         """The correct training result under ``keep`` (torch's, or the original form's)."""
         return expected(self.impl, self.variant, self.p, x, keep, **kwargs)
+
+    def check(self, layer, x: np.ndarray, rng, *, detail: str = "", forward: bool = True, backward: bool = False,
+              record: tuple = (), also: Optional[Callable] = None) -> None:
+        """One training forward of ``layer`` on ``x`` under a mask (:func:`forward_with_mask`)
+        and, with ``backward`` and a layer that has one, a backward of a random upstream
+        gradient, each compared with :meth:`expected` under that mask. ``forward=False``
+        compares only the backward (the forward still runs: it makes the mask).
+
+        Failures say "forward" or "backward", then ``detail``. ``record`` names the evidence
+        kinds noted for the diagnoses: "raised" (what the forward raised), "forward" and
+        "backward" (each result next to torch's, :func:`conformance.evidence.compared`),
+        "nonfinite" (:func:`conformance.evidence.nonfinite`). ``also`` checks the forward's
+        output before it is compared (a property of its own, e.g. no NaN at p = 1).
+        """
+        def what(part):
+            return f"{part} {detail}" if detail else part
+
+        raising = evidence.raising(self.variant, self.p) if "raised" in record else nullcontext()
+        with accepted(self.impl, self.dtype), raising:
+            call = forward_with_mask(layer, self.variant, x, self.p, rng)
+        g = gradient(x.shape, self.dtype, rng) if backward and layer.has_backward else None
+        result = self.expected(call.x, call.keep, grad=g)
+        if forward:
+            if "forward" in record:
+                evidence.compared("forward", self.variant, self.p, call.x, call.out, result.torch_own.out)
+            if "nonfinite" in record:
+                evidence.nonfinite(self.variant, self.p, call.x, call.out, result.out)
+            if also is not None:
+                also(call.out)
+            self.same(call.out, result.out, what("forward"))
+        if g is not None:
+            got = layer.backward(g)
+            if "backward" in record:
+                evidence.compared("backward", self.variant, self.p, g, got, result.torch_own.grad)
+            self.same(got, result.grad, what("backward"))
 
     def at_eval(self, actual, x, what: str, against: str) -> None:
         """An eval-mode result: ``x`` itself, bit for bit (or ``x * (1-p)`` for the original form)."""

@@ -59,16 +59,13 @@ def test_p_one_gives_zeros(impl, variant, dtype, rng, seed, repro):
     """p == 1: torch returns ``x * 0`` (no draw): zeros for finite x, never NaN from ``0 * inf``."""
     layer = impl.make(variant, 1.0, seed)
     x = values(variant.batched, dtype, rng)
-    with accepted(impl, dtype), evidence.raising(variant, 1.0):
-        out = np.asarray(layer.forward(x))
-    g = gradient(x.shape, dtype, rng)
-    judge = Judge(impl, variant, 1.0, dtype, x.shape, repro)
-    expected = judge.torch(x, None, grad=g)  # x * 0 in both forms
-    evidence.compared("forward", variant, 1.0, x, out, expected.out)
-    assert not np.isnan(out).any(), f"{p_text(1.0)} gave {int(np.isnan(out).sum())} NaN for finite input [{variant}, {dtype.__name__}]"
-    judge.same(out, expected.out, f"forward at {p_text(1.0)} (zeros)")
-    if layer.has_backward:
-        judge.same(layer.backward(g), expected.grad, f"backward at {p_text(1.0)} (zeros)")
+
+    def no_nan(out):
+        nan = int(np.isnan(np.asarray(out)).sum())
+        assert not nan, f"{p_text(1.0)} gave {nan} NaN for finite input [{variant}, {dtype.__name__}]"
+
+    Judge(impl, variant, 1.0, dtype, x.shape, repro).check(layer, x, rng, detail=f"at {p_text(1.0)} (zeros)",
+                                                           backward=True, record=("raised", "forward"), also=no_nan)
 
 
 @pytest.mark.prop("backward-reuses-mask")
@@ -113,7 +110,7 @@ def test_gradient_flows_through_zero_inputs(impl, variant, rng, seed, repro):
                        repro=repro)
     completed = np.where(known, keep, said_kept)
     judge = Judge(impl, variant, p, dtype, shape, repro)
-    judge.same(gx, judge.torch(x, completed, grad=g).grad, "backward where the input is exactly 0")
+    judge.same(gx, judge.expected(x, completed, grad=g).grad, "backward where the input is exactly 0")
 
 
 @pytest.mark.prop("noise-shape")

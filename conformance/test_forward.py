@@ -11,10 +11,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance import evidence  # noqa: E402
 from conformance.words import p_id  # noqa: E402
-from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, accepted, forward_with_mask, needs  # noqa: E402
-from conformance.inputs import gradient, make_input, needs_palette, special_input, values  # noqa: E402
+from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, needs  # noqa: E402
+from conformance.inputs import make_input, needs_palette, special_input, values  # noqa: E402
 from conformance.reference import torch_draws  # noqa: E402
 from conformance.report import NOT_APPLICABLE  # noqa: E402
 
@@ -36,12 +35,7 @@ def _input(layer, variant, case, dtype, p, rng):
 def test_forward(impl, variant, case, dtype, p, rng, seed, repro):
     layer = impl.make(variant, p, seed)
     x = _input(layer, variant, case, dtype, p, rng)
-    with accepted(impl, dtype), evidence.raising(variant, p):
-        call = forward_with_mask(layer, variant, x, p, rng)
-    judge = Judge(impl, variant, p, dtype, x.shape, repro)
-    expected = judge.torch(call.x, call.keep)
-    evidence.compared("forward", variant, p, call.x, call.out, expected.torch_own.out)
-    judge.same(call.out, expected.out, "forward")
+    Judge(impl, variant, p, dtype, x.shape, repro).check(layer, x, rng, record=("raised", "forward"))
 
 
 @pytest.mark.prop("forward")
@@ -55,12 +49,8 @@ def test_float16_scale_overflow(impl, variant, rng, seed, repro):
     p, dtype = 1 - 1e-10, np.float16
     layer = impl.make(variant, p, seed)
     x = values(variant.batched, dtype, rng)
-    with evidence.raising(variant, p):
-        call = forward_with_mask(layer, variant, x, p, rng)
-    judge = Judge(impl, variant, p, dtype, x.shape, repro)
-    expected = judge.torch(call.x, call.keep)
-    evidence.compared("forward", variant, p, call.x, call.out, expected.torch_own.out)
-    judge.same(call.out, expected.out, "forward at p = 1 - 1e-10, float16 (1/(1-p) overflows to inf)")
+    Judge(impl, variant, p, dtype, x.shape, repro).check(
+        layer, x, rng, detail="at p = 1 - 1e-10, float16 (1/(1-p) overflows to inf)", record=("raised", "forward"))
 
 
 @pytest.mark.prop("backward")
@@ -70,14 +60,8 @@ def test_backward(impl, variant, case, dtype, p, rng, seed, repro):
     layer = impl.make(variant, p, seed)
     needs(layer, "backward")
     x = _input(layer, variant, case, dtype, p, rng)
-    with accepted(impl, dtype):
-        call = forward_with_mask(layer, variant, x, p, rng)
-    g = gradient(x.shape, dtype, rng)
-    got = layer.backward(g)
-    judge = Judge(impl, variant, p, dtype, x.shape, repro)
-    expected = judge.torch(call.x, call.keep, grad=g)
-    evidence.compared("backward", variant, p, g, got, expected.torch_own.grad)
-    judge.same(got, expected.grad, "backward")
+    Judge(impl, variant, p, dtype, x.shape, repro).check(layer, x, rng, forward=False, backward=True,
+                                                         record=("backward",))
 
 
 @pytest.mark.prop("nonfinite")
@@ -92,12 +76,5 @@ def test_nonfinite_inputs(impl, variant, dtype, p, rng, seed, repro):
     """
     layer = impl.make(variant, p, seed)
     x = special_input(variant, dtype, rng, palette=needs_palette(variant, layer.accepts_mask))
-    judge = Judge(impl, variant, p, dtype, x.shape, repro)
-    with accepted(impl, dtype):
-        call = forward_with_mask(layer, variant, x, p, rng)
-    g = gradient(x.shape, dtype, rng)
-    expected = judge.torch(call.x, call.keep, grad=g)
-    evidence.nonfinite(variant, p, call.x, call.out, expected.out)
-    judge.same(call.out, expected.out, "forward with NaN/inf/0 inputs")
-    if layer.accepts_mask and layer.has_backward:
-        judge.same(layer.backward(g), expected.grad, "backward with NaN/inf/0 inputs")
+    Judge(impl, variant, p, dtype, x.shape, repro).check(layer, x, rng, detail="with NaN/inf/0 inputs",
+                                                         backward=layer.accepts_mask, record=("nonfinite",))

@@ -1,10 +1,11 @@
 """Property-based conformance: hypothesis-drawn inputs, through the adapters, against torch.
 
 Like every ``any_impl`` test, each example builds the implementation under test
-(``impl.make``), runs one training forward (``forward_with_mask``: the harness's mask for a
-mask-capable implementation, the mask read off the output for a black box), and compares
-output and input gradient with torch's under that mask (:class:`~conformance.harness.Judge`:
-npdrop bit for bit, others within :func:`conformance.reference.tolerance`).
+(``impl.make``) and checks it as the forward and backward tests do
+(:meth:`~conformance.harness.Judge.check`): one training forward (the harness's mask for a
+mask-capable implementation, the mask read off the output for a black box), output and
+input gradient compared with torch's under that mask (npdrop bit for bit, others within
+:func:`conformance.reference.tolerance`).
 
 What is drawn depends on what the implementation can be checked on:
 
@@ -32,49 +33,42 @@ from hypothesis import strategies as st  # noqa: E402
 
 torch = pytest.importorskip("torch")
 
-import conformance.hypothesis_profiles  # noqa: E402,F401 (loads the ci or long profile)
 from conformance.adapters import UserCodeError  # noqa: E402
-from conformance.harness import DTYPES, Judge, forward_with_mask, refuses_dtype  # noqa: E402
-from conformance.inputs import gradient, needs_palette, values  # noqa: E402
+from conformance.harness import DTYPES, Judge, refuses_dtype  # noqa: E402
+from conformance.inputs import needs_palette, values  # noqa: E402
+from conformance.strategies import PROBABILITIES, arrays  # noqa: E402
 from conformance.variants import VARIANTS, Variant  # noqa: E402
 from npdrop.testing.inject import to_tensor  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
-EDGE_PS = (0.0, 1e-10, 0.5, 1 - 1e-10, 1.0)
 SPECIALS = (0.0, -0.0, np.inf, -np.inf, np.nan)
 #: an alpha black box's fewest noise cells (along the first axis): enough drops to read
 PALETTE_CELLS = 128
 
 
-@st.composite
-def inputs(draw, variant: Variant, *, any_rank: bool, specials: bool, palette: bool, dtypes=DTYPES) -> np.ndarray:
-    """A (possibly strided, reversed or transposed) input for ``variant``, of one of ``dtypes``."""
+def with_specials(shape: tuple, dtype, rng: np.random.Generator) -> np.ndarray:
+    """Normal values of ``shape`` with up to three of :data:`SPECIALS` planted."""
+    base = (rng.standard_normal(shape) * 4).astype(dtype)
+    planted = min(base.size, 3)
+    base.flat[rng.integers(0, base.size, size=planted)] = rng.choice(np.array(SPECIALS, dtype=dtype), size=planted)
+    return base
+
+
+def inputs(variant: Variant, *, any_rank: bool, specials: bool, palette: bool, dtypes=DTYPES):
+    """(Possibly strided, reversed or transposed) inputs for ``variant``, of one of ``dtypes``."""
     ranks = range(6) if any_rank else sorted({len(shape) for shape, _ in variant.cases.values()})
-    rank = draw(st.sampled_from([r for r in ranks if r > 0 or not palette]))
-    shape = draw(st.lists(st.integers(0, 4), min_size=rank, max_size=rank))
-    if palette:
-        shape[0] += PALETTE_CELLS
-    dtype = draw(st.sampled_from(dtypes))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    base_shape = tuple(2 * n + 1 for n in shape)
-    if specials:
-        base = (rng.standard_normal(base_shape) * 4).astype(dtype)
-        planted = min(base.size, 3)
-        base.flat[rng.integers(0, base.size, size=planted)] = rng.choice(np.array(SPECIALS, dtype=dtype), size=planted)
-    else:
-        base = values(base_shape, dtype, rng, palette)
-    view = base[tuple(slice(None, None, draw(st.sampled_from([2, -2]))) for _ in shape)]
-    if rank > 1 and draw(st.booleans()):
-        view = view.transpose(draw(st.permutations(range(rank))))
-    return np.asarray(view)  # indexing a 0-d array with () gives a numpy scalar
+
+    def fill(shape, dtype, rng):
+        return with_specials(shape, dtype, rng) if specials else values(shape, dtype, rng, palette)
+
+    return arrays([r for r in ranks if r > 0 or not palette], dtypes, fill,
+                  first_at_least=PALETTE_CELLS if palette else 0)
 
 
 def probabilities(palette: bool):
-    if palette:
-        return st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.2, 0.95))
-    return st.one_of(st.sampled_from(EDGE_PS), st.floats(0.0, 1.0))
+    return st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0.2, 0.95)) if palette else PROBABILITIES
 
 
 def torch_rejects(variant: Variant, p: float, x: np.ndarray) -> bool:
@@ -98,19 +92,13 @@ def test_matches_torch_on_drawn_inputs(impl, variant, seed, repro):
     @settings(max_examples=max(1, settings.default.max_examples // len(VARIANTS)))
     @given(x=drawn, p=probabilities(palette), draw_seed=st.integers(0, 2**16))
     def example(x, p, draw_seed):
-        rng = np.random.default_rng(draw_seed)
         layer = impl.make(variant, p, seed)
         judge = Judge(impl, variant, p, x.dtype, x.shape, repro)
         try:
-            call = forward_with_mask(layer, variant, x, p, rng)
+            judge.check(layer, x, np.random.default_rng(draw_seed), backward=True, detail=f"(strides {x.strides})")
         except UserCodeError as error:
             if isinstance(error.__cause__, ValueError) and torch_rejects(variant, p, x):
                 return  # both reject the input: parity holds
             raise
-        g = gradient(x.shape, x.dtype, rng)
-        expected = judge.torch(call.x, call.keep, grad=g if layer.has_backward else None)
-        judge.same(call.out, expected.out, f"forward (strides {x.strides})")
-        if layer.has_backward:
-            judge.same(layer.backward(g), expected.grad, f"backward (strides {x.strides})")
 
     example()

@@ -1,7 +1,8 @@
 """Property-based fuzzing of npdrop alone (no torch): odd shapes, strides, dtypes and p.
 
 CI runs hypothesis' derandomised ``ci`` profile (fixed examples, repeatable); set
-``NPDROP_HYPOTHESIS_PROFILE=long`` for a longer search.
+``NPDROP_HYPOTHESIS_PROFILE=long`` for a longer search. What a variant is (which ranks torch
+takes, which are alpha dropout) comes from the conformance suite's table, not from npdrop.
 """
 import warnings
 
@@ -9,32 +10,24 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-import conformance.hypothesis_profiles  # noqa: F401 (loads the ci or long profile)
 import npdrop
+from conformance import strategies
+from conformance.strategies import PROBABILITIES
+from conformance.variants import VARIANTS
 
 DTYPES = [np.float16, np.float32, np.float64]
-EDGE_PS = [0.0, 1e-10, 0.5, 1 - 1e-10, 1.0]
-MODULES = [npdrop.Dropout, npdrop.Dropout1d, npdrop.Dropout2d, npdrop.Dropout3d,
-           npdrop.AlphaDropout, npdrop.FeatureAlphaDropout]
+#: npdrop's module for each torch variant -> the suite's facts about that variant
+FACTS = {getattr(npdrop, name): VARIANTS[name] for name in VARIANTS}
+MODULES = list(FACTS)
 
 
-@st.composite
-def arrays(draw, min_rank=0, max_rank=5, dtypes=DTYPES):
-    """A float array of rank 0-5 (empty dimensions allowed), possibly a strided view."""
-    rank = draw(st.integers(min_rank, max_rank))
-    shape = tuple(draw(st.lists(st.integers(0, 4), min_size=rank, max_size=rank)))
-    dtype = draw(st.sampled_from(dtypes))
-    seed = draw(st.integers(0, 2**32 - 1))
-    base = np.random.default_rng(seed).standard_normal(tuple(2 * n + 1 for n in shape)).astype(dtype)
-    view = base[tuple(slice(None, None, 2) for _ in shape)]  # strided
-    if rank and draw(st.booleans()):
-        view = view[tuple(slice(None, None, -1) if draw(st.booleans()) else slice(None) for _ in shape)]
-    if rank > 1 and draw(st.booleans()):
-        view = view.transpose(draw(st.permutations(range(rank))))
-    return np.asarray(view)  # indexing a 0-d array with () gives a numpy scalar
+def normal(shape, dtype, rng):
+    return rng.standard_normal(shape).astype(dtype)
 
 
-probabilities = st.one_of(st.sampled_from(EDGE_PS), st.floats(0.0, 1.0))
+def arrays(min_rank=0, dtypes=DTYPES):
+    """Float arrays of rank ``min_rank``-5 (empty dimensions allowed), strided views."""
+    return strategies.arrays(range(min_rank, 6), dtypes, normal)
 
 
 def run_quietly(layer, x, **kwargs):
@@ -44,16 +37,12 @@ def run_quietly(layer, x, **kwargs):
 
 
 def accepts(cls, x) -> bool:
-    if cls is npdrop.Dropout1d:
-        return x.ndim in (2, 3)
-    if cls in (npdrop.Dropout2d, npdrop.FeatureAlphaDropout):
-        return x.ndim >= 2
-    if cls is npdrop.Dropout3d:
-        return x.ndim >= 1
-    return True
+    """Whether torch takes ``x``'s rank in a training forward."""
+    v = FACTS[cls]
+    return v.min_rank <= x.ndim and (v.max_rank is None or x.ndim <= v.max_rank)
 
 
-@given(x=arrays(), p=probabilities, cls=st.sampled_from(MODULES), seed=st.integers(0, 2**16))
+@given(x=arrays(), p=PROBABILITIES, cls=st.sampled_from(MODULES), seed=st.integers(0, 2**16))
 def test_shape_dtype_preserved_and_input_untouched(x, p, cls, seed):
     if not accepts(cls, x):
         return
@@ -67,7 +56,7 @@ def test_shape_dtype_preserved_and_input_untouched(x, p, cls, seed):
     assert grad.shape == x.shape and grad.dtype == x.dtype, f"grad {grad.dtype}{grad.shape} {where}"
 
 
-@given(x=arrays(dtypes=[np.float64]), p=probabilities, cls=st.sampled_from(MODULES),
+@given(x=arrays(dtypes=[np.float64]), p=PROBABILITIES, cls=st.sampled_from(MODULES),
        seed=st.integers(0, 2**16))
 def test_backward_equals_finite_differences(x, p, cls, seed):
     """Under a fixed mask dropout is affine in x: central differences give its exact derivative."""
@@ -85,14 +74,14 @@ def test_backward_equals_finite_differences(x, p, cls, seed):
     numeric = np.sum(g * (plus - minus)) / (2 * eps)
     run_quietly(layer, x, **kwargs)
     analytic = np.sum(layer.backward(g) * v)
-    scale = np.sum(np.abs(g * v)) * max(1.0, 1 / max(1e-300, 1 - p) if cls in MODULES[:4] else 2.0)
+    scale = np.sum(np.abs(g * v)) * max(1.0, 1 / max(1e-300, 1 - p) if not FACTS[cls].alpha else 2.0)
     assert abs(numeric - analytic) <= 1e-9 * scale + 1e-12, (
         f"gradient: analytic {analytic!r} vs central difference {numeric!r} "
         f"[{cls.__name__}, p={p}, float64, shape={x.shape}]"
     )
 
 
-@given(x=arrays(min_rank=1), p=probabilities, seed=st.integers(0, 2**16))
+@given(x=arrays(min_rank=1), p=PROBABILITIES, seed=st.integers(0, 2**16))
 def test_inplace_is_the_same_computation(x, p, seed):
     x = np.ascontiguousarray(x) if not x.flags.writeable else x
     copy = x.copy()
