@@ -379,18 +379,3 @@ if __name__ == "__main__":  # the driver process started by the ``reports`` fixt
     os.chdir(ROOT)
     _fork_all(sys.argv[1], int(sys.argv[2]))
 
-
-def test_readmes_count_the_gallery():
-    """The READMEs' gallery counts are the gallery's: entries added or reclassified update them."""
-    faulty = [e for e, (_, prop) in ENTRIES.items() if prop]
-    told = sum(1 for e in faulty if DIAGNOSES.get(e))
-    correct = len(ENTRIES) - len(faulty)
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    assert (f"The {len(faulty)} faulty implementations in `tests/gallery/`" in readme
-            and f"{told} of them are also told their fault by name" in readme
-            and f"and {correct} correct ones" in readme), (
-        f"README.md: gallery counts should be {len(faulty)} faulty, {told} told by name, {correct} correct")
-    conformance = " ".join((ROOT / "conformance" / "README.md").read_text().split())
-    assert f"on {len(ENTRIES)} implementations in `tests/gallery/` ({len(faulty)} faulty, {correct} correct" \
-        in conformance, f"conformance/README.md: should say {len(ENTRIES)} implementations, " \
-                        f"{len(faulty)} faulty, {correct} correct"
