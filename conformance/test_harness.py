@@ -128,6 +128,20 @@ def test_noise_shape_table_matches_what_torch_draws(variant):
             f"{variant} {case} {shape}: torch drew {drawn}, the table says {ours}")
 
 
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=str)
+def test_rank_table_matches_what_torch_takes(variant):
+    """``min_rank``/``max_rank`` are the ranks torch's training forward takes; any other raises."""
+    for rank in range(7):
+        try:
+            getattr(torch.nn, variant.name)(0.5)(torch.ones((2,) * rank))
+            took = True
+        except (RuntimeError, ValueError):
+            took = False
+        said = variant.min_rank <= rank and (variant.max_rank is None or rank <= variant.max_rank)
+        assert took == said, (f"{variant} rank {rank}: torch {'takes' if took else 'raises on'} it, the table says "
+                              f"ranks {variant.min_rank} to {variant.max_rank or 'any'}")
+
+
 # -- statistics ---------------------------------------------------------------------------
 
 def _log_pmf(n, k, q):
