@@ -171,7 +171,7 @@ class Judge:
 
     def same(self, actual, expected, what: str, *, exact: Optional[bool] = None, against: str = "torch") -> None:
         tol = tolerance(self.variant, np.dtype(self.dtype), self.impl.exact if exact is None else exact)
-        assert_same(actual, expected, what=what, variant=self.variant, p=p_text(self.p), dtype=np.dtype(self.dtype),
+        assert_same(actual, expected, what=what, variant=self.variant.name, p=p_text(self.p), dtype=np.dtype(self.dtype),
                     shape=self.shape, repro=self.repro, against=against, **tol)
 
     def expected(self, x, keep, **kwargs) -> TorchResult:
