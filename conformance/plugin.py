@@ -27,7 +27,6 @@ from importlib import metadata
 import os
 import platform
 import signal
-import sys
 import tempfile
 import threading
 import traceback
