@@ -20,6 +20,8 @@ class Variant:
     - ``rank``: the rank of a batched input (``None``: element-wise, any rank).
     - ``unsqueezes``: any other rank is taken as unbatched ``(C, ...)``: torch adds a batch
       axis, so the mask is ``(C, 1, ...)``.
+    - ``min_rank``, ``max_rank``: the ranks a training forward takes (``None``: no limit);
+      torch raises outside them.
     - ``cases``: the matrix's inputs, case -> (shape, layout in memory).
     """
 
@@ -28,6 +30,8 @@ class Variant:
     alpha: bool
     rank: Optional[int]
     unsqueezes: bool
+    min_rank: int
+    max_rank: Optional[int]
     cases: dict
 
     @property
@@ -47,21 +51,24 @@ _ELEMENTWISE_CASES = {
 
 #: name -> facts, in torch's documentation order (the report's column order).
 VARIANTS = {v.name: v for v in (
-    Variant("Dropout", channel=False, alpha=False, rank=None, unsqueezes=False, cases=_ELEMENTWISE_CASES),
-    Variant("Dropout1d", channel=True, alpha=False, rank=3, unsqueezes=True, cases={
+    Variant("Dropout", channel=False, alpha=False, rank=None, unsqueezes=False, min_rank=0, max_rank=None,
+            cases=_ELEMENTWISE_CASES),
+    Variant("Dropout1d", channel=True, alpha=False, rank=3, unsqueezes=True, min_rank=2, max_rank=3, cases={
         "batched": ((4, 6, 9), "plain"), "unbatched": ((6, 9), "plain"),
         "transposed": ((4, 6, 9), "transposed"), "sliced": ((4, 6, 9), "sliced"),
         "empty": ((0, 6, 9), "plain")}),
-    Variant("Dropout2d", channel=True, alpha=False, rank=4, unsqueezes=False, cases={
+    Variant("Dropout2d", channel=True, alpha=False, rank=4, unsqueezes=False, min_rank=2, max_rank=None, cases={
         "batched": ((3, 5, 4, 4), "plain"), "NCL": ((4, 6, 9), "plain"),
         "transposed": ((3, 5, 4, 4), "transposed"), "sliced": ((3, 5, 4, 4), "sliced"),
         "empty": ((3, 0, 4, 4), "plain")}),
-    Variant("Dropout3d", channel=True, alpha=False, rank=5, unsqueezes=True, cases={
+    Variant("Dropout3d", channel=True, alpha=False, rank=5, unsqueezes=True, min_rank=1, max_rank=None, cases={
         "batched": ((2, 4, 3, 3, 2), "plain"), "unbatched": ((4, 3, 3, 2), "plain"),
         "transposed": ((2, 4, 3, 3, 2), "transposed"), "sliced": ((2, 4, 3, 3, 2), "sliced"),
         "empty": ((0, 4, 3, 3, 2), "plain")}),
-    Variant("AlphaDropout", channel=False, alpha=True, rank=None, unsqueezes=False, cases=_ELEMENTWISE_CASES),
-    Variant("FeatureAlphaDropout", channel=True, alpha=True, rank=3, unsqueezes=False, cases={
+    Variant("AlphaDropout", channel=False, alpha=True, rank=None, unsqueezes=False, min_rank=0, max_rank=None,
+            cases=_ELEMENTWISE_CASES),
+    Variant("FeatureAlphaDropout", channel=True, alpha=True, rank=3, unsqueezes=False, min_rank=2,
+            max_rank=None, cases={
         "batched": ((4, 6, 9), "plain"), "4d": ((3, 5, 4, 4), "plain"),
         "transposed": ((4, 6, 9), "transposed"), "sliced": ((4, 6, 9), "sliced"),
         "empty": ((0, 6, 9), "plain")}),

@@ -1,7 +1,8 @@
 """Property-based fuzzing of npdrop alone (no torch): odd shapes, strides, dtypes and p.
 
 CI runs hypothesis' derandomised ``ci`` profile (fixed examples, repeatable); set
-``NPDROP_HYPOTHESIS_PROFILE=long`` for a longer search.
+``NPDROP_HYPOTHESIS_PROFILE=long`` for a longer search. What a variant is (which ranks torch
+takes, which are alpha dropout) comes from the conformance suite's table, not from npdrop.
 """
 import warnings
 
@@ -12,10 +13,12 @@ from hypothesis import strategies as st
 import npdrop
 from conformance import strategies
 from conformance.strategies import PROBABILITIES
+from conformance.variants import VARIANTS
 
 DTYPES = [np.float16, np.float32, np.float64]
-MODULES = [npdrop.Dropout, npdrop.Dropout1d, npdrop.Dropout2d, npdrop.Dropout3d,
-           npdrop.AlphaDropout, npdrop.FeatureAlphaDropout]
+#: npdrop's module for each torch variant -> the suite's facts about that variant
+FACTS = {getattr(npdrop, name): VARIANTS[name] for name in VARIANTS}
+MODULES = list(FACTS)
 
 
 def normal(shape, dtype, rng):
@@ -34,13 +37,9 @@ def run_quietly(layer, x, **kwargs):
 
 
 def accepts(cls, x) -> bool:
-    if cls is npdrop.Dropout1d:
-        return x.ndim in (2, 3)
-    if cls in (npdrop.Dropout2d, npdrop.FeatureAlphaDropout):
-        return x.ndim >= 2
-    if cls is npdrop.Dropout3d:
-        return x.ndim >= 1
-    return True
+    """Whether torch's training forward takes ``x``'s rank."""
+    v = FACTS[cls]
+    return v.min_rank <= x.ndim and (v.max_rank is None or x.ndim <= v.max_rank)
 
 
 @given(x=arrays(), p=PROBABILITIES, cls=st.sampled_from(MODULES), seed=st.integers(0, 2**16))
@@ -75,7 +74,7 @@ def test_backward_equals_finite_differences(x, p, cls, seed):
     numeric = np.sum(g * (plus - minus)) / (2 * eps)
     run_quietly(layer, x, **kwargs)
     analytic = np.sum(layer.backward(g) * v)
-    scale = np.sum(np.abs(g * v)) * max(1.0, 1 / max(1e-300, 1 - p) if cls in MODULES[:4] else 2.0)
+    scale = np.sum(np.abs(g * v)) * max(1.0, 1 / max(1e-300, 1 - p) if not FACTS[cls].alpha else 2.0)
     assert abs(numeric - analytic) <= 1e-9 * scale + 1e-12, (
         f"gradient: analytic {analytic!r} vs central difference {numeric!r} "
         f"[{cls.__name__}, p={p}, float64, shape={x.shape}]"
