@@ -37,7 +37,7 @@ def run_quietly(layer, x, **kwargs):
 
 
 def accepts(cls, x) -> bool:
-    """Whether torch takes ``x``'s rank in a training forward."""
+    """Whether torch's training forward takes ``x``'s rank."""
     v = FACTS[cls]
     return v.min_rank <= x.ndim and (v.max_rank is None or x.ndim <= v.max_rank)
 
