@@ -1,11 +1,14 @@
 """Faults in backward: the scale, the mask it multiplies by."""
 import numpy as np
 
+from . import Expect
 from ._base import BlackBoxDropout
 
 
 class BackwardWithoutScale(BlackBoxDropout):
     """Backward multiplies by the 0/1 mask but forgets the 1/(1-p) scale."""
+
+    expect = Expect(fails="backward", diagnoses=("backward-no-scale",))
 
     def backward(self, grad):
         if self.noise is None:
@@ -16,6 +19,8 @@ class BackwardWithoutScale(BlackBoxDropout):
 class BackwardFreshMask(BlackBoxDropout):
     """Backward draws a new mask instead of reusing the forward's."""
 
+    expect = Expect(fails="backward-reuses-mask", diagnoses=("fresh-mask-backward",))
+
     def backward(self, grad):
         if self.noise is None:
             return grad
@@ -25,6 +30,8 @@ class BackwardFreshMask(BlackBoxDropout):
 
 class BackwardFromOutput(BlackBoxDropout):
     """Backward re-derives the mask as ``out != 0``: wrong wherever a kept input was exactly 0."""
+
+    expect = Expect(fails="grad-at-zero-input")
 
     def forward(self, x, training=True):
         self.out = super().forward(x, training)
@@ -38,6 +45,8 @@ class BackwardFromOutput(BlackBoxDropout):
 
 class BackwardIgnoresMask(BlackBoxDropout):
     """Backward only rescales: the gradient reaches dropped units too."""
+
+    expect = Expect(fails="backward-reuses-mask")
 
     def backward(self, grad):
         if self.noise is None:

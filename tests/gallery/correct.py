@@ -15,8 +15,12 @@ so the suite is seen to accept correct code it was not written around:
 
 import numpy as np
 
+from . import Expect
+
 
 class WhereDropout:
+    expect = Expect(fails=None)
+
     def __init__(self, p):
         self.p = p
         self.keep = None
@@ -38,6 +42,8 @@ class WhereDropout:
 
 
 class IndexDropout:
+    expect = Expect(fails=None)
+
     def __init__(self, p):
         self.p = p
         self.training = True
@@ -68,6 +74,8 @@ class IndexDropout:
 
 
 class NoiseDropout:
+    expect = Expect(fails=None)
+
     def __init__(self, p, seed=None):
         self.p = p
         self.training = True
@@ -94,6 +102,8 @@ class NoiseDropout:
 class ChannelDropout2d:
     """Whole channels of (N, C, H, W): one draw per (sample, channel)."""
 
+    expect = Expect(fails=None, reference="Dropout2d")
+
     def __init__(self, p):
         self.p = p
         self.noise = None
@@ -117,6 +127,8 @@ class ChannelDropout2d:
 class SeluAlphaDropout:
     """Alpha dropout: dropped units go to SELU's saturation -lambda*alpha, then an affine map
     a * (.) + b restores mean 0 and variance 1."""
+
+    expect = Expect(fails=None, reference="AlphaDropout")
 
     SATURATION = -1.0507009873554805 * 1.6732632423543772   # -lambda * alpha
 

@@ -7,12 +7,15 @@ some are channel or alpha dropouts, checked with ``--reference Dropout2d`` / ``A
 """
 import numpy as np
 
+from . import Expect
 from ._base import BlackBoxAlphaDropout, BlackBoxDropout
 
 
 class OriginalDropout(BlackBoxDropout):
     """Correct *original* dropout (Srivastava et al. 2014): train ``x * mask``, eval ``x * (1-p)``.
     Not torch's inverted form, so the default run fails it."""
+
+    expect = Expect(fails="eval-identity", diagnoses=("original-form",))
 
     def scale(self):
         return 1.0
@@ -27,6 +30,9 @@ class OriginalDropout(BlackBoxDropout):
 class KeepProbDivide:
     """Course-notes dropout: ``p`` is the keep probability, ``mask = (rand(*x.shape) < p) / p``.
     The float64 mask also turns float32 input into float64 output."""
+
+    # p read as keep probability; its float64 mask upcasts; at p = 0 (keep 0) it divides 0 by 0
+    expect = Expect(fails="keep-rate", diagnoses=("keep-prob", "dtype-upcast", "nan-at-p1"))
 
     def __init__(self, p):
         self.p = p
@@ -46,6 +52,8 @@ class KeepProbDivide:
 class Float32Mask(BlackBoxDropout):
     """Builds the mask in float32 whatever the input: float16 input comes back float32."""
 
+    expect = Expect(fails="dtype", diagnoses=("dtype-upcast",))
+
     def forward(self, x, training=True):
         out = super().forward(x, training)
         if self.noise is not None:
@@ -57,12 +65,16 @@ class Float32Mask(BlackBoxDropout):
 class BackwardAfterEvalRaises(BlackBoxDropout):
     """Forgets the mask at eval, and backward then multiplies by ``None``: a TypeError."""
 
+    expect = Expect(fails="mode-switch", diagnoses=("eval-backward",))
+
     def backward(self, grad):
         return grad * self.noise
 
 
 class MaskedNoScale:
     """Mask-capable (``forward(x, mask=None)``, ``train()``/``eval()``) and never scales."""
+
+    expect = Expect(fails="forward", diagnoses=("no-scale",))
 
     def __init__(self, p, rng=None):
         self.p = p
@@ -91,6 +103,8 @@ class MaskedFixedMask(MaskedNoScale):
     """Mask-capable inverted dropout whose own draws come from a generator re-created from
     the same seed on every call: every call without ``mask=`` drops the same units."""
 
+    expect = Expect(fails="call-independence", diagnoses=("fixed-mask",))
+
     def __init__(self, p, rng=None):
         super().__init__(p, rng)
         self.seed = rng
@@ -115,6 +129,8 @@ class MaskedFixedMask(MaskedNoScale):
 class ChannelNoScale(BlackBoxDropout):
     """A Dropout2d (whole channels of N, C, H, W) that never scales the kept channels."""
 
+    expect = Expect(fails="forward", reference="Dropout2d", diagnoses=("no-scale",))
+
     def mask_shape(self, shape):
         return tuple(shape[:2]) + (1,) * (len(shape) - 2)
 
@@ -124,6 +140,9 @@ class ChannelNoScale(BlackBoxDropout):
 
 class AlphaOneMaskPerBatch(BlackBoxAlphaDropout):
     """Alpha dropout drawing one mask for a single sample, shared by the whole batch."""
+
+    expect = Expect(fails="batch-independence", reference="AlphaDropout", diagnoses=("batch-shared-mask",),
+                    only=("batch-independence",))
 
     def draw(self, shape):
         if len(shape) < 2:
@@ -135,6 +154,8 @@ class ScaleDividesByZero(BlackBoxDropout):
     """No p == 1 case, and the scale a Python float division: ``1.0 / (1 - p)`` raises
     ZeroDivisionError when everything is dropped."""
 
+    expect = Expect(fails="p-one", diagnoses=("nan-at-p1",))
+
     def forward(self, x, training=True):
         if not training:
             self.noise = None
@@ -145,6 +166,8 @@ class ScaleDividesByZero(BlackBoxDropout):
 
 class NoEvalModeNoScale(BlackBoxDropout):
     """The bare "zero random neurons" layer: ``forward(x)`` only, no mode at all, no scale."""
+
+    expect = Expect(fails="forward", diagnoses=("no-scale",))
 
     def scale(self):
         return 1.0

@@ -6,6 +6,8 @@ The suite hands them jax arrays, a fresh key per call, and differentiates them w
 import jax
 import jax.numpy as jnp
 
+from . import Expect
+
 
 def jax_dropout(key, x, rate, deterministic=False):
     """Correct: ``x * noise``, the noise ``keep * scale`` made at full precision and then cast
@@ -17,8 +19,13 @@ def jax_dropout(key, x, rate, deterministic=False):
     return x * (keep * (0.0 if rate == 1.0 else 1.0 / (1.0 - rate))).astype(x.dtype)
 
 
+jax_dropout.expect = Expect(fails=None)
+
+
 class KeyedDropout:
     """Correct: the key by keyword, ``inference=True`` for evaluation."""
+
+    expect = Expect(fails=None)
 
     def __init__(self, p=0.5):
         self.p = p
@@ -32,6 +39,8 @@ class KeyedDropout:
 class KeyFixedAtConstruction(KeyedDropout):
     """Faulty: keeps one key from construction and ignores the one it is given, so every
     call draws the same mask."""
+
+    expect = Expect(fails="call-independence", diagnoses=("fixed-mask",))
 
     def __init__(self, p=0.5, seed=0):
         super().__init__(p)

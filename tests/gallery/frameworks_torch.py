@@ -5,9 +5,13 @@ torch tensors and differentiates them with ``torch.autograd``; nothing here is a
 import torch
 from torch import nn
 
+from . import Expect
+
 
 class TorchDropout(nn.Module):
     """Correct: ``rand_like``, a float keep-mask scaled by ``1/(1-p)``, identity in eval."""
+
+    expect = Expect(fails=None)
 
     def __init__(self, p=0.5):
         super().__init__()
@@ -30,8 +34,13 @@ def torch_dropout(x, p=0.5, training=True):
     return x * keep * (0.0 if p == 1 else 1 / (1 - p))
 
 
+torch_dropout.expect = Expect(fails=None)
+
+
 class TorchNoScale(TorchDropout):
     """Faulty: forgets the ``1/(1-p)`` scale."""
+
+    expect = Expect(fails="forward", diagnoses=("no-scale",))
 
     def forward(self, x):
         if not self.training or self.p == 0:
@@ -41,6 +50,8 @@ class TorchNoScale(TorchDropout):
 
 class TorchDropsAtEval(TorchDropout):
     """Faulty: ignores ``self.training``, so it drops in eval too."""
+
+    expect = Expect(fails="eval-identity")
 
     def forward(self, x):
         if self.p == 0:
@@ -54,6 +65,8 @@ class TorchRefusesBfloat16(TorchDropout):
     """Correct, for the dtypes it takes: it refuses anything but float16/32/64 with a
     TypeError, as code whose kernels exist for those only does. Its bfloat16 cells are
     unsupported (n/a), not failed."""
+
+    expect = Expect(fails=None, refuses_bfloat16=True)
 
     def forward(self, x):
         if x.dtype not in (torch.float16, torch.float32, torch.float64):
@@ -71,3 +84,6 @@ def torch_dropout_zeros_at_p_one(x, p=0.5, training=True):
         return torch.zeros_like(x)
     keep = (torch.rand_like(x) >= p).to(x.dtype)
     return x * keep / (1 - p)
+
+
+torch_dropout_zeros_at_p_one.expect = Expect(fails="nonfinite", only=("nonfinite",))  # p-one and backward pass

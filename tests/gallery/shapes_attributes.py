@@ -5,9 +5,13 @@
 """
 import numpy as np
 
+from . import Expect
+
 
 class LayerDropout:
     """Correct."""
+
+    expect = Expect(fails=None)
 
     def __init__(self, rate):
         self.rate = rate
@@ -30,6 +34,8 @@ class LayerDropout:
 
 class LayerDropoutStaleMask:
     """Faulty: an eval forward leaves the last training mask in place, and backward uses it."""
+
+    expect = Expect(fails="mode-switch", diagnoses=("eval-backward",))
 
     def __init__(self, rate):
         self.rate = 1 - rate                      # stored as the keep rate

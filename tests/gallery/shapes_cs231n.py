@@ -7,6 +7,8 @@ the drop probability (``old_dropout_*``).
 """
 import numpy as np
 
+from . import Expect
+
 
 def dropout_forward(x, dropout_param):
     """Correct, ``p`` = keep probability; binomial draws, the 0/1 mask cached unscaled."""
@@ -16,6 +18,9 @@ def dropout_forward(x, dropout_param):
     keep = np.random.binomial(1, p, size=np.shape(x)).astype(bool)
     scale = x.dtype.type(1.0 / p if p > 0 else 0.0)
     return np.where(keep, x * scale, x * x.dtype.type(0)), (p, (keep, scale))
+
+
+dropout_forward.expect = Expect(fails=None, options=("--p-means", "keep"))
 
 
 def dropout_backward(dout, cache):
@@ -35,6 +40,9 @@ def old_dropout_forward(x, dropout_param):
     return (x if mask is None else x * mask), (dropout_param, mask)
 
 
+old_dropout_forward.expect = Expect(fails=None)
+
+
 def old_dropout_backward(dout, cache):
     _, mask = cache
     return dout if mask is None else dout * mask
@@ -44,6 +52,9 @@ def cached_dropout_forward(x, dropout_param):
     """Faulty: backward assumes the training mode and multiplies by the cached mask always,
     which after a test-mode forward is ``None`` (the backward raises)."""
     return old_dropout_forward(x, dropout_param)
+
+
+cached_dropout_forward.expect = Expect(fails="mode-switch", diagnoses=("eval-backward",))
 
 
 def cached_dropout_backward(dout, cache):

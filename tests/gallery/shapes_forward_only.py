@@ -2,6 +2,8 @@
 sometimes with a training flag."""
 import numpy as np
 
+from . import Expect
+
 
 def dropout_layer(X, dropout):
     """Correct."""
@@ -13,9 +15,15 @@ def dropout_layer(X, dropout):
     return X * (mask / (1.0 - dropout)).astype(X.dtype)
 
 
+dropout_layer.expect = Expect(fails=None, forward_only=True)
+
+
 def dropout_layer_flag(X, dropout, training=True):
     """Correct, with a training flag."""
     return dropout_layer(X, dropout) if training else X
+
+
+dropout_layer_flag.expect = Expect(fails=None, forward_only=True)
 
 
 def dropout_layer_nan(X, dropout):
@@ -23,3 +31,6 @@ def dropout_layer_nan(X, dropout):
     mask = np.random.uniform(0, 1, X.shape) > dropout
     with np.errstate(divide="ignore", invalid="ignore"):
         return X * (mask / (1.0 - dropout)).astype(X.dtype)
+
+
+dropout_layer_nan.expect = Expect(fails="p-one", diagnoses=("nan-at-p1",))

@@ -6,6 +6,8 @@ import contextlib
 
 import numpy as np
 
+from . import Expect
+
 
 class Config:
     enable_backprop = True
@@ -30,8 +32,14 @@ def dropout(x, dropout_ratio=0.5):
     return x * (keep * scale).astype(x.dtype)
 
 
+dropout.expect = Expect(fails=None, forward_only=True)
+
+
 def dropout_ignores_config(x, dropout_ratio=0.5):
     """Faulty: drops whatever ``Config.train`` says."""
     keep = np.random.random_sample(x.shape) >= dropout_ratio
     scale = x.dtype.type(0.0 if dropout_ratio == 1 else 1.0 / (1.0 - dropout_ratio))
     return x * keep.astype(x.dtype) * scale
+
+
+dropout_ignores_config.expect = Expect(fails="eval-identity")

@@ -2,9 +2,13 @@
 its name; and a bare ``p`` that means keep, which needs ``--p-means keep``."""
 import numpy as np
 
+from . import Expect
+
 
 class KeepProbDropout:
     """Correct: ``keep_prob`` is the probability of keeping a unit."""
+
+    expect = Expect(fails=None)
 
     def __init__(self, keep_prob=0.5):
         self.keep_prob = keep_prob
@@ -25,6 +29,9 @@ class KeepProbDropout:
 class KeepProbWrongScale(KeepProbDropout):
     """Faulty: keeps with probability ``keep_prob`` but scales by 1/(1 - keep_prob)."""
 
+    # scales by 1/(1-keep_prob) = 1/p, p the drop probability
+    expect = Expect(fails="forward", diagnoses=("scale-by-p",))
+
     def forward(self, x, training=True):
         self.mask = None
         if not training or self.keep_prob == 1:
@@ -36,6 +43,8 @@ class KeepProbWrongScale(KeepProbDropout):
 
 class KeepP(KeepProbDropout):
     """Correct when run with ``--p-means keep``: the same code with the parameter called ``p``."""
+
+    expect = Expect(fails=None, options=("--p-means", "keep"))
 
     def __init__(self, p=0.5):
         super().__init__(keep_prob=p)

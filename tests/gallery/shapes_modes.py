@@ -6,6 +6,8 @@ meaning eval (Flax), and a Keras-like ``__call__(x, training=False)`` whose defa
 """
 import numpy as np
 
+from . import Expect
+
 
 def _mask(shape, p, dtype):
     """The scaled keep-mask all of these share: keep with probability 1 - p, scale 1/(1-p)."""
@@ -15,6 +17,8 @@ def _mask(shape, p, dtype):
 
 class TrainFlgDropout:
     """Correct: ``forward(x, train_flg=True)``, ``backward(dout)``, ``dropout_ratio``."""
+
+    expect = Expect(fails=None)
 
     def __init__(self, dropout_ratio=0.5):
         self.dropout_ratio = dropout_ratio
@@ -31,6 +35,8 @@ class TrainFlgDropout:
 class IsTrainingDropout(TrainFlgDropout):
     """Correct: an ``is_training`` attribute, ``forward(x)``."""
 
+    expect = Expect(fails=None)
+
     def __init__(self, dropout_ratio=0.5):
         super().__init__(dropout_ratio)
         self.is_training = True
@@ -42,12 +48,16 @@ class IsTrainingDropout(TrainFlgDropout):
 class ModeStringDropout(TrainFlgDropout):
     """Correct: ``forward(x, mode='train')``, ``'test'`` for evaluation."""
 
+    expect = Expect(fails=None)
+
     def forward(self, x, mode="train"):
         return super().forward(x, mode == "train")
 
 
 class FlaxLikeDropout:
     """Correct: ``__call__(x, deterministic=False)``; ``deterministic=True`` is evaluation."""
+
+    expect = Expect(fails=None)
 
     def __init__(self, rate):
         self.rate = rate
@@ -64,12 +74,16 @@ class FlaxLikeDropout:
 class FlaxLikeInverted(FlaxLikeDropout):
     """Faulty: reads ``deterministic`` the wrong way round (drops at eval, not in training)."""
 
+    expect = Expect(fails="eval-identity", diagnoses=("never-drops",))
+
     def __call__(self, x, deterministic=False):
         return super().__call__(x, not deterministic)
 
 
 class KerasLikeDropout:
     """Correct: ``__call__(x, training=False)`` (default: inference), forward only."""
+
+    expect = Expect(fails=None, forward_only=True)
 
     def __init__(self, rate):
         self.rate = rate
@@ -82,6 +96,8 @@ class KerasLikeDropout:
 
 class KerasLikeDropsAlways(KerasLikeDropout):
     """Faulty: ignores ``training``, so inference drops too."""
+
+    expect = Expect(fails="eval-identity")
 
     def __call__(self, inputs, training=False):
         return super().__call__(inputs, True)

@@ -2,6 +2,8 @@
 names no list guesses (``run``, found with ``--forward run``)."""
 import numpy as np
 
+from . import Expect
+
 
 class _Masked:
     def __init__(self, p):
@@ -23,6 +25,8 @@ class _Masked:
 class FpropDropout(_Masked):
     """Correct: ``fprop(x, train=True)``, ``bprop(grad)``."""
 
+    expect = Expect(fails=None)
+
     def fprop(self, x, train=True):
         return self._apply(x, train)
 
@@ -33,6 +37,8 @@ class FpropDropout(_Masked):
 class ForwardPassDropout(_Masked):
     """Faulty: ``forward_pass``/``backward_pass``; backward forgets the 1/(1-p) scale."""
 
+    expect = Expect(fails="backward", diagnoses=("backward-no-scale",))
+
     def forward_pass(self, x, training=True):
         return self._apply(x, training)
 
@@ -42,6 +48,8 @@ class ForwardPassDropout(_Masked):
 
 class RunDropout(_Masked):
     """Correct: ``run(x, training)`` (needs ``--forward run``), ``backprop(grad)``."""
+
+    expect = Expect(fails=None, options=("--forward", "run"))
 
     def run(self, x, training=True):
         return self._apply(x, training)

@@ -6,6 +6,8 @@ Nothing is cached per call, so two "layers" built from these functions share one
 """
 import numpy as np
 
+from . import Expect
+
 mask = None
 
 
@@ -19,6 +21,10 @@ def dropout_forward(x, p, training=True):
         return x * mask
     mask = ((np.random.random_sample(x.shape) >= p) / (1 - p)).astype(x.dtype)
     return x * mask
+
+
+# only instance-isolation: its backward(dout) is driven and correct
+dropout_forward.expect = Expect(fails="instance-isolation", only=("instance-isolation",))
 
 
 def dropout_backward(dout):

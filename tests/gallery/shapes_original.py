@@ -2,9 +2,13 @@
 ``x * (1 - p)``; correct under ``--form original``."""
 import numpy as np
 
+from . import Expect
+
 
 class OriginalDropout:
     """Correct original-form dropout."""
+
+    expect = Expect(fails=None, options=("--form", "original"))
 
     def __init__(self, p=0.5):
         self.p = p
@@ -24,6 +28,8 @@ class OriginalDropout:
 class OriginalNoEvalScale(OriginalDropout):
     """Faulty: evaluation returns the input unscaled (inverted dropout's eval with the
     original form's training)."""
+
+    expect = Expect(fails="eval-identity", options=("--form", "original"))
 
     def forward(self, x, training=True):
         if training:

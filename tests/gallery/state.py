@@ -1,11 +1,14 @@
 """Faults in state: eval mode, masks left over between calls or shared between layers, inputs modified."""
 import numpy as np
 
+from . import Expect
 from ._base import BlackBoxDropout
 
 
 class DropsAtEval(BlackBoxDropout):
     """Ignores the mode: drops and rescales at eval too."""
+
+    expect = Expect(fails="eval-identity")
 
     def forward(self, x, training=True):
         return super().forward(x, training=True)
@@ -13,6 +16,8 @@ class DropsAtEval(BlackBoxDropout):
 
 class ScalesAtEval(BlackBoxDropout):
     """Identity mask at eval, but still multiplies by 1/(1-p)."""
+
+    expect = Expect(fails="eval-identity")
 
     def forward(self, x, training=True):
         if training:
@@ -24,6 +29,8 @@ class ScalesAtEval(BlackBoxDropout):
 class StaleMaskAfterEval(BlackBoxDropout):
     """An eval forward returns x but leaves the training mask in place: the next backward uses it."""
 
+    expect = Expect(fails="mode-switch", diagnoses=("eval-backward",))
+
     def forward(self, x, training=True):
         if not training:
             return x
@@ -32,6 +39,8 @@ class StaleMaskAfterEval(BlackBoxDropout):
 
 class SharedClassMask(BlackBoxDropout):
     """Keeps its state in a dict that is a *class* attribute, so every instance shares one mask."""
+
+    expect = Expect(fails="instance-isolation")
 
     state = {}
 
@@ -46,6 +55,8 @@ class SharedClassMask(BlackBoxDropout):
 
 class ModifiesInput(BlackBoxDropout):
     """Multiplies in place to save memory: the caller's array is overwritten."""
+
+    expect = Expect(fails="input-unchanged")
 
     def apply(self, x, noise):
         np.multiply(x, noise, out=x)

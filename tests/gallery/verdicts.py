@@ -3,6 +3,7 @@ named wrongly. Each entry is what someone writes, not a construction to pass a c
 """
 import numpy as np
 
+from . import Expect
 from ._base import BlackBoxDropout
 
 
@@ -10,6 +11,8 @@ class RefusesBfloat16(BlackBoxDropout):
     """Correct NumPy dropout that takes floating inputs only, as ``np.issubdtype`` says:
     bfloat16 (ml_dtypes) is not a numpy floating type, so it is refused with a TypeError.
     Its bfloat16 cells are unsupported (n/a), not failed."""
+
+    expect = Expect(fails=None, refuses_bfloat16=True)
 
     def forward(self, x, training=True):
         if not np.issubdtype(x.dtype, np.floating):
@@ -21,6 +24,9 @@ class ReseedsInBackward(BlackBoxDropout):
     """Fault: backward re-seeds the global generator, so from the second training step on
     every forward draws the same mask; two forwards in a row still differ."""
 
+    expect = Expect(fails="call-independence", diagnoses=("fixed-mask",),
+                    message=("call-independence", "training steps 2 and 3"))
+
     def backward(self, grad):
         np.random.seed(0)
         return super().backward(grad)
@@ -29,6 +35,8 @@ class ReseedsInBackward(BlackBoxDropout):
 class Float16ScaleOverflow(BlackBoxDropout):
     """Fault: the scale is computed in the input's dtype and multiplied with the 0/1 mask;
     at p = 1 - 1e-10 in float16, 1/(1-p) overflows to inf and dropped units become 0 * inf = NaN."""
+
+    expect = Expect(fails="forward", message=("forward", "p = 1 - 1e-10, float16"))
 
     def forward(self, x, training=True):
         if not training or self.p == 0 or self.p == 1:
@@ -41,6 +49,8 @@ class Float16ScaleOverflow(BlackBoxDropout):
 class ReturnsList(BlackBoxDropout):
     """Fault: the training output is a nested list (``.tolist()``), not an array."""
 
+    expect = Expect(fails="forward", message=("forward", "forward returned a list"), returns_non_array=True)
+
     def forward(self, x, training=True):
         out = super().forward(x, training)
         return out.tolist() if training and x.ndim else out
@@ -48,6 +58,9 @@ class ReturnsList(BlackBoxDropout):
 
 class NoneAtEval(BlackBoxDropout):
     """Fault: the evaluation branch falls through and returns None."""
+
+    expect = Expect(fails="eval-identity", only=("eval-identity", "mode-switch", "dtype"),  # the three that evaluate
+                    message=("eval-identity", "forward returned None"), returns_non_array=True)
 
     def forward(self, x, training=True):
         if not training:
@@ -59,6 +72,8 @@ class NoneAtEval(BlackBoxDropout):
 class ReturnsInput(BlackBoxDropout):
     """Fault: the training forward returns its input (the drop was never applied)."""
 
+    expect = Expect(fails="keep-rate", diagnoses=("never-drops",))  # not no-scale: nothing was dropped to scale
+
     def forward(self, x, training=True):
         self.noise = None
         return x
@@ -68,6 +83,8 @@ class KeepProbDropsWithIt:
     """Fault: the parameter is called ``keep_prob`` but drops with that probability, so the
     harness (handing it 1 - p, as the name says) sees p read the wrong way round; the cure is
     ``--p-means drop``, not ``--p-means keep``."""
+
+    expect = Expect(fails="keep-rate", diagnoses=("keep-prob",), advice="run with --p-means drop")
 
     def __init__(self, keep_prob=0.5):
         self.keep_prob = keep_prob
