@@ -42,7 +42,7 @@ class Expect:
     only: tuple = ()
     #: ``(property, words)``: one of that property's failure messages must contain the words
     message: tuple | None = None
-    #: words its diagnoses' advice must contain
+    #: words its diagnoses' advice must contain (the advice follows the resolved meaning of p)
     advice: str | None = None
     #: the command-line options it needs beyond ``--impl`` and ``--reference`` (what no name can tell)
     options: tuple = ()
