@@ -5,7 +5,8 @@ Every class here has the calling convention most hand-written dropout has: ``Cls
 ``backward(grad)``, masks from ``np.random``. ``tests/test_gallery.py`` runs
 ``pytest conformance/ --impl tests.gallery.<module>:<Class>`` on each one and checks that
 the faulty ones fail, with the broken property named in the report, and that the correct
-ones pass. Numpy only: importing the gallery needs no torch. What the test expects of each
+ones pass. Importing the gallery package needs no torch (the ``frameworks_*`` modules
+import the library they are written in). What the test expects of each
 entry (verdict, failing property, diagnoses, ...) is written on the entry, as an :class:`Expect`.
 
 - :mod:`._base`: correct baselines the faulty classes each break in one place;

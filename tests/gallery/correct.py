@@ -7,9 +7,8 @@ so the suite is seen to accept correct code it was not written around:
   mask saved;
 - :class:`IndexDropout`: ``train()``/``eval()``, ``np.random.binomial``, boolean indexing;
 - :class:`NoiseDropout`: a ``training`` attribute, its own ``Generator`` (``seed=``), a
-  float noise array; correct except at p = 1 - 1e-10 in float16, where the scale's divisor
-  ``x.dtype.type(1 - p)`` rounds to 0 and dropped units become 0/0 = NaN (torch gives 0):
-  the suite's fixed float16 case fails it there, and only there;
+  float noise array, the scale computed at full precision before the cast to the input's
+  dtype (``float16(1 - p)`` would be 0 at p = 1 - 1e-10, the suite's fixed float16 case);
 - :class:`ChannelDropout2d`, :class:`SeluAlphaDropout`: channel and alpha dropout.
 """
 
