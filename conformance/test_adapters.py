@@ -17,6 +17,7 @@ from conformance.adapters.conventions import Options, detect  # noqa: E402
 from conformance.adapters.functions import ForwardOnly, FunctionalPair  # noqa: E402
 from conformance.adapters.layer import LayerClass  # noqa: E402
 from conformance.harness import expected  # noqa: E402
+from conformance.variants import VARIANTS  # noqa: E402
 
 pytestmark = pytest.mark.prop("harness")
 X = np.arange(1.0, 7.0).reshape(2, 3)
@@ -442,8 +443,6 @@ def test_a_library_that_cannot_hold_a_dtype_refuses_it_as_unsupported():
 def _probed_impl(make):
     """An implementation as :func:`conformance.harness.refuses` sees it (not npdrop: not exact)."""
     from types import SimpleNamespace
-
-    from conformance.variants import VARIANTS
 
     return SimpleNamespace(exact=False, variants=(VARIANTS["Dropout"],), make=lambda variant, p, seed: make(p, seed))
 
