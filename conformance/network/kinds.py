@@ -1,0 +1,152 @@
+"""What each layer of a from-scratch network is: its kind, its parameters and their gradients.
+
+Found from names and shapes, never from a list of known classes: the kind from the class
+name (``Dense``/``Affine``/``Linear``/``FullyConnected`` are linear, ``Relu``/``LeakyReLU``/
+``Sigmoid``/``Tanh``/``Softmax`` activations, anything with ``dropout`` in its name a dropout),
+confirmed later when torch's module is run on the layer's own recorded input. Parameters
+live under the common names (``W``/``weights``/``weight``, ``b``/``biases``/``bias``, or a
+``params``/``parameters`` dict), their gradients likewise (``dW``/``dweights``/``dLdW``, a
+``grads``/``gradients`` dict, or a torch-like parameter's ``.grad``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+WEIGHT_NAMES = ("W", "weights", "weight", "w")
+BIAS_NAMES = ("b", "biases", "bias", "w0")
+GRAD_PREFIXES = ("d", "dLd", "grad_", "d_")
+DICT_NAMES = ("params", "parameters")
+GRAD_DICTS = ("grads", "gradients")
+
+#: (words in the lower-cased class name, kind): first match wins
+KIND_WORDS = (
+    (("dropout",), "dropout"),
+    (("leaky",), "leakyrelu"),
+    (("relu",), "relu"),
+    (("sigmoid", "logistic"), "sigmoid"),
+    (("tanh",), "tanh"),
+    (("softmax",), "softmax"),
+    (("dense", "affine", "linear", "fullyconnected", "fully_connected", "fc"), "linear"),
+)
+ACTIVATIONS = ("relu", "leakyrelu", "sigmoid", "tanh", "softmax")
+
+
+def kind_of(obj) -> Optional[str]:
+    name = type(obj).__name__.lower()
+    for words, kind in KIND_WORDS:
+        if any(w in name for w in words):
+            return kind
+    return None
+
+
+def _array(value):
+    """The ndarray a parameter holds: itself, or a torch-like parameter's ``.data``."""
+    if isinstance(value, np.ndarray):
+        return value
+    data = getattr(value, "data", None)
+    return data if isinstance(data, np.ndarray) else None
+
+
+@dataclass
+class Param:
+    """One parameter of a layer: where its live array is, and where its gradient lands."""
+
+    owner: object
+    name: str                  #: the user's name ("W", "weights", "params['W']")
+    get: object                #: () -> the live array
+    grad: object               #: () -> the gradient array, or None
+
+    def array(self) -> np.ndarray:
+        return self.get()
+
+    def step(self, lr: float) -> None:
+        """``W -= lr * dW`` in place, so every holder of the array sees it."""
+        g = self.grad()
+        if g is not None:
+            a = self.get()
+            a -= np.asarray(lr * g, dtype=a.dtype).reshape(a.shape)
+
+
+def _grad_attr(obj, names: tuple):
+    for name in names:
+        for prefix in GRAD_PREFIXES:
+            attr = prefix + name
+            if hasattr(obj, attr):
+                return lambda attr=attr: _array(getattr(obj, attr, None))
+    return None
+
+
+def find_param(obj, names: tuple) -> Optional[Param]:
+    """The first of ``names`` holding an array on ``obj`` (attribute or params dict)."""
+    for name in names:
+        value = getattr(obj, name, None) if not callable(getattr(obj, name, None)) else None
+        if _array(value) is not None:
+            grad = _grad_attr(obj, (name, name.upper(), name.lower()))
+            if grad is None and hasattr(value, "grad"):
+                grad = lambda value=value: _array(getattr(value, "grad", None))
+            if grad is None:
+                grad = _dict_grad(obj, name)
+            return Param(obj, name, lambda obj=obj, name=name: _array(getattr(obj, name)), grad or (lambda: None))
+    for dict_name in DICT_NAMES:
+        holder = getattr(obj, dict_name, None)
+        if isinstance(holder, dict):
+            for name in names:
+                if _array(holder.get(name)) is not None:
+                    grad = _dict_grad(obj, name) or (lambda: None)
+                    return Param(obj, f"{dict_name}['{name}']", lambda h=holder, n=name: _array(h[n]), grad)
+    return None
+
+
+def _dict_grad(obj, name: str):
+    for dict_name in GRAD_DICTS:
+        holder = getattr(obj, dict_name, None)
+        if isinstance(holder, dict) and name in holder:
+            return lambda h=holder: _array(h.get(name))
+    return None
+
+
+@dataclass
+class Layer:
+    """One layer of the network as found: a label for reports, the object, its kind."""
+
+    label: str                 #: where it sits: "layers[2]", "layers['Affine1']"
+    obj: object
+    kind: Optional[str]
+    weight: Optional[Param] = None
+    bias: Optional[Param] = None
+    inner: Optional["Layer"] = None    #: the layer a dropout wrapper wraps
+    p: Optional[float] = None          #: a dropout's drop probability, once resolved
+    p_source: str = ""
+    extra: dict = field(default_factory=dict)   #: e.g. a leaky ReLU's slope
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} {type(self.obj).__name__}"
+
+    @property
+    def params(self) -> list:
+        return [q for q in (self.weight, self.bias) if q is not None]
+
+
+def wrapped(obj) -> Optional[object]:
+    """The layer a dropout wrapper holds (an attribute that is itself a linear layer)."""
+    for value in vars(obj).values() if hasattr(obj, "__dict__") else ():
+        if value is not obj and not isinstance(value, (np.ndarray, dict, list, tuple, str, int, float)) \
+                and kind_of(value) == "linear":
+            return value
+    return None
+
+
+def describe_layer(obj, label: str) -> Layer:
+    kind = kind_of(obj)
+    layer = Layer(label, obj, kind)
+    if kind == "linear":
+        layer.weight, layer.bias = find_param(obj, WEIGHT_NAMES), find_param(obj, BIAS_NAMES)
+    elif kind == "dropout":
+        inner = wrapped(obj)
+        if inner is not None:
+            layer.inner = describe_layer(inner, f"{label}.{type(inner).__name__}")
+    return layer

@@ -1,0 +1,240 @@
+"""K SGD steps of the user's network beside its torch twin, compared item by item.
+
+Each step: the user's training step runs (recorded), the twin replays it end to end from the
+same input with the weights each layer used and the masks each dropout drew, and the two are
+compared in this order: the loss, the gradient at the logits, each layer's output (forward
+order), each layer's input and parameter gradients (backward order), then an evaluation
+forward. Each layer is also checked alone (:func:`.twin.local`: torch's module on the
+user's own input, mask and upstream gradient), which is how the first differing layer is
+named. Then the user's weights take one SGD step (``W -= lr * dW``, in place) and the next
+step re-syncs the twin from them.
+
+A difference is ``max|mine - torch| / max|torch|``: ``ok`` up to :data:`TOLERANCES` ``[0]``,
+``close`` up to ``[1]`` (harmless: an epsilon in a log, a clip), ``DIFF`` above.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+from npdrop.testing.inject import inject_masks
+
+from ..adapters.usercode import AdapterError, UserCodeError
+from . import losses
+from .masks import read_mask, resolve_p
+from .twin import Twin, _t, apply, local
+
+#: (ok, close) limits on the relative difference, by the user's float type
+TOLERANCES = {np.dtype(np.float64): (1e-10, 1e-5), np.dtype(np.float32): (1e-5, 1e-3)}
+
+
+@dataclass
+class Item:
+    step: int
+    stage: str            #: "loss", "forward", "backward", "eval", and "local ..." for the layer-alone checks
+    layer: str            #: the layer's name, or "" for the loss / the network
+    what: str             #: "value", "logits grad", "output", "input grad", "weight grad", "bias grad"
+    rel: float
+    status: str
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+@dataclass
+class Options:
+    steps: int = 3
+    batch: int = 8
+    lr: float = 0.1
+    seed: int = 0
+    form_original: bool = False
+    p: dict = field(default_factory=dict)     #: layer label (or dropout index) -> p
+
+
+def difference(mine, theirs) -> float:
+    if mine is None or theirs is None:
+        return float("nan")
+    a, b = np.asarray(mine, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    if a.size != b.size:
+        return float("inf")
+    a, b = a.reshape(b.shape), b
+    if not np.all(np.isfinite(a)) or not np.all(np.isfinite(b)):
+        return 0.0 if np.array_equal(a, b, equal_nan=True) else float("inf")
+    scale = np.abs(b).max() if b.size else 0.0
+    err = np.abs(a - b).max() if b.size else 0.0
+    return float(err / scale) if scale > 0 else (0.0 if err == 0 else float("inf"))
+
+
+class Check:
+    """The comparison of one network with its twin; :meth:`run` fills :attr:`items`."""
+
+    def __init__(self, net, options: Options):
+        self.net, self.options = net, options
+        self.items: list = []
+        self.calls: dict = {}      #: step -> the recorded training calls
+        self.eval_calls: dict = {}  #: step -> the recorded evaluation calls
+        self.targets: dict = {}     #: step -> the targets
+        self.twins = {id(l): Twin(l, options.form_original) for l in net.layers}
+        self.loss: Optional[losses.TorchLoss] = None
+        self.loss_rel = 0.0
+        self.masks_from: dict = {}
+        self.dtype = np.dtype(np.float64)
+        self.logits_at = "output"
+
+    def status(self, rel: float) -> str:
+        ok, close = TOLERANCES.get(self.dtype, TOLERANCES[np.dtype(np.float64)])
+        return "ok" if rel <= ok else "close" if rel <= close else "DIFF"
+
+    def add(self, step, stage, layer, what, mine, theirs, note="") -> Item:
+        rel = difference(mine, theirs)
+        item = Item(step, stage, layer, what, rel, self.status(rel) if rel == rel else "n/a", note)
+        self.items.append(item)
+        return item
+
+    # -- data ------------------------------------------------------------------------
+    def _dims(self, transposed_guess: bool) -> tuple:
+        linears = [l.inner or l for l in self.net.layers if (l.inner or l).kind == "linear"]
+        if not linears or linears[0].weight is None:
+            raise AdapterError(f"{self.net.where}: no linear layer with a weight found (W/weights/weight, "
+                               "or a params dict): the input size cannot be told")
+        first, last = linears[0].weight.array(), linears[-1].weight.array()
+        self.dtype = first.dtype if first.dtype in TOLERANCES else np.dtype(np.float64)
+        return (first.shape[0], last.shape[1]) if transposed_guess else (first.shape[1], last.shape[0])
+
+    def _first_step(self, rng):
+        """The first step, trying the (in, out) and (out, in) weight layouts and class-index then
+        float targets: returns (X, y, loss value, tape)."""
+        errors = []
+        for guess in (True, False):
+            n_in, n_out = self._dims(guess)
+            X = rng.standard_normal((self.options.batch, n_in)).astype(self.dtype)
+            for targets in ("classes", "floats"):
+                y = rng.integers(0, n_out, self.options.batch) if targets == "classes" else \
+                    rng.integers(0, 2, (self.options.batch, n_out)).astype(self.dtype)
+                state = np.random.get_state()
+                try:
+                    value, tape = self.net.train_step(X, y)
+                except UserCodeError as exc:
+                    errors.append(str(exc))
+                    np.random.set_state(state)
+                    continue
+                out = tape.calls[-1].y if tape.calls else None
+                found = losses.choose(self.net.layers[-1].kind, targets, out, y, value) if out is not None else None
+                if found and found[1] <= 1e-3:
+                    self.loss, self.loss_rel = found
+                    return X, y, value, tape
+                errors.append(f"with {targets} targets the loss {value:.6g} matches no torch loss"
+                              + (f" (closest {found[0].name}, reduction {found[0].reduction}: relative {found[1]:.2g})"
+                                 if found else ""))
+                np.random.set_state(state)
+        raise AdapterError(f"{self.net.describe()}: the first training step could not be matched with torch:\n  "
+                           + "\n  ".join(dict.fromkeys(errors))
+                           + "\n  hints: --loss MODULE:NAME names the loss; --p LAYER=P a dropout's p")
+
+    # -- the run ---------------------------------------------------------------------
+    def run(self) -> "Check":
+        rng = np.random.default_rng(self.options.seed)
+        state = np.random.get_state()
+        np.random.seed(self.options.seed)
+        try:
+            X, y, value, tape = self._first_step(rng)
+            for step in range(1, self.options.steps + 1):
+                if step > 1:
+                    X = rng.standard_normal(X.shape).astype(self.dtype)
+                    y = rng.integers(0, int(y.max()) + 1 if y.ndim == 1 else 2, y.shape).astype(y.dtype)
+                    value, tape = self.net.train_step(X, y)
+                self._compare_step(step, X, y, value, tape)
+                self._eval(step, X)
+                for layer in self.net.layers:
+                    for q in (layer.inner or layer).params:
+                        q.step(self.options.lr)
+        finally:
+            np.random.set_state(state)
+        return self
+
+    def _calls(self, step, tape) -> list:
+        calls = tape.calls
+        seen = [c.layer for c in calls]
+        for layer in self.net.layers:
+            n = sum(l is layer for l in seen)
+            if n != 1:
+                raise AdapterError(f"{layer.name} was called {n} times in one training step (expected once): "
+                                   "its forward is not where the layer list says")
+        return calls
+
+    def _compare_step(self, step, X, y, value, tape) -> None:
+        calls = self._calls(step, tape)
+        self.calls[step], self.targets[step] = calls, y
+        for call in calls:
+            if call.layer.kind == "dropout":
+                call.mask, where = read_mask(call)
+                self.masks_from[call.layer.label] = where
+                if call.layer.p is None:
+                    label = call.layer.label
+                    index = [c.layer for c in calls if c.layer.kind == "dropout"].index(call.layer)
+                    resolve_p(call.layer, call.mask, call,
+                              self.options.p.get(label, self.options.p.get(str(index))))
+        # end to end: the twin from the same input
+        x0 = _t(X).requires_grad_(True)
+        h, ins, outs = x0, [], []
+        twins = [self.twins[id(c.layer)] for c in calls]
+        masks = [c.mask for c, t in zip(calls, twins) if t.draws(True)]
+        with inject_masks(masks, strict=True):
+            for call, twin in zip(calls, twins):
+                ins.append(h)
+                h.retain_grad()
+                h = apply(twin.modules(call, True), h)
+                outs.append(h)
+        h.retain_grad()
+        loss = self.loss(h, y)
+        loss.backward()
+        last = calls[-1]
+        self.add(step, "loss", "", "value", value, loss.item())
+        combined = last.g is None and last.dx is not None
+        self.logits_at = "input of the last layer (a combined softmax + loss)" if combined else "output"
+        mine = last.dx if combined else last.g
+        self.add(step, "loss", "", "logits grad", mine, (ins[-1] if combined else h).grad.numpy())
+        for call, out in zip(calls, outs):
+            self.add(step, "forward", call.layer.name, "output", call.y, out.detach().numpy())
+        for call, twin, inp in reversed(list(zip(calls, twins, ins))):
+            if call.dx is not None and not (combined and call is last):
+                self.add(step, "backward", call.layer.name, "input grad", call.dx, inp.grad.numpy())
+            theirs = twin.param_grads(call)
+            for k in ("weight", "bias"):
+                if k in theirs:
+                    self.add(step, "backward", call.layer.name, f"{k} grad", call.grads.get(k), theirs[k])
+        # each layer alone, on the user's own input, mask and upstream gradient
+        for call in calls:
+            twin = self.twins[id(call.layer)]
+            theirs = local(twin, call)
+            self.add(step, "local forward", call.layer.name, "output", call.y, theirs["output"])
+            for k, what in (("input grad", "input grad"), ("weight", "weight grad"), ("bias", "bias grad")):
+                if k in theirs:
+                    self.add(step, "local backward", call.layer.name, what,
+                             call.dx if k == "input grad" else call.grads.get(k), theirs[k])
+        self._local_loss(step, last, combined, y, value)
+
+    def _local_loss(self, step, last, combined, y, value) -> None:
+        if combined:
+            z = _t(last.x).requires_grad_(True)
+            out = torch.softmax(z, dim=-1)
+        else:
+            z = _t(last.y).requires_grad_(True)
+            out = z
+        loss = self.loss(out, y)
+        loss.backward()
+        self.add(step, "local loss", "", "value", value, loss.item())
+        self.add(step, "local loss", "", "logits grad", last.dx if combined else last.g, z.grad.numpy())
+
+    def _eval(self, step, X) -> None:
+        out, tape = self.net.eval_forward(X)
+        calls = self.eval_calls[step] = tape.calls
+        h = _t(X)
+        with torch.no_grad():
+            for call in calls:
+                h = apply(self.twins[id(call.layer)].modules(call, False), h)
+        self.add(step, "eval", "", "output", out, h.numpy())
