@@ -184,6 +184,11 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
 
 
 def main(argv: Optional[list] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--network" or a.startswith("--network=") for a in argv):   # a whole network
+        from .network.cli import main as network_main
+
+        return network_main(argv)
     args, rest = _parser().parse_known_args(argv)
     for name in ("pytest", "torch"):
         try:

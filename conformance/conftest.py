@@ -61,6 +61,11 @@ def pytest_addoption(parser):
                     help="how failure messages say to rerun a case (npdrop-conform sets its own name)")
     group.addoption("--report-json", default=None, metavar="PATH", help="write the conformance matrix as JSON")
     group.addoption("--report-md", default=None, metavar="PATH", help="write the conformance matrix as Markdown")
+    network = parser.getgroup("npdrop network check", "test_network.py: a whole network against a torch twin")
+    network.addoption("--network", default=None, metavar="MODULE:NAME",
+                      help="the network (or what builds it) for test_network.py; default npdrop's MLP")
+    network.addoption("--network-args", default="", metavar="'--loss M:N --form original ...'",
+                      help="npdrop-conform --network's other options, for test_network.py")
 
 
 def pytest_configure(config):

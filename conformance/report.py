@@ -47,6 +47,7 @@ PROPERTIES = {
     "nn-injection": "dropout inside MultiheadAttention / TransformerEncoderLayer / LSTM is injected",
     "torch-func": "torch.func (bernoulli.p) and native_dropout draws are injected",
     "mlp": "an MLP trained with SGD matches torch step for step under the same masks",
+    "network": "a whole network (--network) matches its torch twin: loss, every layer's output and gradients",
     "harness": "the harness itself: injection strictness, bounds, mask reading",
 }
 

@@ -1,0 +1,140 @@
+"""``npdrop-conform --network MODULE:NAME``: the network check from the command line.
+
+    npdrop-conform --network MODULE:NAME [--loss MODULE:NAME] [--form original] [--p LAYER=P ...]
+                   [--steps K] [--batch N] [--lr LR] [--seed S] [--call-timeout SECONDS]
+                   [--report-json PATH] [--report-md PATH] [--log-dir DIR]
+
+NAME is the model, or a function or class that builds it with no arguments. The exit status
+is the layer check's: 0 the network agrees with torch, 1 it differs, 4 it cannot be loaded
+or driven (one message: what was found, and which option would help), 6 a call into it did
+not return within ``--call-timeout`` seconds (default 60).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import os
+import sys
+import tempfile
+from typing import Optional
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 4
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="npdrop-conform --network",
+                                description="Check a whole from-scratch network against a torch twin: the same "
+                                            "weights and dropout masks, the loss and every gradient over K SGD steps.")
+    p.add_argument("--network", required=True, metavar="MODULE:NAME", help="the model, or a function or class "
+                   "building it with no arguments")
+    p.add_argument("--loss", metavar="MODULE:NAME", help="the loss, for a model without a training step or loss "
+                   "of its own: an object with forward/calculate and backward, or f(pred, y) -> (loss, dpred)")
+    p.add_argument("--form", choices=("inverted", "original"), default="inverted",
+                   help="the dropout form expected (original: training x*m, evaluation x*(1-p))")
+    p.add_argument("--p", action="append", default=[], metavar="LAYER=P", help="a dropout's drop probability, "
+                   "LAYER as the screen labels it (layers[2]) or its index among the dropouts (0, 1, ...)")
+    p.add_argument("--steps", type=int, default=3, help="SGD steps (default 3)")
+    p.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
+    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and of np.random (default 0)")
+    p.add_argument("--call-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="the longest one call into your code may take (default 60; 0: no limit)")
+    p.add_argument("--report-json", metavar="PATH")
+    p.add_argument("--report-md", metavar="PATH")
+    p.add_argument("--log-dir", metavar="DIR", help="where the reports go when no path is given "
+                   "(default: a new temporary directory)")
+    return p
+
+
+def _p_options(values: list) -> dict:
+    out = {}
+    for text in values:
+        label, sep, value = text.rpartition("=")
+        try:
+            p = float(value)
+        except ValueError:
+            p = -1.0
+        if not sep or not label or not 0 <= p < 1:
+            raise ValueError(f"--p expects LAYER=P with 0 <= P < 1 (e.g. --p 'layers[2]=0.1'), got {text!r}")
+        out[label] = p
+    return out
+
+
+def load_model(spec: str):
+    """The model named by ``MODULE:NAME``: the object, or what calling it with no arguments builds."""
+    from ..adapters.usercode import AdapterError, call, where
+
+    module_name, sep, name = spec.partition(":")
+    if not sep or not module_name or not name:
+        raise AdapterError(f"--network expects MODULE:NAME (e.g. mynet:build_model), got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        target = importlib.import_module(module_name)
+        for part in name.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError, SyntaxError) as exc:
+        raise AdapterError(f"cannot load {spec}: {type(exc).__name__}: {exc}\n  at {where(exc)}") from exc
+    if inspect.isfunction(target) or inspect.isclass(target):
+        try:
+            target = call(f"{spec}()", target)
+        except AssertionError as exc:
+            raise AdapterError(f"building the model with {spec}() failed: {exc}") from exc
+    return target
+
+
+def run(args) -> tuple:
+    """(report, exit status) for parsed arguments; raises AdapterError/ValueError if it cannot drive."""
+    from .culprit import culprits
+    from .drive import Network
+    from .screen import build
+    from .stepper import Check, Options
+
+    if args.steps < 1 or args.batch < 1:
+        raise ValueError("--steps and --batch must be at least 1")
+    model = load_model(args.network)
+    net = Network(model, args.loss)
+    try:
+        options = Options(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                          form_original=args.form == "original", p=_p_options(args.p))
+        check = Check(net, options).run()
+    finally:
+        net.recorder.restore()
+    report = build(args.network, check, culprits(check), "npdrop-conform " + " ".join(sys.argv[1:]))
+    return report, report["exit_status"]
+
+
+def main(argv: Optional[list] = None) -> int:
+    from ..adapters.usercode import AdapterError, UserCodeError
+    from ..guard import EXIT_TIMEOUT, Guard, installed
+    from .screen import screen, write_reports
+
+    args = parser().parse_args(argv)
+
+    def timed_out(what: str, limit: float) -> None:
+        print(f"TIMED OUT: {what} did not return within {limit:g} s (--call-timeout)", flush=True)
+        os._exit(EXIT_TIMEOUT)
+
+    guard = Guard(args.call_timeout, timed_out)
+    try:
+        with installed(guard):
+            report, status = run(args)
+    except (AdapterError, ValueError, UserCodeError) as exc:
+        print(f"npdrop-conform --network: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        guard.stop()
+    folder = args.log_dir
+    if not (args.report_json and args.report_md):
+        folder = folder or tempfile.mkdtemp(prefix="npdrop-network-")
+        os.makedirs(folder, exist_ok=True)
+    json_path = args.report_json or os.path.join(folder, "report.json")
+    md_path = args.report_md or os.path.join(folder, "report.md")
+    write_reports(report, json_path, md_path)
+    print("\n".join(screen(report, (f"report: {md_path} (Markdown), {json_path} (JSON)",))))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
