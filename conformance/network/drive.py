@@ -176,6 +176,8 @@ class Network:
         if which == "forward":
             original = getattr(type(obj), name, method)
             mode = find_mode(parameters(original), obj)
+            if not mode.has_eval and callable(getattr(obj, "freeze", None)) and callable(getattr(obj, "unfreeze", None)):
+                (obj.unfreeze if training else obj.freeze)()   # numpy-ml's trainable switch
             mode.set(obj, training)
             kwargs = mode.arguments(training)
         out = call(f"{layer.name}.{name}(...)", method, value, **kwargs)

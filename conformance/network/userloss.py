@@ -13,6 +13,7 @@ from ..adapters.usercode import AdapterError, call
 
 VALUE_NAMES = ("forward", "calculate", "loss", "compute", "__call__")
 GRAD_NAMES = ("backward", "grad", "gradient", "derivative")
+TARGET_NAMES = ("y", "y_true", "target", "targets", "labels", "t", "truth")
 MODEL_ATTRIBUTES = ("loss", "criterion", "loss_fn", "loss_function", "cost")
 
 
@@ -49,8 +50,14 @@ class UserLoss:
                                f"{' and no ' if self.value is None and self.grad is None else ''}"
                                f"{'gradient method (' + '/'.join(GRAD_NAMES) + ')' if self.grad is None else ''}")
         self.grad_args = len(required(dict(inspect.signature(getattr(target, self.grad)).parameters), ()))
-        self.describe = (f"{label}: {self.value}(pred, y), "
+        value_args = ", ".join(named_parameters(getattr(target, self.value))[:2])
+        self.describe = (f"{label}: {self.value}({value_args}), "
                          f"{self.grad}({', '.join(named_parameters(getattr(target, self.grad))[:self.grad_args])})")
+
+    def _order(self, method: str, pred, y) -> tuple:
+        """(pred, y), or (y, pred) for a method whose first parameter names the targets (numpy-ml)."""
+        names = named_parameters(getattr(self.target, method))
+        return (y, pred) if names and names[0] in TARGET_NAMES else (pred, y)
 
     def value_and_grad(self, pred, y):
         if self.function:
@@ -59,10 +66,10 @@ class UserLoss:
                 raise AdapterError(f"the loss function {self.label} returned {type(out).__name__}, "
                                    "not (loss, dpred)")
             return float(out[0]), out[1]
-        value = call(f"{self.label}.{self.value}(pred, y)", getattr(self.target, self.value), pred, y)
+        value = call(f"{self.label}.{self.value}(...)", getattr(self.target, self.value), *self._order(self.value, pred, y))
         if isinstance(value, tuple):
             value = value[0]
-        args = (pred, y)[:self.grad_args] if self.grad_args != 1 else (np.ones_like(pred) if False else pred,)
+        args = self._order(self.grad, pred, y)[:self.grad_args] if self.grad_args != 1 else (pred,)
         grad = call(f"{self.label}.{self.grad}(...)", getattr(self.target, self.grad), *args)
         if grad is None:
             grad = next((getattr(self.target, n) for n in GRAD_ATTRIBUTES
