@@ -88,13 +88,14 @@ def run(args) -> tuple:
     """(report, exit status) for parsed arguments; raises AdapterError/ValueError if it cannot drive."""
     from .culprit import culprits
     from .drive import Network
+    from .functional import FunctionalNetwork, is_functional
     from .screen import build
     from .stepper import Check, Options
 
     if args.steps < 1 or args.batch < 1:
         raise ValueError("--steps and --batch must be at least 1")
     model = load_model(args.network)
-    net = Network(model, args.loss)
+    net = FunctionalNetwork(model) if is_functional(model) and not args.loss else Network(model, args.loss)
     try:
         options = Options(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                           form_original=args.form == "original", p=_p_options(args.p))

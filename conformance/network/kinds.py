@@ -124,7 +124,7 @@ class Layer:
 
     @property
     def name(self) -> str:
-        return f"{self.label} {type(self.obj).__name__}"
+        return f"{self.label} {self.extra.get('title') or type(self.obj).__name__}"
 
     @property
     def params(self) -> list:
