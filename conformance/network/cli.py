@@ -114,7 +114,9 @@ def main(argv: Optional[list] = None) -> int:
     args = parser().parse_args(argv)
 
     def timed_out(what: str, limit: float) -> None:
-        print(f"TIMED OUT: {what} did not return within {limit:g} s (--call-timeout)", flush=True)
+        # the guard has the user's output captured: the message goes to the real stdout
+        print(f"TIMED OUT: {what} did not return within {limit:g} s (--call-timeout)", file=sys.__stdout__,
+              flush=True)
         os._exit(EXIT_TIMEOUT)
 
     guard = Guard(args.call_timeout, timed_out)
