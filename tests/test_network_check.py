@@ -25,6 +25,7 @@ CASES = [
     (f"{DLFS}:correct", "", "FAIL", "layers['Dropout1'] Dropout", ["original-form"]),
     (f"{DLFS}:correct", "--form original", "PASS", None, []),
     (f"{CS231N}:correct", "", "PASS", None, []),
+    (f"{CS231N}:with_l2", "", "PASS", None, []),
     (f"{CS231N}:loss_not_divided", "", "FAIL", "loss", ["loss-not-mean"]),
     (f"{CS231N}:fresh_mask", "", "FAIL", "#5 dropout_forward", ["fresh-mask-backward"]),
     (f"{NUMPYML}:build", LOSS, "FAIL", "[2] DropoutWrapper", ["scale-after-layer", "wrapper-unmasked-gradient"]),
@@ -58,6 +59,11 @@ def test_every_dropout_layer_with_the_fault_is_listed():
 def test_original_form_passes_with_its_loss_epsilon_called_harmless():
     report, _ = _check(f"{DLFS}:correct", "--form original")
     assert any("log(y + 1e-7)" in h or "epsilon" in h for h in report["harmless"])
+
+
+def test_an_l2_term_in_the_loss_is_found_on_the_model():
+    report, _ = _check(f"{CS231N}:with_l2")
+    assert "0.5 * 0.1 * sum(W**2) (model.reg)" in report["loss"]
 
 
 def test_p_read_as_keep_when_the_keep_fraction_says_so():

@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the dropout form expected (original: training x*m, evaluation x*(1-p))")
     p.add_argument("--p", action="append", default=[], metavar="LAYER=P", help="a dropout's drop probability, "
                    "LAYER as the screen labels it (layers[2]) or its index among the dropouts (0, 1, ...)")
+    p.add_argument("--l2", type=float, default=0.0, metavar="REG", help="an L2 penalty 0.5*REG*sum(W**2) your "
+                   "loss value includes (found on model.reg / weight_decay_lambda without it)")
     p.add_argument("--steps", type=int, default=3, help="SGD steps (default 3)")
     p.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
     p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (default 0.1)")
@@ -98,7 +100,7 @@ def run(args) -> tuple:
     net = FunctionalNetwork(model) if is_functional(model) and not args.loss else Network(model, args.loss)
     try:
         options = Options(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                          form_original=args.form == "original", p=_p_options(args.p))
+                          form_original=args.form == "original", p=_p_options(args.p), l2=args.l2)
         check = Check(net, options).run()
     finally:
         net.recorder.restore()

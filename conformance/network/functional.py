@@ -33,6 +33,15 @@ def _kind(name: str):
     return None
 
 
+def _snapshot(value):
+    """``value`` with every array copied, one level into tuples (results and caches)."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, tuple):
+        return tuple(_snapshot(v) if isinstance(v, (np.ndarray, tuple)) else v for v in value)
+    return value
+
+
 def is_functional(model) -> bool:
     loss = getattr(model, "loss", None)
     return isinstance(getattr(model, "params", None), dict) and inspect.ismethod(loss) \
@@ -74,7 +83,9 @@ class Tracer:
             finally:
                 tracer.depth -= 1
             event["inner"] = all(not e["name"].endswith(name[name.rfind("_"):]) for e in tracer.events[start:])
-            event["out"] = out
+            # copied now: the caller may change them in place afterwards (grads[k] += reg * W)
+            event["out"], event["values"] = out, _snapshot(out)
+            event["arg_values"] = _snapshot(args)
             return out
 
         traced.__wrapped__ = function
@@ -157,24 +168,26 @@ class FunctionalNetwork:
                                f"{len(self.layers)} in the first")
         by_cache = {}
         for layer, e in zip(self.layers, forwards):
-            out, cache = (e["out"] if isinstance(e["out"], tuple) else (e["out"], None))
-            c = Call(layer, _copy(e["args"][0]), _copy(out))
+            out, cache = (e["values"] if isinstance(e["values"], tuple) else (e["values"], None))
+            args = e["arg_values"]
+            c = Call(layer, _copy(args[0]), _copy(out))
             if layer.kind == "linear":
-                c.params = {"weight": _copy(e["args"][1])}
+                c.params = {"weight": args[1]}
                 if layer.bias is not None:
-                    c.params["bias"] = _copy(e["args"][2])
+                    c.params["bias"] = args[2]
             for item in (cache if isinstance(cache, tuple) else (cache,)):
                 if isinstance(item, np.ndarray) and item.shape == c.x.shape:
-                    c.state[f"cache[{len(c.state)}]"] = item.copy()
-            by_cache[id(cache)] = c
+                    c.state[f"cache[{len(c.state)}]"] = item
+            original = e["out"][1] if isinstance(e["out"], tuple) and len(e["out"]) > 1 else None
+            by_cache[id(original)] = c
             tape.calls.append(c)
         for e in events:
             if training and e["name"].endswith("_backward") and e["inner"] and len(e["args"]) > 1:
                 c = by_cache.get(id(e["args"][1]))
                 if c is None:
                     continue
-                out = e["out"] if isinstance(e["out"], tuple) else (e["out"],)
-                c.g, c.dx = _copy(e["args"][0]), _copy(out[0])
+                out = e["values"] if isinstance(e["values"], tuple) else (e["values"],)
+                c.g, c.dx = e["arg_values"][0], out[0]
                 c.backward_calls += 1
                 if c.layer.kind == "linear" and len(out) >= 2:
                     c.grads = {"weight": _copy(out[1])}

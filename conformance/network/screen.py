@@ -65,7 +65,8 @@ def build(spec: str, check, culprits: list, command: str = "") -> dict:
     layers = [{"label": l.label, "name": l.name, "kind": l.kind + (f"({l.inner.kind})" if l.inner else ""),
                "p": l.p, "p_source": l.p_source, "mask_from": check.masks_from.get(l.label)}
               for l in check.net.layers]
-    return {"network": spec, "found": check.net.describe(), "loss": check.loss.describe(),
+    loss = check.loss.describe() + (f" + 0.5 * {check.l2[0]:g} * sum(W**2) ({check.l2[1]})" if check.l2 else "")
+    return {"network": spec, "found": check.net.describe(), "loss": loss,
             "logits_at": check.logits_at, "dtype": str(check.dtype), "steps": check.options.steps,
             "batch": check.options.batch, "lr": check.options.lr, "form": "original" if
             check.options.form_original else "inverted", "layers": layers, "verdict": v["verdict"],

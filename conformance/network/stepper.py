@@ -28,6 +28,8 @@ from .masks import read_mask, resolve_p
 from .twin import Twin, _t, apply, local
 
 #: (ok, close) limits on the relative difference, by the user's float type
+#: model attributes holding the strength of an L2 penalty added to the loss value
+L2_NAMES = ("reg", "weight_decay_lambda", "l2", "l2_reg", "lambd", "weight_decay")
 TOLERANCES = {np.dtype(np.float64): (1e-10, 1e-5), np.dtype(np.float32): (1e-5, 1e-3)}
 
 
@@ -53,6 +55,7 @@ class Options:
     seed: int = 0
     form_original: bool = False
     p: dict = field(default_factory=dict)     #: layer label (or dropout index) -> p
+    l2: float = 0.0                           #: an L2 penalty 0.5 * l2 * sum(W**2) in the loss value
 
 
 def difference(mine, theirs) -> float:
@@ -84,6 +87,7 @@ class Check:
         self.masks_from: dict = {}
         self.dtype = np.dtype(np.float64)
         self.logits_at = "output"
+        self.l2 = (options.l2, "--l2") if options.l2 else None
 
     def status(self, rel: float) -> str:
         ok, close = TOLERANCES.get(self.dtype, TOLERANCES[np.dtype(np.float64)])
@@ -123,7 +127,13 @@ class Check:
                     np.random.set_state(state)
                     continue
                 out = tape.calls[-1].y if tape.calls else None
-                found = losses.choose(self.net.layers[-1].kind, targets, out, y, value) if out is not None else None
+                found = losses.choose(self.net.layers[-1].kind, targets, out, y, value - self._penalty(tape))
+                if found and found[1] > 1e-3 and self.l2 is None:   # an L2 term in the loss value?
+                    self.l2 = self._model_l2()
+                    if self.l2:
+                        retry = losses.choose(self.net.layers[-1].kind, targets, out, y, value - self._penalty(tape))
+                        found = retry if retry and retry[1] <= 1e-3 else found
+                        self.l2 = self.l2 if found is retry else None
                 if found and found[1] <= 1e-3:
                     self.loss, self.loss_rel = found
                     return X, y, value, tape
@@ -134,6 +144,21 @@ class Check:
         raise AdapterError(f"{self.net.describe()}: the first training step could not be matched with torch:\n  "
                            + "\n  ".join(dict.fromkeys(errors))
                            + "\n  hints: --loss MODULE:NAME names the loss; --p LAYER=P a dropout's p")
+
+    def _model_l2(self):
+        """(strength, where) of an L2 penalty the model adds to its loss value, from its attributes."""
+        for name in L2_NAMES:
+            value = getattr(self.net.model, name, None)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value), f"model.{name}"
+        return None
+
+    def _penalty(self, tape) -> float:
+        """0.5 * reg * sum(W**2) over the weights the step used (0 without an L2 term)."""
+        if not self.l2:
+            return 0.0
+        return 0.5 * self.l2[0] * sum(float(np.sum(np.asarray(c.params["weight"], np.float64) ** 2))
+                                      for c in tape.calls if "weight" in c.params)
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> "Check":
@@ -193,7 +218,7 @@ class Check:
         loss = self.loss(h, y)
         loss.backward()
         last = calls[-1]
-        self.add(step, "loss", "", "value", value, loss.item())
+        self.add(step, "loss", "", "value", value, loss.item() + self._penalty(tape))
         combined = last.g is None and last.dx is not None
         self.logits_at = "input of the last layer (a combined softmax + loss)" if combined else "output"
         mine = last.dx if combined else last.g
@@ -216,7 +241,7 @@ class Check:
                 if k in theirs:
                     self.add(step, "local backward", call.layer.name, what,
                              call.dx if k == "input grad" else call.grads.get(k), theirs[k])
-        self._local_loss(step, last, combined, y, value)
+        self._local_loss(step, last, combined, y, value - self._penalty(tape))
 
     def _local_loss(self, step, last, combined, y, value) -> None:
         if combined:

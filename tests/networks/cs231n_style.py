@@ -79,3 +79,8 @@ def fresh_mask():
 def big():
     """784-256-256-10, the size the speed figure is measured on."""
     return FullyConnectedNet([256, 256], input_dim=784, num_classes=10, dropout_keep_ratio=0.75, weight_scale=0.05)
+
+
+def with_l2():
+    """L2 regularisation: 0.5 * reg * sum(W**2) in the loss value, reg * W in the gradients."""
+    return FullyConnectedNet([16, 16], dropout_keep_ratio=0.75, reg=0.1)
