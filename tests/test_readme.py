@@ -28,7 +28,10 @@ PYTHON = [body for kind, body in BLOCKS if kind == "python" and "torch" not in b
 #: command -> tolerance for its numbers: |shown - printed| <= tol * max(1, |shown|). The
 #: training replay's losses go through matrix products, so float32 BLAS kernels of another CPU
 #: move their last digits; the script itself fails past a relative difference of 1e-6.
-NUMERIC = {".venv/bin/python examples/replay_training.py": 1e-6}
+NUMERIC = {".venv/bin/python examples/replay_training.py": 1e-6,
+           # the network check prints relative differences of float64 sums: 1e-16 noise in the last digits
+           "npdrop-conform --network tests.networks.cs231n_style:correct --log-dir /tmp/npdrop-network": 1e-6,
+           "npdrop-conform --network tests.networks.nnfs_style:fresh_mask --log-dir /tmp/npdrop-network": 1e-6}
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
