@@ -31,6 +31,8 @@ CASES = [
     (f"{NUMPYML}:build", LOSS, "FAIL", "[2] DropoutWrapper", ["scale-after-layer", "wrapper-unmasked-gradient"]),
     (f"{NUMPYML}:build_fixed", LOSS, "PASS", None, []),
     ("examples.check_network:build", "", "PASS", None, []),
+    ("tests.networks.plain_style:build", "--loss tests.networks.plain_style:MSE", "PASS", None, []),
+    ("tests.networks.plain_style:npdrop_float32", "", "PASS", None, []),
 ]
 
 
@@ -59,6 +61,12 @@ def test_every_dropout_layer_with_the_fault_is_listed():
 def test_original_form_passes_with_its_loss_epsilon_called_harmless():
     report, _ = _check(f"{DLFS}:correct", "--form original")
     assert any("log(y + 1e-7)" in h or "epsilon" in h for h in report["harmless"])
+
+
+def test_float32_code_is_judged_with_float32_tolerances():
+    report, _ = _check("tests.networks.plain_style:npdrop_float32")
+    assert report["dtype"] == "float32"
+    assert max(i["rel"] for i in report["items"]) > 1e-9   # float32 rounding was seen, and judged ok
 
 
 def test_an_l2_term_in_the_loss_is_found_on_the_model():
