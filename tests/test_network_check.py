@@ -33,6 +33,9 @@ CASES = [
     ("examples.check_network:build", "", "PASS", None, []),
     ("tests.networks.plain_style:build", "--loss tests.networks.plain_style:MSE", "PASS", None, []),
     ("tests.networks.plain_style:npdrop_float32", "", "PASS", None, []),
+    ("tests.networks.mytorch_style:build", "--loss tests.networks.mytorch_style:CrossEntropyLoss", "PASS", None, []),
+    ("tests.networks.mytorch_style:backward_unscaled", "--loss tests.networks.mytorch_style:CrossEntropyLoss", "FAIL",
+     "layers[2] DropoutBackwardUnscaled", ["backward-no-scale"]),
 ]
 
 

@@ -2,7 +2,7 @@
 value on the user's own network output equals the user's loss value.
 
 Class-index targets are tried first (``CrossEntropyLoss`` on logits, ``NLLLoss`` of the log
-when the network ends in a softmax), float targets next (``MSELoss``, ``BCELoss`` when it ends
+when the network ends in a softmax), then the same classes as one-hot rows, float targets next (``MSELoss``, ``BCELoss`` when it ends
 in a sigmoid); each with ``reduction='mean'`` and ``'sum'``. The loss value and the gradient
 at the logits are then judged apart: a value off by an epsilon is "close", a gradient not
 divided by the batch size is a fault of the loss.
@@ -20,10 +20,16 @@ from torch import nn
 class TorchLoss:
     name: str
     reduction: str
-    targets: str               #: "classes" or "floats"
+    targets: str               #: "classes", "onehot" (float one-hot rows) or "floats"
 
     def __call__(self, out: torch.Tensor, y) -> torch.Tensor:
         t = torch.from_numpy(np.asarray(y))
+        if self.targets == "onehot":   # class probabilities: one-hot rows
+            t = t.to(out.dtype)
+            if self.name == "CrossEntropyLoss":
+                return nn.CrossEntropyLoss(reduction=self.reduction)(out, t)
+            per_row = -(t * torch.log(out)).sum(dim=-1)
+            return per_row.mean() if self.reduction == "mean" else per_row.sum()
         if self.name == "CrossEntropyLoss":
             return nn.CrossEntropyLoss(reduction=self.reduction)(out, t.long())
         if self.name == "NLLLoss":
@@ -34,11 +40,12 @@ class TorchLoss:
 
     def describe(self) -> str:
         on = {"NLLLoss": " of log(softmax output)", "BCELoss": " on the sigmoid output"}.get(self.name, "")
-        return f"torch.nn.{self.name}(reduction='{self.reduction}'){on}, found by probing"
+        targets = " with one-hot targets" if self.targets == "onehot" else ""
+        return f"torch.nn.{self.name}(reduction='{self.reduction}'){on}{targets}, found by probing"
 
 
 def candidates(last_kind: str, targets: str) -> list:
-    if targets == "classes":
+    if targets in ("classes", "onehot"):
         names = ["NLLLoss"] if last_kind == "softmax" else ["CrossEntropyLoss"]
     else:
         names = (["BCELoss"] if last_kind == "sigmoid" else []) + ["MSELoss"]

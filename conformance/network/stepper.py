@@ -116,9 +116,8 @@ class Check:
         for guess in (True, False):
             n_in, n_out = self._dims(guess)
             X = rng.standard_normal((self.options.batch, n_in)).astype(self.dtype)
-            for targets in ("classes", "floats"):
-                y = rng.integers(0, n_out, self.options.batch) if targets == "classes" else \
-                    rng.integers(0, 2, (self.options.batch, n_out)).astype(self.dtype)
+            for targets in ("classes", "onehot", "floats"):
+                y = self._targets(rng, targets, n_out)
                 state = np.random.get_state()
                 try:
                     value, tape = self.net.train_step(X, y)
@@ -136,6 +135,7 @@ class Check:
                         self.l2 = self.l2 if found is retry else None
                 if found and found[1] <= 1e-3:
                     self.loss, self.loss_rel = found
+                    self.n_out = n_out
                     return X, y, value, tape
                 errors.append(f"with {targets} targets the loss {value:.6g} matches no torch loss"
                               + (f" (closest {found[0].name}, reduction {found[0].reduction}: relative {found[1]:.2g})"
@@ -144,6 +144,13 @@ class Check:
         raise AdapterError(f"{self.net.describe()}: the first training step could not be matched with torch:\n  "
                            + "\n  ".join(dict.fromkeys(errors))
                            + "\n  hints: --loss MODULE:NAME names the loss; --p LAYER=P a dropout's p")
+
+    def _targets(self, rng, kind: str, n_out: int):
+        """A batch of targets: class indices, the same as one-hot float rows, or 0/1 floats."""
+        if kind == "floats":
+            return rng.integers(0, 2, (self.options.batch, n_out)).astype(self.dtype)
+        classes = rng.integers(0, n_out, self.options.batch)
+        return classes if kind == "classes" else np.eye(n_out, dtype=self.dtype)[classes]
 
     def _model_l2(self):
         """(strength, where) of an L2 penalty the model adds to its loss value, from its attributes."""
@@ -170,7 +177,7 @@ class Check:
             for step in range(1, self.options.steps + 1):
                 if step > 1:
                     X = rng.standard_normal(X.shape).astype(self.dtype)
-                    y = rng.integers(0, int(y.max()) + 1 if y.ndim == 1 else 2, y.shape).astype(y.dtype)
+                    y = self._targets(rng, self.loss.targets, self.n_out)
                     value, tape = self.net.train_step(X, y)
                 self._compare_step(step, X, y, value, tape)
                 self._eval(step, X)
