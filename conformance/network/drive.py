@@ -14,13 +14,12 @@ layers have ``zero_grad()`` or ``flush_gradients()`` (they accumulate otherwise)
 """
 from __future__ import annotations
 
-import inspect
 from collections import OrderedDict
 
 import numpy as np
 
-from ..adapters.calls import OUTPUT_ATTRIBUTES, GRAD_ATTRIBUTES, named_parameters, parameters, user_method, \
-    FORWARD_NAMES, BACKWARD_NAMES
+from ..adapters.calls import (BACKWARD_NAMES, FORWARD_NAMES, GRAD_ATTRIBUTES, OUTPUT_ATTRIBUTES, named_parameters,
+                              parameters, user_method)
 from ..adapters.modes import find_mode
 from ..adapters.usercode import AdapterError, call
 from .kinds import describe_layer
@@ -176,8 +175,9 @@ class Network:
         if which == "forward":
             original = getattr(type(obj), name, method)
             mode = find_mode(parameters(original), obj)
-            if not mode.has_eval and callable(getattr(obj, "freeze", None)) and callable(getattr(obj, "unfreeze", None)):
-                (obj.unfreeze if training else obj.freeze)()   # numpy-ml's trainable switch
+            switches = getattr(obj, "freeze", None), getattr(obj, "unfreeze", None)
+            if not mode.has_eval and all(callable(f) for f in switches):   # numpy-ml's trainable switch
+                (switches[1] if training else switches[0])()
             mode.set(obj, training)
             kwargs = mode.arguments(training)
         out = call(f"{layer.name}.{name}(...)", method, value, **kwargs)

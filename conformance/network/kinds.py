@@ -70,13 +70,25 @@ class Param:
             a -= np.asarray(lr * g, dtype=a.dtype).reshape(a.shape)
 
 
-def _grad_attr(obj, names: tuple):
-    for name in names:
-        for prefix in GRAD_PREFIXES:
-            attr = prefix + name
-            if hasattr(obj, attr):
-                return lambda attr=attr: _array(getattr(obj, attr, None))
-    return None
+def _grad_of(obj, name: str, value):
+    """A getter of ``name``'s gradient, looked up at each call: it appears only after a backward
+    (``self.dweights``, ``self.dW``, ``grads['W']``, a parameter's ``.grad``)."""
+    attrs = [prefix + n for n in dict.fromkeys((name, name.upper(), name.lower())) for prefix in GRAD_PREFIXES]
+
+    def grad():
+        for attr in attrs:
+            found = _array(getattr(obj, attr, None))
+            if found is not None:
+                return found
+        if hasattr(value, "grad"):
+            return _array(getattr(value, "grad", None))
+        for dict_name in GRAD_DICTS:
+            holder = getattr(obj, dict_name, None)
+            if isinstance(holder, dict) and _array(holder.get(name)) is not None:
+                return _array(holder[name])
+        return None
+
+    return grad
 
 
 def find_param(obj, names: tuple) -> Optional[Param]:
@@ -84,27 +96,14 @@ def find_param(obj, names: tuple) -> Optional[Param]:
     for name in names:
         value = getattr(obj, name, None) if not callable(getattr(obj, name, None)) else None
         if _array(value) is not None:
-            grad = _grad_attr(obj, (name, name.upper(), name.lower()))
-            if grad is None and hasattr(value, "grad"):
-                grad = lambda value=value: _array(getattr(value, "grad", None))
-            if grad is None:
-                grad = _dict_grad(obj, name)
-            return Param(obj, name, lambda obj=obj, name=name: _array(getattr(obj, name)), grad or (lambda: None))
+            return Param(obj, name, lambda obj=obj, name=name: _array(getattr(obj, name)), _grad_of(obj, name, value))
     for dict_name in DICT_NAMES:
         holder = getattr(obj, dict_name, None)
         if isinstance(holder, dict):
             for name in names:
                 if _array(holder.get(name)) is not None:
-                    grad = _dict_grad(obj, name) or (lambda: None)
-                    return Param(obj, f"{dict_name}['{name}']", lambda h=holder, n=name: _array(h[n]), grad)
-    return None
-
-
-def _dict_grad(obj, name: str):
-    for dict_name in GRAD_DICTS:
-        holder = getattr(obj, dict_name, None)
-        if isinstance(holder, dict) and name in holder:
-            return lambda h=holder: _array(h.get(name))
+                    return Param(obj, f"{dict_name}['{name}']", lambda h=holder, n=name: _array(h[n]),
+                                 _grad_of(obj, name, holder[name]))
     return None
 
 

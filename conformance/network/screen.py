@@ -52,6 +52,9 @@ def verdict(check, culprits) -> dict:
     if local_bad and not diffs:
         layers = sorted({i.layer or "loss" for i in local_bad})
         harmless.append(f"differs alone but agrees end to end (harmless in context): {', '.join(layers)}")
+    missing = sorted({f"{i.layer or 'loss'} {i.what}" for i in check.items if i.status == "n/a"})
+    if missing:   # never counted as agreeing: said
+        harmless.append("not compared, your code gave no value for: " + ", ".join(missing))
     if not diffs:
         return {"verdict": "PASS", "harmless": harmless, "first": None}
     first = diffs[0]
@@ -76,7 +79,7 @@ def build(spec: str, check, culprits: list, command: str = "") -> dict:
 
 
 def table(report: dict) -> list:
-    from .stepper import Item
+    from .items import Item
 
     items = [Item(**d) for d in report["items"]]
     steps = range(1, report["steps"] + 1)

@@ -8,9 +8,7 @@ forward. Each layer is also checked alone (:func:`.twin.local`: torch's module o
 user's own input, mask and upstream gradient), which is how the first differing layer is
 named. Then the user's weights take one SGD step (``W -= lr * dW``, in place) and the next
 step re-syncs the twin from them.
-
-A difference is ``max|mine - torch| / max|torch|``: ``ok`` up to :data:`TOLERANCES` ``[0]``,
-``close`` up to ``[1]`` (harmless: an epsilon in a log, a clip), ``DIFF`` above.
+Each comparison is an :class:`.items.Item`.
 """
 from __future__ import annotations
 
@@ -24,27 +22,12 @@ from npdrop.testing.inject import inject_masks
 
 from ..adapters.usercode import AdapterError, UserCodeError
 from . import losses
+from .items import TOLERANCES, Item, difference
 from .masks import read_mask, resolve_p
 from .twin import Twin, _t, apply, local
 
-#: (ok, close) limits on the relative difference, by the user's float type
 #: model attributes holding the strength of an L2 penalty added to the loss value
 L2_NAMES = ("reg", "weight_decay_lambda", "l2", "l2_reg", "lambd", "weight_decay")
-TOLERANCES = {np.dtype(np.float64): (1e-10, 1e-5), np.dtype(np.float32): (1e-5, 1e-3)}
-
-
-@dataclass
-class Item:
-    step: int
-    stage: str            #: "loss", "forward", "backward", "eval", and "local ..." for the layer-alone checks
-    layer: str            #: the layer's name, or "" for the loss / the network
-    what: str             #: "value", "logits grad", "output", "input grad", "weight grad", "bias grad"
-    rel: float
-    status: str
-    note: str = ""
-
-    def as_dict(self) -> dict:
-        return dict(vars(self))
 
 
 @dataclass
@@ -56,20 +39,6 @@ class Options:
     form_original: bool = False
     p: dict = field(default_factory=dict)     #: layer label (or dropout index) -> p
     l2: float = 0.0                           #: an L2 penalty 0.5 * l2 * sum(W**2) in the loss value
-
-
-def difference(mine, theirs) -> float:
-    if mine is None or theirs is None:
-        return float("nan")
-    a, b = np.asarray(mine, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
-    if a.size != b.size:
-        return float("inf")
-    a, b = a.reshape(b.shape), b
-    if not np.all(np.isfinite(a)) or not np.all(np.isfinite(b)):
-        return 0.0 if np.array_equal(a, b, equal_nan=True) else float("inf")
-    scale = np.abs(b).max() if b.size else 0.0
-    err = np.abs(a - b).max() if b.size else 0.0
-    return float(err / scale) if scale > 0 else (0.0 if err == 0 else float("inf"))
 
 
 class Check:
