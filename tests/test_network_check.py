@@ -105,6 +105,13 @@ def test_p_read_as_keep_when_the_keep_fraction_says_so():
     assert all("read as the keep probability" in l["p_source"] for l in drops)
 
 
+def test_p_given_by_layer_label_or_dropout_index():
+    report, status = _check(f"{NNFS}:correct", "--p layers[2]=0.1 --p 1=0.1")
+    assert status == 0 and [l["p_source"] for l in report["layers"] if l["kind"] == "dropout"] == ["--p", "--p"]
+    report, status = _check(f"{NNFS}:correct", "--p layers[2]=0.3")
+    assert status == 1 and report["culprit"] == "layers[2] Layer_Dropout"
+
+
 def test_a_list_without_a_loss_is_one_usage_error_naming_the_hint(capsys):
     assert main(["--network", f"{NUMPYML}:build"]) == 4
     err = capsys.readouterr().err
