@@ -1,6 +1,6 @@
 """The network check as a test, for CI: a whole network against its torch twin.
 
-    pytest conformance/test_network.py                                   # npdrop's own MLP
+    pytest conformance/test_network.py                                   # npdrop's own MLP (npdrop_mlp below)
     pytest conformance/test_network.py --network mynet:build_model --network-args '--form original'
 
 It passes when the check's verdict is PASS; otherwise it fails with the check's whole screen
@@ -17,7 +17,19 @@ from conformance.network.cli import parser, run  # noqa: E402
 from conformance.network.screen import screen  # noqa: E402
 
 pytestmark = pytest.mark.prop("network")
-DEFAULT = "examples.check_network:build"
+#: without --network: npdrop's own MLP, defined here so that the installed suite has it too
+DEFAULT = "conformance.test_network:npdrop_mlp"
+
+
+def npdrop_mlp():
+    """npdrop.MLP (float64) with its loss on ``model.loss``, as examples/check_network.py builds it."""
+    import numpy as np
+
+    import npdrop
+
+    model = npdrop.MLP([6, 16, 16, 4], "relu", p=0.2, rng=0, dtype=np.float64)
+    model.loss = npdrop.CrossEntropyLoss()
+    return model
 
 
 def test_network_agrees_with_torch(request):
