@@ -144,6 +144,8 @@ def describe_layer(obj, label: str) -> Layer:
     layer = Layer(label, obj, kind)
     if kind == "linear":
         layer.weight, layer.bias = find_param(obj, WEIGHT_NAMES), find_param(obj, BIAS_NAMES)
+        if layer.weight is None:   # "NonLinearity" is no linear layer: its kind stays unknown
+            layer.kind = None
     elif kind == "dropout":
         inner = wrapped(obj)
         if inner is not None:
