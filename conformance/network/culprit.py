@@ -17,10 +17,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..diagnose import CATALOGUE, Findings
 from .twin import local
 
-_FAULTS = {f.id: f for f in CATALOGUE}
 OWN = {
     "unmasked-gradient": ("the backward passes the gradient through without the forward's mask",
                           "multiply the gradient by the forward's scaled mask (mask / (1 - p))"),
@@ -47,8 +45,13 @@ def _close(a, b, rtol=1e-7) -> bool:
 
 
 def _entry(layer: str, fault: str, evidence: str, p: Optional[float] = None) -> dict:
-    if fault in _FAULTS:
-        f = _FAULTS[fault]
+    # imported here: the catalogue's module brings ml_dtypes (a second of start-up) that a
+    # network with nothing to diagnose never needs
+    from ..diagnose import CATALOGUE, Findings
+
+    faults = {f.id: f for f in CATALOGUE}
+    if fault in faults:
+        f = faults[fault]
         cause, fix = f.cause, f.fix(Findings())
     else:
         cause, fix = OWN[fault]
