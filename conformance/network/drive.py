@@ -127,6 +127,8 @@ class Network:
             elif self.kind == "nnfs":
                 mode = find_mode(parameters(self.model.forward))
                 out = call("model.forward(X, training=True)", self.model.forward, X, **mode.arguments(True))
+                if callable(getattr(self.model.loss, "new_pass", None)):   # the book's loss accumulates per epoch
+                    call("model.loss.new_pass()", self.model.loss.new_pass)
                 value = call("model.loss.calculate(output, y)", self.model.loss.calculate, out, y)
                 call("model.backward(output, y)", self.model.backward, out, y)
             else:

@@ -83,9 +83,15 @@ class Activation_Softmax:
 
 
 class Loss_CategoricalCrossentropy:
-    def calculate(self, output, y):
+    def new_pass(self):
+        self.accumulated_sum, self.accumulated_count = 0.0, 0
+
+    def calculate(self, output, y, *, include_regularization=False):
         clipped = np.clip(output, 1e-7, 1 - 1e-7)
-        return float(np.mean(-np.log(clipped[np.arange(len(output)), y])))
+        sample_losses = -np.log(clipped[np.arange(len(output)), y])
+        self.accumulated_sum += sample_losses.sum()      # needs new_pass() first, as in the book
+        self.accumulated_count += len(sample_losses)
+        return float(np.mean(sample_losses))
 
 
 class Activation_Softmax_Loss_CategoricalCrossentropy:
