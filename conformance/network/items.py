@@ -29,7 +29,15 @@ class Item:
     note: str = ""
 
     def as_dict(self) -> dict:
-        return dict(vars(self))
+        """For JSON, which has no NaN or infinity: a missing value is null, a size mismatch "inf"."""
+        d = dict(vars(self))
+        d["rel"] = None if self.rel != self.rel else "inf" if self.rel == float("inf") else self.rel
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Item":
+        rel = d["rel"]
+        return cls(**dict(d, rel=float("nan") if rel is None else float(rel)))
 
 
 def difference(mine, theirs) -> float:

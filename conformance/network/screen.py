@@ -81,7 +81,7 @@ def build(spec: str, check, culprits: list, command: str = "") -> dict:
 def table(report: dict) -> list:
     from .items import Item
 
-    items = [Item(**d) for d in report["items"]]
+    items = [Item.from_dict(d) for d in report["items"]]
     steps = range(1, report["steps"] + 1)
     rows = [("loss", lambda i: i.stage == "loss" and i.what == "value", "local loss"),
             ("logits grad", lambda i: i.stage == "loss" and i.what == "logits grad", "local loss")]
@@ -157,8 +157,22 @@ def write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _strict(value):
+    """``value`` with NaN as null and infinities as strings: JSON has neither."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return str(value)
+    return value
+
+
 def write_reports(report: dict, json_path=None, md_path=None) -> None:
+    report = _strict(report)
     if json_path:
-        write(json_path, json.dumps(report, indent=1, default=float))
+        write(json_path, json.dumps(report, indent=1, default=float, allow_nan=False))
     if md_path:
         write(md_path, markdown(report))
