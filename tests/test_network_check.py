@@ -19,6 +19,7 @@ LOSS = f"--loss {NUMPYML}:CrossEntropy"
 #: (network, extra options, verdict, first differing layer, faults named)
 CASES = [
     (f"{NNFS}:correct", "", "PASS", None, []),
+    (f"{NNFS}:regularized", "", "PASS", None, []),
     (f"{NNFS}:fresh_mask", "", "FAIL", "layers[5] Layer_Dropout_FreshMask", ["fresh-mask-backward"]),
     (f"{NNFS}:no_scale", "", "FAIL", "layers[2] Layer_Dropout_NoScale", ["no-scale"]),
     (f"{NNFS}:relu_wrong", "", "FAIL", "layers[1] Activation_ReLU_WrongDerivative", ["layer-backward"]),

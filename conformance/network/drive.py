@@ -113,7 +113,10 @@ class Network:
 
     def describe(self) -> str:
         kinds = " -> ".join(l.kind + (f"({l.inner.kind})" if l.inner else "") for l in self.layers)
-        return f"{self.where}: {kinds}; {self.step_text}"
+        penalties = [f"{l.label} " + ", ".join(f"{w}_regularizer_{n}={v:g}" for (w, n), v in l.extra["penalties"].items())
+                     for l in self.layers if "penalties" in l.extra]
+        extra = f"; penalty gradients added to torch's: {'; '.join(penalties)}" if penalties else ""
+        return f"{self.where}: {kinds}; {self.step_text}{extra}"
 
     # -- one training step -----------------------------------------------------------
     def train_step(self, X, y):

@@ -146,6 +146,12 @@ def describe_layer(obj, label: str) -> Layer:
         layer.weight, layer.bias = find_param(obj, WEIGHT_NAMES), find_param(obj, BIAS_NAMES)
         if layer.weight is None:   # "NonLinearity" is no linear layer: its kind stays unknown
             layer.kind = None
+        penalties = {(which, norm): float(getattr(obj, f"{which}_regularizer_{norm}"))
+                     for which in ("weight", "bias") for norm in ("l1", "l2")
+                     if isinstance(getattr(obj, f"{which}_regularizer_{norm}", None), (int, float))
+                     and getattr(obj, f"{which}_regularizer_{norm}") > 0}
+        if penalties:   # "Neural Networks from Scratch": the backward adds them to dweights/dbiases
+            layer.extra["penalties"] = penalties
     elif kind == "dropout":
         inner = wrapped(obj)
         if inner is not None:

@@ -114,6 +114,11 @@ class Twin:
             out["weight"] = g.T if transposed else g
         if self.linear.bias is not None and self.linear.bias.grad is not None and "bias" in call.params:
             out["bias"] = self.linear.bias.grad.numpy().reshape(call.params["bias"].shape)
+        # a layer's own L1/L2 penalties, whose gradients its backward adds (l1 * sign, 2 * l2 * w)
+        for (which, norm), strength in (self.layer.inner or self.layer).extra.get("penalties", {}).items():
+            if which in out:
+                w = np.asarray(call.params[which], dtype=np.float64)
+                out[which] = out[which] + (strength * np.where(w < 0, -1.0, 1.0) if norm == "l1" else 2 * strength * w)
         return out
 
 

@@ -7,9 +7,12 @@ import numpy as np
 
 
 class Layer_Dense:
-    def __init__(self, n_inputs, n_neurons, rng):
+    def __init__(self, n_inputs, n_neurons, rng, weight_regularizer_l1=0, weight_regularizer_l2=0,
+                 bias_regularizer_l1=0, bias_regularizer_l2=0):
         self.weights = 0.1 * rng.standard_normal((n_inputs, n_neurons))
         self.biases = 0.1 * rng.standard_normal((1, n_neurons))
+        self.weight_regularizer_l1, self.weight_regularizer_l2 = weight_regularizer_l1, weight_regularizer_l2
+        self.bias_regularizer_l1, self.bias_regularizer_l2 = bias_regularizer_l1, bias_regularizer_l2
 
     def forward(self, inputs, training):
         self.inputs = inputs
@@ -18,6 +21,15 @@ class Layer_Dense:
     def backward(self, dvalues):
         self.dweights = self.inputs.T @ dvalues
         self.dbiases = dvalues.sum(axis=0, keepdims=True)
+        # the penalties' gradients, which the book's layer adds itself
+        if self.weight_regularizer_l1 > 0:
+            self.dweights += self.weight_regularizer_l1 * np.where(self.weights < 0, -1, 1)
+        if self.weight_regularizer_l2 > 0:
+            self.dweights += 2 * self.weight_regularizer_l2 * self.weights
+        if self.bias_regularizer_l1 > 0:
+            self.dbiases += self.bias_regularizer_l1 * np.where(self.biases < 0, -1, 1)
+        if self.bias_regularizer_l2 > 0:
+            self.dbiases += 2 * self.bias_regularizer_l2 * self.biases
         self.dinputs = dvalues @ self.weights.T
 
 
@@ -150,6 +162,15 @@ def _model(dropout=Layer_Dropout, relu=Activation_ReLU, divide=True, sizes=(6, 1
 
 def correct():
     return _model()
+
+
+def regularized():
+    """As the book's dropout chapter builds it: L2 penalties on the first layer (5e-4), here an L1 too."""
+    model = _model()
+    first = model.layers[0]
+    first.weight_regularizer_l2 = first.bias_regularizer_l2 = 5e-4
+    first.weight_regularizer_l1 = 1e-3
+    return model
 
 
 def fresh_mask():
