@@ -34,6 +34,7 @@ build on Linux): without it the command prints how to install the CPU build.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -185,10 +186,14 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
 
 def main(argv: Optional[list] = None) -> int:
     args, rest = _parser().parse_known_args(argv)
-    for name in ("pytest", "torch"):
-        try:
-            __import__(name)
-        except ImportError:
+    from .lookup import problem
+
+    wrong = problem(args.impl)   # before pytest and torch start: a typo is told at once
+    if wrong:
+        print(f"npdrop-conform: {wrong}", file=sys.stderr)
+        return 4
+    for name in ("pytest", "torch"):   # found, not imported: the child process imports them
+        if importlib.util.find_spec(name) is None:
             print(_missing(name), file=sys.stderr)
             return 4
     if os.getcwd() not in sys.path:

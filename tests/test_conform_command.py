@@ -166,17 +166,12 @@ def test_impl_kwargs_build_a_layer_that_needs_constructor_arguments(installed):
     assert "built with data_format='channels_first'" in output and "verdict: pass: all 17 properties" in output
 
 
-def test_without_torch_it_says_how_to_get_the_cpu_build(monkeypatch, capsys):
+def test_without_torch_it_says_how_to_get_the_cpu_build(monkeypatch, capsys, tmp_path):
     from conformance import cli
 
-    real = __import__
-
-    def no_torch(name, *args, **kwargs):
-        if name == "torch":
-            raise ImportError("No module named 'torch'", name="torch")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr("builtins.__import__", no_torch)
+    (tmp_path / "mymod.py").write_text("class Drop:\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "torch", None)   # what the import system reads as "not installed"
     assert cli.main(["mymod:Drop"]) == 4
     err = capsys.readouterr().err
     assert f"-m pip install torch --index-url {cli.TORCH_CPU_INDEX}" in err and "CUDA" in err
