@@ -46,12 +46,16 @@ conformance: $(STAMP)
 	$(PYTEST) conformance/
 
 # one pytest run per suite, then a summary of the three: its last lines; the exit status is
-# the first failing suite's, else the summary's
+# the first failing suite's, else the summary's. Each suite runs on $(JOBS) pytest-xdist
+# workers; a module whose tests share one costly set-up (the gallery's runs, an install)
+# stays on one worker (--dist loadgroup, pytest.mark.xdist_group). JOBS=0: no workers.
+JOBS        ?= 2
+XDIST       := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadgroup)
 test: $(STAMP)
 	@rm -rf .test-results; status=0; \
 	for suite in tests conformance benchmarks; do \
-		echo "== $(PYTEST) $$suite/"; \
-		$(PYTEST) $$suite/ --benchmark-disable --junitxml=.test-results/$$suite.xml || { rc=$$?; [ $$status -ne 0 ] || status=$$rc; }; \
+		echo "== $(PYTEST) $$suite/ $(XDIST)"; \
+		$(PYTEST) $$suite/ $(XDIST) --benchmark-disable --junitxml=.test-results/$$suite.xml || { rc=$$?; [ $$status -ne 0 ] || status=$$rc; }; \
 	done; \
 	$(PY) scripts/test_summary.py .test-results/tests.xml .test-results/conformance.xml .test-results/benchmarks.xml \
 		|| { rc=$$?; [ $$status -ne 0 ] || status=$$rc; }; \

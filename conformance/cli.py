@@ -52,7 +52,7 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="npdrop-conform", description="Check a NumPy dropout against torch's, with the same masks.",
+        prog="npdrop-conform", description="Check a dropout (written in NumPy, torch, JAX, Keras or TensorFlow) against torch's, with the same masks.",
         epilog="Other options go to pytest (e.g. -x, -k EXPR, --tb=short).")
     parser.add_argument("impl", metavar="MODULE:NAME", help="your dropout: a class, a forward function, "
                         "or the forward of a pair (its backward is found beside it)")
@@ -148,6 +148,7 @@ def _rerun(matrix) -> Optional[str]:
 
 def one_screen(args: argparse.Namespace, rest: list) -> int:
     """Run the suite with its output in a log; print the summary of :meth:`Matrix.screen`."""
+    from . import terminal
     from .report import Matrix
 
     folder = args.log_dir or tempfile.mkdtemp(prefix="npdrop-conform-")   # shown as given
@@ -175,13 +176,20 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
                 print("\n".join(f.read().splitlines()[-25:]))
         print(f"npdrop-conform: no conformance matrix (exit status {code}); pytest's whole output: {log}")
         return code
+    lines = screen(matrix, log, args.report_md, args.report_json)
+    fitted = terminal.size()
+    print("\n".join(terminal.fit(lines, *fitted) if fitted else lines))
+    return code
+
+
+def screen(matrix, log: str, report_md: str, report_json: str) -> list:
+    """The one screen's lines (unwrapped): :meth:`Matrix.screen` with where to read more."""
     notes = [f"pytest's whole output: {log} (or run with --full)",
-             f"report: {args.report_md} (Markdown), {args.report_json} (JSON)"]
+             f"report: {report_md} (Markdown), {report_json} (JSON)"]
     rerun = _rerun(matrix)
     if rerun:
         notes.append(f"rerun one case with its traceback: {rerun} --full")
-    print("\n".join(matrix.screen(tuple(notes))))
-    return code
+    return matrix.screen(tuple(notes))
 
 
 def main(argv: Optional[list] = None) -> int:

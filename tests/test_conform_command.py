@@ -19,10 +19,14 @@ from pathlib import Path
 
 import pytest
 
+import hang_guard
+
 pytest.importorskip("torch")
 pytest.importorskip("setuptools")
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the tests share one install (``installed``): one pytest-xdist worker runs them all
+pytestmark = pytest.mark.xdist_group("installed")
 
 GOOD_PAIR = '''
 import numpy as np
@@ -87,7 +91,8 @@ def installed(tmp_path_factory):
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     site = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index",
-                    "--quiet", "--target", str(site), str(source)], check=True, timeout=300)
+                    "--quiet", "--target", str(site), str(source)], check=True,
+                   timeout=hang_guard.limit(600))
     project = tmp_path_factory.mktemp("project")
     (project / "good_pair.py").write_text(textwrap.dedent(GOOD_PAIR))
     (project / "bad_layer.py").write_text(textwrap.dedent(BAD_LAYER))
@@ -101,7 +106,7 @@ def _conform(installed, *args):
     assert script.exists(), f"pip install did not create the console script: {sorted(os.listdir(site))}"
     env = {**os.environ, "PYTHONPATH": str(site)}
     run = subprocess.run([sys.executable, str(script), *args, "--tb=no", "-W", "ignore"], cwd=project,
-                         env=env, capture_output=True, text=True, timeout=300)
+                         env=env, capture_output=True, text=True, timeout=hang_guard.limit(600))
     output = run.stdout + run.stderr
     return run.returncode, output
 
@@ -189,7 +194,7 @@ def test_the_users_pytest_configuration_does_not_reach_the_suite(installed, tmp_
     run = subprocess.run([sys.executable, str(user / "venv" / "bin" / "npdrop-conform"), "bad_layer:LayerDropout",
                           "--report-json", str(report), "--tb=no", "-W", "ignore"], cwd=user,
                          env={**os.environ, "PYTHONPATH": str(user / "venv")}, capture_output=True, text=True,
-                         timeout=300)
+                         timeout=hang_guard.limit(600))
     assert run.returncode == 1, (run.stdout + run.stderr)[-3000:]
     found = json.loads(report.read_text())
     assert len(found["failed_properties"]) > 1 and found["totals"]["failed"] > 1, found["failed_properties"]

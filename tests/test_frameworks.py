@@ -16,9 +16,13 @@ from pathlib import Path
 
 import pytest
 
+import hang_guard
+
 pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the rows share one set of runs (``results``): one pytest-xdist worker runs them all
+pytestmark = pytest.mark.xdist_group("frameworks")
 sys.path.insert(0, str(ROOT / "frameworks"))
 
 import table  # noqa: E402
@@ -47,7 +51,7 @@ def _installed(label: str) -> bool:
 def results():
     labels = [label for label in EXPECTED if _installed(label)]
     with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(labels, pool.map(lambda label: table.run(ROWS[label], workdir), labels)))
+        return dict(zip(labels, pool.map(lambda label: table.run(ROWS[label], workdir, hang_guard.limit(1200)), labels)))
 
 
 @pytest.mark.parametrize("label", [pytest.param(label, marks=pytest.mark.skipif(
