@@ -28,14 +28,19 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session", autouse=True)
 def own_temporary_directory(tmp_path_factory):
     """``TMPDIR`` for the processes the tests start (``npdrop-conform`` makes its log folder
-    there), removed at the end: a run leaves nothing in the machine's temporary directory."""
+    there), removed at the end: a run leaves nothing in the machine's temporary directory.
+    And no ``COLUMNS``/``LINES``: those processes print to a pipe, whole lines (a test that
+    wants a terminal's width sets them itself)."""
     folder = tmp_path_factory.mktemp("tmpdir")
-    saved = os.environ.get("TMPDIR"), tempfile.tempdir
+    saved = {name: os.environ.get(name) for name in ("TMPDIR", "COLUMNS", "LINES")}, tempfile.tempdir
     os.environ["TMPDIR"] = tempfile.tempdir = str(folder)
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
     yield folder
-    if saved[0] is None:
-        os.environ.pop("TMPDIR", None)
-    else:
-        os.environ["TMPDIR"] = saved[0]
+    for name, value in saved[0].items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     tempfile.tempdir = saved[1]
     shutil.rmtree(folder, ignore_errors=True)
