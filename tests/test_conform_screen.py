@@ -2,6 +2,7 @@
 view when a failing run ends hold the verdict and the first likely cause with its ``try:``
 (:mod:`conformance.terminal`); printed to a pipe without ``COLUMNS``, lines stay whole.
 """
+import importlib.util
 import os
 import subprocess
 import sys
@@ -67,6 +68,7 @@ def test_causes_that_fit_are_shown_whole():
     assert sum(row.startswith("  try: ") for row in rows) == 2 and not any(" ..." in r for r in rows[-8:])
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
 def test_a_failing_numpy_run_ends_with_its_answer_on_an_80_by_24_terminal(tmp_path):
     """examples/layer_dropout.py, as the README runs it, with ``COLUMNS=80``."""
     env = {**os.environ, "COLUMNS": "80", "LINES": "24"}
@@ -84,5 +86,6 @@ def test_a_pipe_keeps_whole_lines_unless_columns_is_set(monkeypatch, columns):
     from conformance import terminal
 
     monkeypatch.setenv("COLUMNS", columns)
-    found = terminal.size(open(os.devnull, "w"))
+    with open(os.devnull, "w") as pipe:
+        found = terminal.size(pipe)
     assert found is None if not columns else found[0] == 300
