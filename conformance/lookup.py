@@ -87,7 +87,7 @@ def _find(parts: list, folder: str):
     exist; ``None`` when the import system may still find it in a way not seen here."""
     spec, search, init = None, None, None
     for depth, part in enumerate(parts):
-        spec = _top(part, folder) if depth == 0 else PathFinder.find_spec(part, search)
+        spec, below = _top(part, folder) if depth == 0 else _sub(part, search)
         if spec is None:
             if depth == 0 and (part in sys.builtin_module_names or part in sys.modules):
                 return None
@@ -96,24 +96,32 @@ def _find(parts: list, folder: str):
             return _not_found(parts, depth, [folder] + sys.path if depth == 0 else search, folder)
         if depth < len(parts) - 1 and spec.submodule_search_locations is None:
             return None   # a module, not a package, with a submodule: only its own code can tell
-        search, init = list(spec.submodule_search_locations or []), spec.origin
+        search, init = below, spec.origin
     if spec.origin is None or not spec.origin.endswith(".py"):
         return None       # a namespace package, an extension module: names unknown here
     package = os.path.dirname(spec.origin) if spec.submodule_search_locations else None
     return spec.origin, package
 
 
-def _top(name: str, folder: str):
+def _top(name: str, folder: str) -> tuple:
     """The spec of a top-level module, found from ``folder`` first (as the suite will import
-    it) and then as usual (editable installs included); finding one executes nothing."""
+    it) and then as usual (editable installs included), and the folders of its submodules;
+    finding one executes nothing."""
     saved = list(sys.path)
     sys.path[:] = [folder] + [p for p in saved if p and os.path.abspath(p) != folder]
     try:
-        return importlib.util.find_spec(name)
+        spec = importlib.util.find_spec(name)
+        # read now: a namespace package's folders follow sys.path, which is put back below
+        return spec, list(spec.submodule_search_locations or []) if spec else []
     except (ImportError, ValueError):
-        return None
+        return None, []
     finally:
         sys.path[:] = saved
+
+
+def _sub(name: str, search: list) -> tuple:
+    spec = PathFinder.find_spec(name, search)
+    return spec, list(spec.submodule_search_locations or []) if spec else []
 
 
 def _plain_package(init: Optional[str]) -> bool:

@@ -50,6 +50,20 @@ def test_what_may_load_is_let_through(user, spec):
     assert problem(spec, str(user)) is None
 
 
+def test_a_module_in_a_folder_without_init_is_found_from_a_console_script(user):
+    """The console script's sys.path does not hold the current folder (the suite's run adds
+    it): a module in a plain folder (a namespace package) is found all the same."""
+    (user / "examples").mkdir()
+    (user / "examples" / "layer.py").write_text(textwrap.dedent(USER_MODULE))
+    code = ("import sys\nsys.path.remove('')\nfrom conformance.lookup import problem\n"
+            "print(problem('examples.layer:Dropout'), problem('examples.layer:Dropot'), sep='\\n')\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=user, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert run.returncode == 0, run.stderr
+    found, misspelt = run.stdout.splitlines()
+    assert found == "None" and "Closest names it has: Dropout" in misspelt, run.stdout
+
+
 @pytest.mark.parametrize("spec", ["starred:Anything", "broken:Dropout"])
 def test_what_the_source_cannot_settle_is_left_to_the_suite(user, spec):
     """A star import could bring any name; a syntax error is reported by the suite's import,
