@@ -81,9 +81,15 @@ def _render(kind: str, block: list, columns: int) -> list:
     return rows
 
 
+#: lines that end in a command: the command gets a row of its own, never broken (to copy whole)
+COMMAND_AFTER = "rerun one case with its traceback: "
+
+
 def _wrap(line: str, columns: int) -> list:
     if len(line) <= columns:
         return [line]
+    if line.startswith(COMMAND_AFTER):
+        return [COMMAND_AFTER.rstrip(), "  " + line[len(COMMAND_AFTER):]]
     indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
     return textwrap.wrap(line, columns, subsequent_indent=indent, break_on_hyphens=False,
                          break_long_words=False) or [line]

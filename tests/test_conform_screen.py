@@ -26,7 +26,7 @@ def assert_answer_in_view(rows: list, columns: int = 80, height: int = 24) -> No
     tried = next(i for i in range(first, len(rows)) if rows[i].startswith("  try: "))
     end = next((i for i in range(tried + 1, len(rows)) if not rows[i].startswith("    ")), len(rows))
     assert first >= len(rows) - (height - 1) and end <= len(rows), "\n".join(view)
-    wide = [row for row in rows if len(row) > columns and " " in row.strip()]
+    wide = [row for row in rows if len(row) > columns and " " in row.strip() and "npdrop-conform " not in row]
     assert not wide, wide
 
 
@@ -60,6 +60,12 @@ def test_later_causes_shrink_to_one_row_each_when_they_would_push_the_verdict_aw
     later = [row for row in rows if row.startswith("likely cause: ")][1:]
     assert len(later) == 3 and all(len(row) <= 80 and row.endswith(" ...") for row in later)
     assert sum(row.startswith("  try: ") for row in rows) == 1
+
+
+def test_the_rerun_command_keeps_a_row_of_its_own_to_be_copied_whole():
+    command = "npdrop-conform mod:Drop 'conformance/test_forward.py::test_forward[Dropout-batched-float32-p0.3]' --full"
+    rows = fit(SCREEN[:-1] + [f"rerun one case with its traceback: {command}", SCREEN[-1]], 80, 24)
+    assert rows[rows.index("rerun one case with its traceback:") + 1] == "  " + command
 
 
 def test_causes_that_fit_are_shown_whole():
