@@ -52,10 +52,10 @@ conformance: $(STAMP)
 
 # one pytest run per suite, then a summary of the three: its last lines; the exit status is
 # the first failing suite's, else the summary's. Each suite runs on $(JOBS) pytest-xdist
-# workers; a module whose tests share one costly set-up (the gallery's runs, an install)
-# stays on one worker (--dist loadgroup, pytest.mark.xdist_group). JOBS=0: no workers.
+# workers, a test file on one worker (--dist loadfile): a module's tests that share one
+# costly set-up (the gallery's runs, an install) run it once. JOBS=0: no workers.
 JOBS        ?= 2
-XDIST       := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadgroup)
+XDIST       := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadfile)
 test: $(STAMP)
 	@rm -rf .test-results; status=0; \
 	for suite in tests conformance benchmarks; do \

@@ -14,15 +14,19 @@ def pytest_configure(config):
     hypothesis_profiles.load()
 
 
-def pytest_collection_modifyitems(config, items):
-    """The modules that share one long set-up (``pytest.mark.xdist_group``: the gallery's
-    runs first, the longest) go first: with ``-n 2`` one worker starts on them at once
-    while the other takes the many short tests, so neither waits on the other at the end."""
-    def rank(item):
-        group = item.get_closest_marker("xdist_group")
-        return 2 if group is None else 0 if group.args[0] == "gallery" else 1
+#: the test files with one long set-up shared by their tests, longest first
+LONG_SET_UPS = ("test_gallery.py", "test_frameworks.py", "test_conform_command.py")
 
-    items.sort(key=rank)   # stable: the order within each rank is the collected one
+
+def pytest_collection_modifyitems(config, items):
+    """The files of :data:`LONG_SET_UPS` go first: with ``-n 2 --dist loadfile`` one worker
+    starts on the gallery at once while the other takes the rest, so that neither waits on
+    the other at the end."""
+    def rank(item):
+        name = item.path.name
+        return LONG_SET_UPS.index(name) if name in LONG_SET_UPS else len(LONG_SET_UPS)
+
+    items.sort(key=rank)   # stable: each file's tests stay together, in their order
 
 
 @pytest.fixture(scope="session", autouse=True)

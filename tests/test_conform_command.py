@@ -25,8 +25,6 @@ pytest.importorskip("torch")
 pytest.importorskip("setuptools")
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the tests share one install (``installed``): one pytest-xdist worker runs them all
-pytestmark = pytest.mark.xdist_group("installed")
 
 GOOD_PAIR = '''
 import numpy as np

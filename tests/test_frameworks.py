@@ -21,8 +21,6 @@ import hang_guard
 pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the rows share one set of runs (``results``): one pytest-xdist worker runs them all
-pytestmark = pytest.mark.xdist_group("frameworks")
 sys.path.insert(0, str(ROOT / "frameworks"))
 
 import table  # noqa: E402

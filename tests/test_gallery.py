@@ -40,8 +40,6 @@ if str(ROOT) not in sys.path:  # run as the driver script (or by a pytest that d
 import hang_guard  # noqa: E402  (tests/ is on sys.path: pytest's rootdir-less tests, or this file run as a script)
 from tests.gallery import Expect  # noqa: E402
 
-#: the whole gallery runs in one pytest-xdist worker (its driver forks one run per CPU)
-pytestmark = pytest.mark.xdist_group("gallery")
 #: seconds one entry's run may take before it is taken for a hang; quiet, each takes 2-20 s
 ENTRY_LIMIT = 600
 #: the exit code of a run ended by the hang guard (killed by SIGALRM)
