@@ -34,6 +34,7 @@ build on Linux): without it the command prints how to install the CPU build.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -51,7 +52,7 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="npdrop-conform", description="Check a NumPy dropout against torch's, with the same masks.",
+        prog="npdrop-conform", description="Check a dropout (written in NumPy, torch, JAX, Keras or TensorFlow) against torch's, with the same masks.",
         epilog="Other options go to pytest (e.g. -x, -k EXPR, --tb=short).")
     parser.add_argument("impl", metavar="MODULE:NAME", help="your dropout: a class, a forward function, "
                         "or the forward of a pair (its backward is found beside it)")
@@ -147,6 +148,7 @@ def _rerun(matrix) -> Optional[str]:
 
 def one_screen(args: argparse.Namespace, rest: list) -> int:
     """Run the suite with its output in a log; print the summary of :meth:`Matrix.screen`."""
+    from . import terminal
     from .report import Matrix
 
     folder = args.log_dir or tempfile.mkdtemp(prefix="npdrop-conform-")   # shown as given
@@ -174,13 +176,20 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
                 print("\n".join(f.read().splitlines()[-25:]))
         print(f"npdrop-conform: no conformance matrix (exit status {code}); pytest's whole output: {log}")
         return code
+    lines = screen(matrix, log, args.report_md, args.report_json)
+    fitted = terminal.size()
+    print("\n".join(terminal.fit(lines, *fitted) if fitted else lines))
+    return code
+
+
+def screen(matrix, log: str, report_md: str, report_json: str) -> list:
+    """The one screen's lines (unwrapped): :meth:`Matrix.screen` with where to read more."""
     notes = [f"pytest's whole output: {log} (or run with --full)",
-             f"report: {args.report_md} (Markdown), {args.report_json} (JSON)"]
+             f"report: {report_md} (Markdown), {report_json} (JSON)"]
     rerun = _rerun(matrix)
     if rerun:
         notes.append(f"rerun one case with its traceback: {rerun} --full")
-    print("\n".join(matrix.screen(tuple(notes))))
-    return code
+    return matrix.screen(tuple(notes))
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -190,10 +199,14 @@ def main(argv: Optional[list] = None) -> int:
 
         return network_main(argv)
     args, rest = _parser().parse_known_args(argv)
-    for name in ("pytest", "torch"):
-        try:
-            __import__(name)
-        except ImportError:
+    from .lookup import problem
+
+    wrong = problem(args.impl)   # before pytest and torch start: a typo is told at once
+    if wrong:
+        print(f"npdrop-conform: {wrong}", file=sys.stderr)
+        return 4
+    for name in ("pytest", "torch"):   # found, not imported: the child process imports them
+        if importlib.util.find_spec(name) is None:
             print(_missing(name), file=sys.stderr)
             return 4
     if os.getcwd() not in sys.path:

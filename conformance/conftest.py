@@ -134,8 +134,8 @@ def _seeded_global_numpy(request, seed):
     state = np.random.get_state()   # the plugin restores both after each test too
     torch_state = torch.random.get_rng_state() if torch is not None else None
     np.random.seed(seed)
-    if torch is not None:
-        torch.manual_seed(seed)
+    if torch is not None:   # the CPU generator, the one saved and restored (torch.manual_seed also
+        torch.random.default_generator.manual_seed(seed)   # queues a CUDA seeding, with a stack trace, per test)
     try:
         yield
     finally:

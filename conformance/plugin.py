@@ -89,6 +89,7 @@ def write_atomically(path: str, text: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".npdrop-report-")
     try:
+        os.chmod(temporary, 0o666 & ~_umask())   # mkstemp's 0600 is for secrets: a report is read like the log
         with os.fdopen(handle, "w") as f:
             f.write(text)
         os.replace(temporary, path)
@@ -96,6 +97,20 @@ def write_atomically(path: str, text: str) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without setting it where the system tells it (Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def versions() -> dict:

@@ -176,15 +176,10 @@ class Matrix:
         return out
 
     def screen(self, notes: tuple = ()) -> list:
-        """The run on one screen: what was found, the matrix, the verdict, the likely causes
-        with evidence and ``try:``, one line per failed property, then ``notes`` (where the
-        full log and reports are)."""
-        out = [self.meta.get("description", ""), self.text(), "verdict: " + self.verdict()]
-        out += self.run_lines()
-        for d in self.diagnoses:
-            out += cause_lines(d)
-        if self.failed_properties() and not self.diagnoses and self.meta.get("evidence_from", "").startswith("only"):
-            out.append("no likely cause named from the evidence of " + self.meta["evidence_from"])
+        """The run on one screen, its answer last (where a terminal leaves it in view): what
+        was found, the matrix, one line per failed property, ``notes`` (where the full log
+        and reports are), then the verdict and the likely causes with evidence and ``try:``."""
+        out = [self.meta.get("description", ""), self.text()]
         explained = self.explained()
         if explained:
             out.append("failed properties (torch; here, the most telling failure; in training):")
@@ -192,7 +187,12 @@ class Matrix:
         unknown = [p for p in self.properties() if p not in PROPERTIES]
         if unknown:
             out.append("(rows without a prop marker are named after their module: " + ", ".join(unknown) + ")")
-        return [line for block in out + list(notes) for line in block.split("\n")]
+        out += list(notes) + ["verdict: " + self.verdict()] + self.run_lines()
+        for d in self.diagnoses:
+            out += cause_lines(d)
+        if self.failed_properties() and not self.diagnoses and self.meta.get("evidence_from", "").startswith("only"):
+            out.append("no likely cause named from the evidence of " + self.meta["evidence_from"])
+        return [line for block in out for line in block.split("\n")]
 
     def run_lines(self) -> list:
         """What the report's record of the run adds to the verdict: a call that timed out,

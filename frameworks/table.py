@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Optional
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,14 +102,16 @@ NOT_APPLICABLE = {
 }
 
 
-def run(row: Row, workdir: str) -> dict:
-    """The row's JSON report (``{}`` if none was written), its exit status, output tail and time."""
+def run(row: Row, workdir: str, timeout: Optional[float] = 1200) -> dict:
+    """The row's JSON report (``{}`` if none was written), its exit status, output tail and
+    time; its log and reports stay in ``workdir``. ``timeout``: a hang guard (None: none)."""
     report = os.path.join(workdir, f"{abs(hash(row))}.json")
     command = [sys.executable, "-m", "conformance.cli", row.spec, "--reference", row.reference, *row.options,
-               "--report-json", report, "-q", "--tb=no", "-p", "no:cacheprovider", "-W", "ignore"]
+               "--report-json", report, "--log-dir", os.path.join(workdir, f"{abs(hash(row))}-log"),
+               "-q", "--tb=no", "-p", "no:cacheprovider", "-W", "ignore"]
     env = {**os.environ, **dict(row.env), "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - start
     data = json.loads(Path(report).read_text()) if os.path.exists(report) else {}
     return {"report": data, "code": done.returncode, "seconds": seconds, "output": (done.stdout + done.stderr)[-1500:]}

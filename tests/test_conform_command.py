@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import hang_guard
+
 pytest.importorskip("torch")
 pytest.importorskip("setuptools")
 
@@ -87,7 +89,8 @@ def installed(tmp_path_factory):
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     site = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index",
-                    "--quiet", "--target", str(site), str(source)], check=True, timeout=300)
+                    "--quiet", "--target", str(site), str(source)], check=True,
+                   timeout=hang_guard.limit(600))
     project = tmp_path_factory.mktemp("project")
     (project / "good_pair.py").write_text(textwrap.dedent(GOOD_PAIR))
     (project / "bad_layer.py").write_text(textwrap.dedent(BAD_LAYER))
@@ -101,7 +104,7 @@ def _conform(installed, *args):
     assert script.exists(), f"pip install did not create the console script: {sorted(os.listdir(site))}"
     env = {**os.environ, "PYTHONPATH": str(site)}
     run = subprocess.run([sys.executable, str(script), *args, "--tb=no", "-W", "ignore"], cwd=project,
-                         env=env, capture_output=True, text=True, timeout=300)
+                         env=env, capture_output=True, text=True, timeout=hang_guard.limit(600))
     output = run.stdout + run.stderr
     return run.returncode, output
 
@@ -166,17 +169,12 @@ def test_impl_kwargs_build_a_layer_that_needs_constructor_arguments(installed):
     assert "built with data_format='channels_first'" in output and "verdict: pass: all 17 properties" in output
 
 
-def test_without_torch_it_says_how_to_get_the_cpu_build(monkeypatch, capsys):
+def test_without_torch_it_says_how_to_get_the_cpu_build(monkeypatch, capsys, tmp_path):
     from conformance import cli
 
-    real = __import__
-
-    def no_torch(name, *args, **kwargs):
-        if name == "torch":
-            raise ImportError("No module named 'torch'", name="torch")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr("builtins.__import__", no_torch)
+    (tmp_path / "mymod.py").write_text("class Drop:\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "torch", None)   # what the import system reads as "not installed"
     assert cli.main(["mymod:Drop"]) == 4
     err = capsys.readouterr().err
     assert f"-m pip install torch --index-url {cli.TORCH_CPU_INDEX}" in err and "CUDA" in err
@@ -194,7 +192,7 @@ def test_the_users_pytest_configuration_does_not_reach_the_suite(installed, tmp_
     run = subprocess.run([sys.executable, str(user / "venv" / "bin" / "npdrop-conform"), "bad_layer:LayerDropout",
                           "--report-json", str(report), "--tb=no", "-W", "ignore"], cwd=user,
                          env={**os.environ, "PYTHONPATH": str(user / "venv")}, capture_output=True, text=True,
-                         timeout=300)
+                         timeout=hang_guard.limit(600))
     assert run.returncode == 1, (run.stdout + run.stderr)[-3000:]
     found = json.loads(report.read_text())
     assert len(found["failed_properties"]) > 1 and found["totals"]["failed"] > 1, found["failed_properties"]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+import hang_guard
+
 pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,10 +91,10 @@ def user_dir(tmp_path_factory):
     return folder
 
 
-def _run(user_dir, *args, files=("conformance/test_statistics.py",), timeout=240, **popen):
+def _run(user_dir, *args, files=("conformance/test_statistics.py",), timeout=600, **popen):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(user_dir), str(ROOT)])}
     return subprocess.run([sys.executable, "-m", "pytest", *files, *FAST, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout, **popen)
+                          capture_output=True, text=True, timeout=hang_guard.limit(timeout), **popen)
 
 
 def _report(path: Path) -> dict:
@@ -150,13 +152,13 @@ def test_a_killed_run_writes_an_incomplete_report(user_dir, tmp_path):
                             "user_dropout:HangsOnLargeInput", "--report-json", str(report)],
                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        for _ in range(1200):
-            if marker.exists() or run.poll() is not None:
-                break
+        deadline = hang_guard.limit(600)
+        started = time.monotonic()
+        while not (marker.exists() or run.poll() is not None or deadline and time.monotonic() - started > deadline):
             time.sleep(0.05)
         assert marker.exists(), "the implementation was never called with the large input"
         run.send_signal(signal.SIGTERM)
-        output, _ = run.communicate(timeout=60)
+        output, _ = run.communicate(timeout=hang_guard.limit(300))
     finally:
         if run.poll() is None:
             run.kill()
@@ -223,6 +225,16 @@ def test_a_report_is_replaced_whole_never_written_in_place(tmp_path):
     assert os.listdir(tmp_path) == ["report.json"]
 
 
+def test_a_report_is_as_readable_as_the_log_beside_it(tmp_path):
+    """The reports follow the umask, as the log (a plain ``open``) does: not mkstemp's 0600."""
+    from conformance.plugin import write_atomically
+
+    write_atomically(str(tmp_path / "report.json"), "{}")
+    (tmp_path / "pytest.log").write_text("")
+    mode = lambda name: oct((tmp_path / name).stat().st_mode & 0o777)  # noqa: E731
+    assert mode("report.json") == mode("pytest.log")
+
+
 def test_under_xdist_a_hung_call_ends_its_worker_and_the_report_says_so(user_dir, tmp_path):
     """pytest -n 2: the worker whose call hangs exits past the limit; pytest-xdist reports its
     test as crashed, the run goes on, and the report lists the test and is incomplete."""
@@ -238,11 +250,11 @@ def test_under_xdist_a_hung_call_ends_its_worker_and_the_report_says_so(user_dir
     assert "CRASHED: conformance/test_statistics.py::test_keep_rate[Dropout-p0.1-1e7]" in output
 
 
-def _conform(user_dir, *args, timeout=300):
+def _conform(user_dir, *args, timeout=600):
     """``npdrop-conform`` (its one-screen mode) from the user's directory."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(user_dir), str(ROOT)])}
     return subprocess.run([sys.executable, "-m", "conformance.cli", *args, *FAST], cwd=user_dir, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=hang_guard.limit(timeout))
 
 
 def test_a_hung_call_is_named_on_the_one_screen_with_exit_6(user_dir, tmp_path):

@@ -5,6 +5,8 @@ import sys
 import numpy as np
 import pytest
 
+import hang_guard
+
 import npdrop
 from npdrop.dtypes import is_bfloat16, is_float, opmath
 
@@ -18,7 +20,7 @@ def test_runtime_works_without_ml_dtypes():
         "assert y.dtype == np.float32 and set(np.unique(y)) <= {0.0, 2.0}\n"
         "print('ok')\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=hang_guard.limit(300))
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr
 
 
@@ -26,7 +28,7 @@ def test_npdrop_does_not_import_ml_dtypes():
     code = ("import sys, numpy as np, npdrop\n"
             "npdrop.AlphaDropout(0.3, rng=0).train()(np.ones(50, np.float16))\n"
             "print('ml_dtypes' in sys.modules)\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=hang_guard.limit(300))
     assert run.stdout.strip() == "False", run.stdout + run.stderr
 
 

@@ -12,6 +12,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+import hang_guard
+
 import npdrop
 from npdrop import _parallel
 from npdrop.fastmask import FastSource, draw_block, threshold
@@ -264,11 +266,11 @@ def test_forked_child_does_not_wait_on_the_parents_pool_threads(threads):
     queue = ctx.Queue()
     child = ctx.Process(target=_child_forward, args=(queue,))
     child.start()
-    child.join(timeout=60)
+    child.join(timeout=hang_guard.limit(300))
     if child.is_alive():
         child.kill()
         pytest.fail("a forked child hung on the parent's thread pool")
-    assert child.exitcode == 0 and 0 < queue.get(timeout=5) < BIG
+    assert child.exitcode == 0 and 0 < queue.get(timeout=hang_guard.limit(60)) < BIG
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0, -0.1, float("nan")])

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import hang_guard
+
 pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +49,7 @@ def _installed(label: str) -> bool:
 def results():
     labels = [label for label in EXPECTED if _installed(label)]
     with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(labels, pool.map(lambda label: table.run(ROWS[label], workdir), labels)))
+        return dict(zip(labels, pool.map(lambda label: table.run(ROWS[label], workdir, hang_guard.limit(1200)), labels)))
 
 
 @pytest.mark.parametrize("label", [pytest.param(label, marks=pytest.mark.skipif(

@@ -2,9 +2,11 @@
 import subprocess
 import sys
 
+import hang_guard
+
 
 def _run(code: str) -> str:
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=hang_guard.limit(300))
     assert run.returncode == 0, run.stdout + run.stderr
     return run.stdout.strip()
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import hang_guard
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```(console|python)\n(.*?)```", README, flags=re.S)
@@ -69,7 +71,7 @@ def parse(block: str):
 
 
 @pytest.mark.parametrize("block", CONSOLE, ids=[parse(b)[0][:60] for b in CONSOLE])
-def test_console_block_output(block):
+def test_console_block_output(block, tmp_path):
     command, expected = parse(block)
     if ("conform" in command or "replay" in command) and not has_torch():
         pytest.skip("needs torch")
@@ -80,7 +82,11 @@ def test_console_block_output(block):
         argv[0] = sys.executable
     elif argv[0] == "npdrop-conform":
         argv[:1] = [sys.executable, "-m", "conformance.cli"]
-    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if "--log-dir" in argv:   # the folder the README shows is this test's own, in what is run and shown
+        shown = argv[argv.index("--log-dir") + 1]
+        argv[argv.index("--log-dir") + 1] = str(tmp_path)
+        expected = [line.replace(shown, str(tmp_path)) for line in expected]
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=hang_guard.limit(600))
     output = [line.rstrip() for line in (run.stdout + run.stderr).splitlines()]
     tol = NUMERIC.get(command)
     position = 0

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import hang_guard
+
 from conformance import words
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +35,7 @@ def _ids(*options):
     run = subprocess.run([sys.executable, "-m", "pytest", "conformance/test_forward.py", "conformance/test_statistics.py",
                           "--collect-only", "-q", "-p", "no:cacheprovider",
                           "--impl", "examples.cs231n_dropout:dropout_forward", *options],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=hang_guard.limit(600))
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     return [line for line in run.stdout.splitlines() if "::" in line]
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import importlib
 from dataclasses import dataclass
 from typing import Optional
@@ -83,10 +84,23 @@ def _target(spec: str):
     if not sep or not module_name or not name:
         raise ValueError(f"--impl expects MODULE:NAME (e.g. mypkg.layers:MyDropout), got {spec!r}")
     module = importlib.import_module(module_name)
-    target = module
+    target, found = module, module_name
     for part in name.split("."):
-        module, target = target, getattr(target, part)
+        try:
+            module, target = target, getattr(target, part)
+        except AttributeError as exc:
+            raise AttributeError(f"{exc}{_closest(part, dir(target), found)}") from None
+        found += (":" if found == module_name else ".") + part
     return module_name, module, target
+
+
+def _closest(name: str, names: list, where: str) -> str:
+    """The names beside a misspelt one, as the next thing to try."""
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    if not close:
+        return ""
+    joint = ":" if ":" not in where else "."
+    return f"; closest names it has: {', '.join(close)} (e.g. {where}{joint}{close[0]})"
 
 
 def impl_kwargs(text: Optional[str]) -> tuple:
