@@ -34,12 +34,15 @@ def own_temporary_directory(tmp_path_factory):
     """``TMPDIR`` for the processes the tests start (``npdrop-conform`` makes its log folder
     there), removed at the end: a run leaves nothing in the machine's temporary directory.
     And no ``COLUMNS``/``LINES``: those processes print to a pipe, whole lines (a test that
-    wants a terminal's width sets them itself)."""
+    wants a terminal's width sets them itself), even where pytest runs on a terminal."""
     folder = tmp_path_factory.mktemp("tmpdir")
     saved = {name: os.environ.get(name) for name in ("TMPDIR", "COLUMNS", "LINES")}, tempfile.tempdir
     os.environ["TMPDIR"] = tempfile.tempdir = str(folder)
-    os.environ.pop("COLUMNS", None)
-    os.environ.pop("LINES", None)
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+        # GNU readline, which pytest imports, puts the terminal's size in the C environment
+        # (not os.environ) when stdin is a terminal, and child processes inherit that
+        os.unsetenv(name)
     yield folder
     for name, value in saved[0].items():
         if value is None:
