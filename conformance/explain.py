@@ -35,6 +35,7 @@ TORCH = {
     "nn-injection": "torch's own modules draw through the injected masks",
     "torch-func": "torch.func and native_dropout draws are injected",
     "mlp": "an MLP trained with SGD in torch",
+    "network": "a torch twin of the whole network, with the same weights and masks, gives the same loss and gradients",
     "harness": "the harness's own checks",
 }
 
