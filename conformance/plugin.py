@@ -29,7 +29,6 @@ import platform
 import signal
 import tempfile
 import threading
-import traceback
 from typing import Optional
 
 import numpy as np
@@ -38,6 +37,7 @@ import pytest
 from . import evidence, words
 from .diagnose import Findings, diagnose
 from .guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT, OUTPUT_CAP, Guard, install
+from .adapters.usercode import load_refusal
 from .report import NOT_APPLICABLE, UNSUPPORTED, Matrix
 
 try:
@@ -49,6 +49,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 NAME = "npdrop-conformance"
 #: the name of a test's cell (property, variant) in its report's ``user_properties``
 CELL = "npdrop-cell"
+#: what ended the implementation's process during a test (a call that crashed or timed out)
+INCIDENT = "npdrop-incident"
 #: the numpy error state the suite's own arithmetic runs under
 TOOL_ERRSTATE = dict(divide="warn", over="warn", under="ignore", invalid="warn")
 
@@ -109,15 +111,6 @@ def versions() -> dict:
     return found
 
 
-def where_loading_failed(exc: BaseException) -> str:
-    """``file:line`` in the user's code of an exception raised while importing or probing it."""
-    if isinstance(exc, SyntaxError) and exc.filename:
-        return f"{exc.filename}:{exc.lineno}"
-    skip = (HERE, os.path.dirname(np.__file__), os.path.dirname(os.__file__), "<frozen")
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(skip)]
-    return f"{frames[-1].filename}:{frames[-1].lineno} (in {frames[-1].name})" if frames else ""
-
-
 class ConformancePlugin:
     """One pytest run of the conformance suite (registered as :data:`NAME`)."""
 
@@ -162,25 +155,25 @@ class ConformancePlugin:
 
         config = self.config
         spec = config.getoption("impl")
-        saved = _GlobalState()
-        try:
-            with self.guard.calling(f"loading {spec or 'npdrop'} (import and probing calls)"):
-                impl = load_impl(spec, config.getoption("reference"), forward=config.getoption("forward"),
-                                 backward=config.getoption("backward"), p_means=config.getoption("p_means"),
-                                 form_name=config.getoption("form"), array_lib=config.getoption("array_lib"),
-                                 kwargs=config.getoption("impl_kwargs"),
-                                 mode_global=config.getoption("mode_global"))
-        except (ImportError, AttributeError, ValueError) as exc:
-            where = "" if isinstance(exc, ValueError) else where_loading_failed(exc)
-            raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}"
-                                    + (f"\n  at {where}" if where else "")) from None
-        except (Exception, SystemExit) as exc:
-            what = "exit" if isinstance(exc, SystemExit) else type(exc).__name__
-            raise pytest.UsageError(f"conformance: loading the implementation {spec} raised {what}: {exc}\n"
-                                    f"  at {where_loading_failed(exc) or 'location unknown'}") from None
-        finally:
-            saved.restore()
-            self.guard.take_output()
+        options = dict(forward=config.getoption("forward"), backward=config.getoption("backward"),
+                       p_means=config.getoption("p_means"), form_name=config.getoption("form"),
+                       array_lib=config.getoption("array_lib"), kwargs=config.getoption("impl_kwargs"),
+                       mode_global=config.getoption("mode_global"))
+        if spec not in (None, "", "npdrop"):   # the user's code: in a process of its own (conformance/worker.py)
+            from .worker import load_apart
+
+            impl = load_apart(spec, config.getoption("reference"), options, self.guard, self._timed_out,
+                              config.getoption("worker_prefix", None))
+        else:
+            saved = _GlobalState()
+            try:
+                with self.guard.calling(f"loading {spec or 'npdrop'} (import and probing calls)"):
+                    impl = load_impl(spec, config.getoption("reference"), **options)
+            except (Exception, SystemExit) as exc:
+                raise pytest.UsageError(load_refusal(spec, exc)) from None
+            finally:
+                saved.restore()
+                self.guard.take_output()
         self.impl = impl
         words.speak(impl.keeps_p)    # messages, test ids and reports in the user's p, on every worker
         self.meta.update(impl=impl.spec, p_means="keep" if impl.keeps_p else "drop",
@@ -243,9 +236,15 @@ class ConformancePlugin:
         outcome = yield
         report = outcome.get_result()
         report.sections = [(title, _capped(text)) for title, text in report.sections]
+        incidents = self.impl.take_incidents() if hasattr(self.impl, "take_incidents") else ()
+        if incidents:   # the implementation's process ended in this test: it did not finish
+            report.user_properties.append((INCIDENT, "; ".join(incidents)))
 
     def pytest_runtest_logreport(self, report):
-        properties = dict((k, v) for k, v in report.user_properties if k in (CELL, evidence.PROPERTY))
+        properties = dict((k, v) for k, v in report.user_properties if k in (CELL, evidence.PROPERTY, INCIDENT))
+        if INCIDENT in properties:
+            with self._lock:
+                self.crashed[report.nodeid] = str(properties[INCIDENT])[-300:]
         if CELL not in properties:
             if report.failed and report.nodeid in self.expected:   # a pytest-xdist worker that died in it
                 with self._lock:
@@ -328,6 +327,8 @@ class ConformancePlugin:
 
     def pytest_unconfigure(self, config):
         self.guard.stop()
+        if hasattr(self.impl, "close"):
+            self.impl.close()
         words.speak(False)
         install(None)
         if self._previous_sigterm is not None:
