@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -45,14 +46,30 @@ def _builtin(exc: BaseException) -> str:
     return next(k.__name__ for k in type(exc).__mro__ if k.__module__ == "builtins")
 
 
+class Announcing(Guard):
+    """The guard of every call into the implementation, telling the judge which call it is
+    making before it makes it (the judge names a call that never returns)."""
+
+    def __init__(self, announce):
+        super().__init__(None, lambda what, limit: None)
+        self.announce = announce
+
+    @contextmanager
+    def calling(self, what: str, *, capture: bool = True):
+        if self._depth == 0:
+            self.announce(what)
+        with super().calling(what, capture=capture):
+            yield
+
+
 class Servant:
     """The loaded implementation and its live instances, by number."""
 
-    def __init__(self):
+    def __init__(self, announce=lambda what: None):
         self.impl = None
         self.drivers: dict = {}
         self.count = 0
-        self.guard = Guard(None, lambda what, limit: None)
+        self.guard = Announcing(announce)
         install(self.guard)
         self.streams = streams.Streams()
         self.dtype = None
@@ -141,8 +158,14 @@ def _die_with_parent() -> None:
 def main() -> None:
     requests, replies = _own_channel()
     _die_with_parent()
-    servant = Servant()
-    replies.write(wire.encode({"ready": os.getpid()}))
+    def send(message) -> None:
+        for piece in wire.pieces(message):
+            view = memoryview(piece).cast("B")
+            while len(view):
+                view = view[replies.write(view):]
+
+    servant = Servant(lambda what: send({"calling": what}))
+    send({"ready": os.getpid()})
     while True:
         try:
             (size,) = struct.unpack("<Q", _read(requests, 8))

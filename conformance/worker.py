@@ -72,6 +72,7 @@ class Worker:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         start_new_session=True, env=env, bufsize=0)
         self.tail = b""
+        self.calling = ""    #: the call into the implementation in progress, as the worker announced it
         self._requests, self._replies = self.process.stdin.fileno(), self.process.stdout.fileno()
         for fd in (self._requests, self._replies):
             os.set_blocking(fd, False)
@@ -93,17 +94,30 @@ class Worker:
             self.tail = (self.tail + chunk)[-TAIL:]
 
     def request(self, message: dict, limit: Optional[float], what: str) -> dict:
+        """Send ``message``, return the reply. The worker announces each call into the
+        implementation before making it, so a call that does not return is named as the user's."""
         deadline = None if limit is None else time.monotonic() + limit
+        self.calling = what
         self._send(wire.pieces(message), deadline, what)
-        return self._receive(deadline, what)
+        while True:
+            reply = self._receive(deadline, self.calling)
+            if not (isinstance(reply, dict) and "calling" in reply):
+                return reply
+            self.calling = str(reply["calling"])[:500]
 
     def _wait(self, fd: int, write: bool, deadline: Optional[float], what: str) -> None:
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            raise TimedOut(what)
-        ready = select.select([], [fd], [], left) if write else select.select([fd], [], [], left)
-        if not any(ready):
-            raise TimedOut(what)
+        """Until ``fd`` is ready; :class:`TimedOut` past ``deadline``, :class:`Gone` once the
+        process has ended (a child it forked may hold the pipe open, so no end of file comes)."""
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimedOut(what)
+            step = 0.2 if left is None else min(left, 0.2)
+            ready = select.select([], [fd], [], step) if write else select.select([fd], [], [], step)
+            if any(ready):
+                return
+            if self.process.poll() is not None:
+                raise Gone(self.ended())
 
     def _send(self, frame: list, deadline, what: str) -> None:
         for piece in frame:
@@ -265,12 +279,14 @@ class RemoteImpl:
         try:
             reply = self.worker.request(message, self.limit, what)
         except TimedOut:
+            what = self.worker.calling or what
             self.close()
             self.incidents.append(f"TIMED OUT: {what} did not return within {self.limit:g} s; its process was ended")
             if self.on_timeout is not None:
                 self.on_timeout(what, self.limit)
             raise UserCodeError(f"{what} did not return within {self.limit:g} s (--call-timeout)") from None
         except Gone as gone:
+            what = self.worker.calling or what
             self.close()
             self.incidents.append(f"CRASHED: {what}: {gone}")
             raise UserCodeError(f"{what}: {gone}; this call failed") from None
