@@ -34,7 +34,6 @@ build on Linux): without it the command prints how to install the CPU build.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -43,6 +42,8 @@ import sys
 import tempfile
 import threading
 from typing import Optional
+
+from . import childrun
 
 SUITE = os.path.dirname(os.path.abspath(__file__))
 #: PyTorch's own wheel index for its CPU builds (the Makefile's TORCH_INDEX).
@@ -112,13 +113,14 @@ def _verbose(rest: list) -> bool:
     return any(a == "--verbose" or re.fullmatch(r"-v+", a) for a in rest)
 
 
-def _child(arguments: list, log: str) -> int:
+def _child(arguments: list, log: str, nonce: str = "") -> int:
     """``python -m pytest arguments`` in a child process, its output into ``log``: a call that
     times out ends that process (exit 6), never this one, which still prints the screen.
     Ctrl-C reaches both; SIGTERM is passed on. The child's status is returned."""
     with open(log, "w") as out:
         child = subprocess.Popen([sys.executable, "-m", "pytest", *arguments], stdout=out,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 env=childrun.environment(nonce))
         previous = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signal.SIGTERM))
@@ -150,22 +152,27 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
     from .report import Matrix
 
     folder = args.log_dir or tempfile.mkdtemp(prefix="npdrop-conform-")   # shown as given
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        print(f"npdrop-conform: --log-dir {folder}: cannot create it ({exc.strerror})", file=sys.stderr)
+        return 4
     log = os.path.join(folder, "pytest.log")
     args.report_json = args.report_json or os.path.join(folder, "report.json")
     args.report_md = args.report_md or os.path.join(folder, "report.md")
     for name in ("report_json", "report_md"):   # a report left from an earlier run is not read as this one's
         if os.path.isfile(getattr(args, name)):
             os.remove(getattr(args, name))
-    code = _child(pytest_arguments(args, rest), log)
-    if not os.path.isfile(args.report_json):
+    nonce = childrun.new_nonce()
+    code = _child(pytest_arguments(args, rest), log, nonce)
+    record, why_not = childrun.own_report(args.report_json, nonce)
+    if record is None:
         with open(log) as f:
             tail = f.read().splitlines()[-25:]
         print("\n".join(tail))
-        print(f"npdrop-conform: no conformance matrix (exit status {code}); pytest's whole output: {log}")
-        return code
-    with open(args.report_json) as f:
-        matrix = Matrix.from_json(json.load(f))
+        print(f"npdrop-conform: no conformance matrix ({why_not}; exit status {code}); pytest's whole output: {log}")
+        return code or 1
+    matrix = Matrix.from_json(record)
     if not matrix.cells:   # nothing was compared: a hang while loading, or pytest's last lines say why
         if matrix.meta.get("timed_out"):
             print("\n".join(matrix.run_lines()))
@@ -176,6 +183,9 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
         return code
     notes = [f"pytest's whole output: {log} (or run with --full)",
              f"report: {args.report_md} (Markdown), {args.report_json} (JSON)"]
+    chosen = childrun.selection(rest)
+    if chosen:
+        notes.insert(0, f"selection: {chosen}: only the selected tests ran")
     rerun = _rerun(matrix)
     if rerun:
         notes.append(f"rerun one case with its traceback: {rerun} --full")
@@ -190,6 +200,12 @@ def main(argv: Optional[list] = None) -> int:
 
         return network_main(argv)
     args, rest = _parser().parse_known_args(argv)
+    wrong = childrun.refused(args.report_json, args.report_md, args.log_dir)
+    if wrong:   # before anything runs, in one line
+        print(f"npdrop-conform: {wrong}", file=sys.stderr)
+        return 4
+    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):   # only the command line selects and plugs in
+        os.environ.pop(name, None)
     for name in ("pytest", "torch"):
         try:
             __import__(name)

@@ -34,7 +34,7 @@ from typing import Optional
 import numpy as np
 import pytest
 
-from . import evidence, words
+from . import evidence, incomplete, words
 from .diagnose import Findings, diagnose
 from .guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT, OUTPUT_CAP, Guard, install
 from .adapters.usercode import load_refusal
@@ -49,6 +49,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 NAME = "npdrop-conformance"
 #: the name of a test's cell (property, variant) in its report's ``user_properties``
 CELL = "npdrop-cell"
+#: the environment variable npdrop-conform hands its child the report's nonce in
+NONCE = "NPDROP_REPORT_NONCE"
 #: what ended the implementation's process during a test (a call that crashed or timed out)
 INCIDENT = "npdrop-incident"
 #: the numpy error state the suite's own arithmetic runs under
@@ -83,6 +85,11 @@ def check_writable(path: Optional[str], option: str) -> None:
             pass
     except OSError as exc:
         raise pytest.UsageError(f"{option} {path}: cannot write there ({exc})") from None
+
+
+def _absolute(path: Optional[str]) -> Optional[str]:
+    """A report path resolved now, before anything else runs (a later chdir changes nothing)."""
+    return os.path.abspath(path) if path else path
 
 
 def write_atomically(path: str, text: str) -> None:
@@ -131,9 +138,11 @@ class ConformancePlugin:
         self.written = False
         self.matrix: Optional[Matrix] = None
         self._lock = threading.Lock()
-        self.json_path = config.getoption("report_json")
-        self.md_path = config.getoption("report_md")
+        self.json_path, self.md_path = (_absolute(config.getoption(o)) for o in ("report_json", "report_md"))
+        self.nonce = os.environ.pop(NONCE, None)   #: npdrop-conform's mark: the report it reads is this run's
         if not self.worker:
+            if self.json_path and self.md_path and os.path.realpath(self.json_path) == os.path.realpath(self.md_path):
+                raise pytest.UsageError(f"--report-json and --report-md name the same file ({self.json_path})")
             check_writable(self.json_path, "--report-json")
             check_writable(self.md_path, "--report-md")
         words.speak(False)            # torch's p until the implementation says otherwise (load)
@@ -244,7 +253,7 @@ class ConformancePlugin:
         properties = dict((k, v) for k, v in report.user_properties if k in (CELL, evidence.PROPERTY, INCIDENT))
         if INCIDENT in properties:
             with self._lock:
-                self.crashed[report.nodeid] = str(properties[INCIDENT])[-300:]
+                self.crashed[report.nodeid] = str(properties[INCIDENT])[:500]
         if CELL not in properties:
             if report.failed and report.nodeid in self.expected:   # a pytest-xdist worker that died in it
                 with self._lock:
@@ -308,7 +317,10 @@ class ConformancePlugin:
         if self.worker or self.matrix is None:
             return
         if self.json_path:
-            write_atomically(self.json_path, json.dumps(self.matrix.to_json(), indent=1))
+            record = self.matrix.to_json()
+            if self.nonce:
+                record["nonce"] = self.nonce
+            write_atomically(self.json_path, json.dumps(record, indent=1))
         if self.md_path:
             write_atomically(self.md_path, self.matrix.markdown())
         self.written = True
@@ -319,6 +331,9 @@ class ConformancePlugin:
             return
         self.exit_status = int(exitstatus)
         self.matrix = self.assemble()
+        if self.exit_status == 0 and incomplete.why(self.matrix.meta):   # never a pass for what did not finish
+            self.exit_status = session.exitstatus = 1
+            self.matrix.meta["exit_status"] = 1
         if self.matrix.cells or self.json_path or self.md_path:
             self.write()
 

@@ -232,7 +232,7 @@ def load_apart(spec: str, reference: str, options: dict, guard, on_timeout, pref
     except Refused as exc:
         raise pytest.UsageError(str(exc)) from None
     except (UserCodeError, Gone, OSError) as exc:
-        raise pytest.UsageError(f"conformance: loading the implementation {spec}: {exc}") from None
+        raise pytest.UsageError(f"conformance: {exc}") from None
 
 
 class RemoteImpl:
