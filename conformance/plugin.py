@@ -295,7 +295,7 @@ class ConformancePlugin:
         not_run = sorted(self.expected - {n for n, _ in results})
         stopped = self.exit_status not in (0, 1) or self.timed_out is not None
         matrix.meta.update(
-            complete=not stopped and not not_run and bool(results), exit_status=self.exit_status,
+            complete=not stopped and not not_run and not self.crashed and bool(results), exit_status=self.exit_status,
             command=["pytest", *self.config.invocation_params.args], versions=versions(),
             tests={"selected": len(self.expected | {n for n, _ in results}), "reported": len(results),
                    "not_run": len(not_run)},

@@ -46,6 +46,50 @@ def _builtin(exc: BaseException) -> str:
     return next(k.__name__ for k in type(exc).__mro__ if k.__module__ == "builtins")
 
 
+#: array libraries whose first import does not count against the call limit: with the
+#: implementation in the judge's process, torch was imported already and cost it nothing
+LIBRARIES = frozenset({"torch", "jax", "jaxlib", "flax", "equinox", "haiku", "optax", "tensorflow", "keras",
+                       "ml_dtypes", "scipy"})
+
+
+class LibraryImports:
+    """A ``sys.meta_path`` finder that tells the judge when the first import of one of
+    :data:`LIBRARIES` starts and ends (its loader, wrapped, runs the module as usual)."""
+
+    def __init__(self, announce):
+        self.announce = announce
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in LIBRARIES:
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _Announced(spec.loader, self.announce, name)
+        return spec
+
+
+class _Announced:
+    """A loader that says when it starts and ends running its module."""
+
+    def __init__(self, loader, announce, name):
+        self.loader, self.announce, self.name = loader, announce, name
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.announce({"library": self.name})
+        try:
+            self.loader.exec_module(module)
+        finally:
+            self.announce({"library": None})
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+
 class Announcing(Guard):
     """The guard of every call into the implementation, telling the judge which call it is
     making before it makes it (the judge names a call that never returns)."""
@@ -164,6 +208,7 @@ def main() -> None:
             while len(view):
                 view = view[replies.write(view):]
 
+    sys.meta_path.insert(0, LibraryImports(send))
     servant = Servant(lambda what: send({"calling": what}))
     send({"ready": os.getpid()})
     while True:

@@ -99,8 +99,15 @@ class Worker:
         deadline = None if limit is None else time.monotonic() + limit
         self.calling = what
         self._send(wire.pieces(message), deadline, what)
+        paused = None
         while True:
             reply = self._receive(deadline, self.calling)
+            if isinstance(reply, dict) and "library" in reply:   # an array library's first import: not counted
+                if reply["library"] and paused is None and deadline is not None:
+                    paused, deadline = deadline - time.monotonic(), time.monotonic() + START_TIMEOUT
+                elif not reply["library"] and paused is not None:
+                    deadline, paused = time.monotonic() + paused, None
+                continue
             if not (isinstance(reply, dict) and "calling" in reply):
                 return reply
             self.calling = str(reply["calling"])[:500]
