@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
                         "dezero:Config.train")
     parser.add_argument("--call-timeout", metavar="SECONDS", help="the longest one call into your code may "
                         "take (default 60; 0: no limit); past it the run ends with exit status 6")
+    parser.add_argument("--worker-prefix", metavar="'CMD ...'", help="a command put before the process your "
+                        "code runs in: another user ('sudo -u nobody') or a sandbox")
     parser.add_argument("--report-json", metavar="PATH", help="write the conformance matrix as JSON")
     parser.add_argument("--report-md", metavar="PATH", help="write the conformance matrix as Markdown")
     parser.add_argument("--full", action="store_true", help="print pytest's whole output (so does -v), "
@@ -92,7 +94,7 @@ def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
                 "--impl", args.impl,
                 "--reference", args.reference, "--repro-command", "npdrop-conform"]
     for name in ("p_means", "form", "forward", "backward", "array_lib", "impl_kwargs", "mode_global",
-                 "call_timeout", "report_json", "report_md"):
+                 "call_timeout", "worker_prefix", "report_json", "report_md"):
         value = getattr(args, name)
         if value is not None:
             if name.startswith("report"):

@@ -123,6 +123,7 @@ def test_reports_and_log_must_be_distinct_files(tmp_path, args, words):
     assert done.returncode == 4 and words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-def test_a_worker_prefix_runs_the_implementation_under_that_command(tmp_path):
-    code, screen, record = conform(tmp_path, "threads:Dropout", "--worker-prefix", "env NPDROP_UNDER_PREFIX=1")
-    assert code == 0 and record["complete"] is True, screen[-3000:]
+@pytest.mark.parametrize("prefix, status", [(["--worker-prefix", "env NPDROP_UNDER_PREFIX=1"], 0), ([], 1)])
+def test_a_worker_prefix_runs_the_implementation_under_that_command(tmp_path, prefix, status):
+    code, screen, record = conform(tmp_path, "prefixed:Dropout", *prefix)
+    assert code == status and record["complete"] is True, screen[-3000:]
