@@ -355,11 +355,12 @@ class ConformancePlugin:
         raise KeyboardInterrupt("terminated (SIGTERM)")
 
     def _timed_out(self, what: str, limit: float) -> None:
-        """Watchdog thread: a call has not returned within ``limit`` s. Name it and its test,
+        """A call has not returned within ``limit`` s (the watchdog thread, or the worker's
+        deadline: conformance/worker.py, which has ended the worker already). Name it and its test,
         write the report (``complete: false``), and end the process with :data:`EXIT_TIMEOUT`."""
         test = f" in {self.current}" if self.current else ""
-        message = (f"{what} did not return within {limit:g} s (--call-timeout){test}; a hung call "
-                   f"cannot be stopped, so the run ends here (exit {EXIT_TIMEOUT})")
+        message = (f"{what} did not return within {limit:g} s (--call-timeout){test}; the run ends here "
+                   f"(exit {EXIT_TIMEOUT})")
         try:
             capture = self.config.pluginmanager.getplugin("capturemanager")
             if capture is not None:   # the message goes to the real stderr, not the test's capture

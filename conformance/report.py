@@ -204,8 +204,7 @@ class Matrix:
         if timed_out:
             test = f" in {timed_out['test']}" if timed_out.get("test") else ""
             out.append(f"TIMED OUT: {timed_out['call']} did not return within {timed_out['limit_s']:g} s "
-                       f"(--call-timeout){test}; a hung call cannot be stopped, so the run ended there "
-                       f"(exit {meta.get('exit_status')})")
+                       f"(--call-timeout){test}; the run ended there (exit {meta.get('exit_status')})")
         for test, cause in meta.get("crashed", {}).items():
             own = str(cause).startswith(("CRASHED: ", "TIMED OUT: ", "NOT RUN: "))   # the implementation's process
             out.append(f"CRASHED: {test}: {str(cause).partition(': ')[2]}" if own else
