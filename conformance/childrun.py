@@ -17,6 +17,8 @@ from typing import Optional
 
 #: the environment variable the nonce travels in (conformance.plugin.NONCE)
 NONCE = "NPDROP_REPORT_NONCE"
+#: why no report was read, when none was written
+NO_REPORT = "no report was written"
 #: pytest options that choose which tests run: (option, takes a value)
 SELECTING = {"-k": True, "-m": True, "--deselect": True, "-x": False, "--exitfirst": False, "--maxfail": True,
              "--lf": False, "--last-failed": False, "--sw": False, "--stepwise": False}
@@ -73,7 +75,7 @@ def own_report(path: str, nonce: str) -> tuple:
     """``(record, None)`` for the JSON report this run's child wrote at ``path``, else
     ``(None, why not)``: missing, unreadable, or written by something else."""
     if not os.path.isfile(path):
-        return None, "no report was written"
+        return None, NO_REPORT
     try:
         with open(path) as f:
             record = json.load(f)

@@ -172,7 +172,8 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
         with open(log) as f:
             tail = f.read().splitlines()[-25:]
         print("\n".join(tail))
-        print(f"npdrop-conform: no conformance matrix ({why_not}; exit status {code}); pytest's whole output: {log}")
+        why_not = "" if why_not == childrun.NO_REPORT else f"{why_not}; "
+        print(f"npdrop-conform: no conformance matrix ({why_not}exit status {code}); pytest's whole output: {log}")
         return code or 1
     matrix = Matrix.from_json(record)
     if not matrix.cells:   # nothing was compared: a hang while loading, or pytest's last lines say why
