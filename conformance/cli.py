@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import re
 import signal
@@ -44,6 +43,8 @@ import sys
 import tempfile
 import threading
 from typing import Optional
+
+from . import childrun
 
 SUITE = os.path.dirname(os.path.abspath(__file__))
 #: PyTorch's own wheel index for its CPU builds (the Makefile's TORCH_INDEX).
@@ -73,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
                         "dezero:Config.train")
     parser.add_argument("--call-timeout", metavar="SECONDS", help="the longest one call into your code may "
                         "take (default 60; 0: no limit); past it the run ends with exit status 6")
+    parser.add_argument("--worker-prefix", metavar="'CMD ...'", help="a command put before the process your "
+                        "code runs in: another user ('sudo -u nobody') or a sandbox")
     parser.add_argument("--report-json", metavar="PATH", help="write the conformance matrix as JSON")
     parser.add_argument("--report-md", metavar="PATH", help="write the conformance matrix as Markdown")
     parser.add_argument("--full", action="store_true", help="print pytest's whole output (so does -v), "
@@ -92,7 +95,7 @@ def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
                 "--impl", args.impl,
                 "--reference", args.reference, "--repro-command", "npdrop-conform"]
     for name in ("p_means", "form", "forward", "backward", "array_lib", "impl_kwargs", "mode_global",
-                 "call_timeout", "report_json", "report_md"):
+                 "call_timeout", "worker_prefix", "report_json", "report_md"):
         value = getattr(args, name)
         if value is not None:
             if name.startswith("report"):
@@ -113,13 +116,14 @@ def _verbose(rest: list) -> bool:
     return any(a == "--verbose" or re.fullmatch(r"-v+", a) for a in rest)
 
 
-def _child(arguments: list, log: str) -> int:
+def _child(arguments: list, log: str, nonce: str = "") -> int:
     """``python -m pytest arguments`` in a child process, its output into ``log``: a call that
     times out ends that process (exit 6), never this one, which still prints the screen.
     Ctrl-C reaches both; SIGTERM is passed on. The child's status is returned."""
     with open(log, "w") as out:
         child = subprocess.Popen([sys.executable, "-m", "pytest", *arguments], stdout=out,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 env=childrun.environment(nonce))
         previous = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signal.SIGTERM))
@@ -152,22 +156,28 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
     from .report import Matrix
 
     folder = args.log_dir or tempfile.mkdtemp(prefix="npdrop-conform-")   # shown as given
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        print(f"npdrop-conform: --log-dir {folder}: cannot create it ({exc.strerror})", file=sys.stderr)
+        return 4
     log = os.path.join(folder, "pytest.log")
     args.report_json = args.report_json or os.path.join(folder, "report.json")
     args.report_md = args.report_md or os.path.join(folder, "report.md")
     for name in ("report_json", "report_md"):   # a report left from an earlier run is not read as this one's
         if os.path.isfile(getattr(args, name)):
             os.remove(getattr(args, name))
-    code = _child(pytest_arguments(args, rest), log)
-    if not os.path.isfile(args.report_json):
+    nonce = childrun.new_nonce()
+    code = _child(pytest_arguments(args, rest), log, nonce)
+    record, why_not = childrun.own_report(args.report_json, nonce)
+    if record is None:
         with open(log) as f:
             tail = f.read().splitlines()[-25:]
         print("\n".join(tail))
-        print(f"npdrop-conform: no conformance matrix (exit status {code}); pytest's whole output: {log}")
-        return code
-    with open(args.report_json) as f:
-        matrix = Matrix.from_json(json.load(f))
+        why_not = "" if why_not == childrun.NO_REPORT else f"{why_not}; "
+        print(f"npdrop-conform: no conformance matrix ({why_not}exit status {code}); pytest's whole output: {log}")
+        return code or 1
+    matrix = Matrix.from_json(record)
     if not matrix.cells:   # nothing was compared: a hang while loading, or pytest's last lines say why
         if matrix.meta.get("timed_out"):
             print("\n".join(matrix.run_lines()))
@@ -176,16 +186,19 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
                 print("\n".join(f.read().splitlines()[-25:]))
         print(f"npdrop-conform: no conformance matrix (exit status {code}); pytest's whole output: {log}")
         return code
-    lines = screen(matrix, log, args.report_md, args.report_json)
+    lines = screen(matrix, log, args.report_md, args.report_json, childrun.selection(rest))
     fitted = terminal.size()
     print("\n".join(terminal.fit(lines, *fitted) if fitted else lines))
     return code
 
 
-def screen(matrix, log: str, report_md: str, report_json: str) -> list:
-    """The one screen's lines (unwrapped): :meth:`Matrix.screen` with where to read more."""
+def screen(matrix, log: str, report_md: str, report_json: str, selection: str = "") -> list:
+    """The one screen's lines (unwrapped): :meth:`Matrix.screen` with where to read more, and
+    the ``selection`` (``-k``, node ids, ``-m``) when only some tests ran."""
     notes = [f"pytest's whole output: {log} (or run with --full)",
              f"report: {report_md} (Markdown), {report_json} (JSON)"]
+    if selection:
+        notes.insert(0, f"selection: {selection}: only the selected tests ran")
     rerun = _rerun(matrix)
     if rerun:
         notes.append(f"rerun one case with its traceback: {rerun} --full")
@@ -201,10 +214,13 @@ def main(argv: Optional[list] = None) -> int:
     args, rest = _parser().parse_known_args(argv)
     from .lookup import problem
 
-    wrong = problem(args.impl)   # before pytest and torch start: a typo is told at once
+    # before pytest, torch or the user's code start: a typo or a clash of paths is told at once
+    wrong = problem(args.impl) or childrun.refused(args.report_json, args.report_md, args.log_dir)
     if wrong:
         print(f"npdrop-conform: {wrong}", file=sys.stderr)
         return 4
+    for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):   # only the command line selects and plugs in
+        os.environ.pop(name, None)
     for name in ("pytest", "torch"):   # found, not imported: the child process imports them
         if importlib.util.find_spec(name) is None:
             print(_missing(name), file=sys.stderr)

@@ -57,6 +57,9 @@ def pytest_addoption(parser):
     group.addoption("--call-timeout", default=DEFAULT_CALL_TIMEOUT, type=float, metavar="SECONDS",
                     help=f"the longest one call into the implementation may take (default {DEFAULT_CALL_TIMEOUT:g}; "
                          f"0: no limit); past it the run ends with exit status {EXIT_TIMEOUT} and an incomplete report")
+    group.addoption("--worker-prefix", default=None, metavar="'CMD ...'",
+                    help="a command put before the process the implementation runs in (another user, a "
+                         "sandbox), e.g. 'sudo -u nobody'")
     group.addoption("--repro-command", default="python -m pytest", metavar="CMD",
                     help="how failure messages say to rerun a case (npdrop-conform sets its own name)")
     group.addoption("--report-json", default=None, metavar="PATH", help="write the conformance matrix as JSON")

@@ -29,15 +29,15 @@ import platform
 import signal
 import tempfile
 import threading
-import traceback
 from typing import Optional
 
 import numpy as np
 import pytest
 
-from . import evidence, words
+from . import evidence, incomplete, words
 from .diagnose import Findings, diagnose
 from .guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT, OUTPUT_CAP, Guard, install
+from .adapters.usercode import load_refusal
 from .report import NOT_APPLICABLE, UNSUPPORTED, Matrix
 
 try:
@@ -49,6 +49,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 NAME = "npdrop-conformance"
 #: the name of a test's cell (property, variant) in its report's ``user_properties``
 CELL = "npdrop-cell"
+#: the environment variable npdrop-conform hands its child the report's nonce in
+NONCE = "NPDROP_REPORT_NONCE"
+#: what ended the implementation's process during a test (a call that crashed or timed out)
+INCIDENT = "npdrop-incident"
 #: the numpy error state the suite's own arithmetic runs under
 TOOL_ERRSTATE = dict(divide="warn", over="warn", under="ignore", invalid="warn")
 
@@ -81,6 +85,11 @@ def check_writable(path: Optional[str], option: str) -> None:
             pass
     except OSError as exc:
         raise pytest.UsageError(f"{option} {path}: cannot write there ({exc})") from None
+
+
+def _absolute(path: Optional[str]) -> Optional[str]:
+    """A report path resolved now, before anything else runs (a later chdir changes nothing)."""
+    return os.path.abspath(path) if path else path
 
 
 def write_atomically(path: str, text: str) -> None:
@@ -124,15 +133,6 @@ def versions() -> dict:
     return found
 
 
-def where_loading_failed(exc: BaseException) -> str:
-    """``file:line`` in the user's code of an exception raised while importing or probing it."""
-    if isinstance(exc, SyntaxError) and exc.filename:
-        return f"{exc.filename}:{exc.lineno}"
-    skip = (HERE, os.path.dirname(np.__file__), os.path.dirname(os.__file__), "<frozen")
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(skip)]
-    return f"{frames[-1].filename}:{frames[-1].lineno} (in {frames[-1].name})" if frames else ""
-
-
 class ConformancePlugin:
     """One pytest run of the conformance suite (registered as :data:`NAME`)."""
 
@@ -153,9 +153,11 @@ class ConformancePlugin:
         self.written = False
         self.matrix: Optional[Matrix] = None
         self._lock = threading.Lock()
-        self.json_path = config.getoption("report_json")
-        self.md_path = config.getoption("report_md")
+        self.json_path, self.md_path = (_absolute(config.getoption(o)) for o in ("report_json", "report_md"))
+        self.nonce = os.environ.pop(NONCE, None)   #: npdrop-conform's mark: the report it reads is this run's
         if not self.worker:
+            if self.json_path and self.md_path and os.path.realpath(self.json_path) == os.path.realpath(self.md_path):
+                raise pytest.UsageError(f"--report-json and --report-md name the same file ({self.json_path})")
             check_writable(self.json_path, "--report-json")
             check_writable(self.md_path, "--report-md")
         words.speak(False)            # torch's p until the implementation says otherwise (load)
@@ -177,25 +179,25 @@ class ConformancePlugin:
 
         config = self.config
         spec = config.getoption("impl")
-        saved = _GlobalState()
-        try:
-            with self.guard.calling(f"loading {spec or 'npdrop'} (import and probing calls)"):
-                impl = load_impl(spec, config.getoption("reference"), forward=config.getoption("forward"),
-                                 backward=config.getoption("backward"), p_means=config.getoption("p_means"),
-                                 form_name=config.getoption("form"), array_lib=config.getoption("array_lib"),
-                                 kwargs=config.getoption("impl_kwargs"),
-                                 mode_global=config.getoption("mode_global"))
-        except (ImportError, AttributeError, ValueError) as exc:
-            where = "" if isinstance(exc, ValueError) else where_loading_failed(exc)
-            raise pytest.UsageError(f"conformance: cannot load the implementation: {exc}"
-                                    + (f"\n  at {where}" if where else "")) from None
-        except (Exception, SystemExit) as exc:
-            what = "exit" if isinstance(exc, SystemExit) else type(exc).__name__
-            raise pytest.UsageError(f"conformance: loading the implementation {spec} raised {what}: {exc}\n"
-                                    f"  at {where_loading_failed(exc) or 'location unknown'}") from None
-        finally:
-            saved.restore()
-            self.guard.take_output()
+        options = dict(forward=config.getoption("forward"), backward=config.getoption("backward"),
+                       p_means=config.getoption("p_means"), form_name=config.getoption("form"),
+                       array_lib=config.getoption("array_lib"), kwargs=config.getoption("impl_kwargs"),
+                       mode_global=config.getoption("mode_global"))
+        if spec not in (None, "", "npdrop"):   # the user's code: in a process of its own (conformance/worker.py)
+            from .worker import load_apart
+
+            impl = load_apart(spec, config.getoption("reference"), options, self.guard, self._timed_out,
+                              config.getoption("worker_prefix", None))
+        else:
+            saved = _GlobalState()
+            try:
+                with self.guard.calling(f"loading {spec or 'npdrop'} (import and probing calls)"):
+                    impl = load_impl(spec, config.getoption("reference"), **options)
+            except (Exception, SystemExit) as exc:
+                raise pytest.UsageError(load_refusal(spec, exc)) from None
+            finally:
+                saved.restore()
+                self.guard.take_output()
         self.impl = impl
         words.speak(impl.keeps_p)    # messages, test ids and reports in the user's p, on every worker
         self.meta.update(impl=impl.spec, p_means="keep" if impl.keeps_p else "drop",
@@ -258,9 +260,15 @@ class ConformancePlugin:
         outcome = yield
         report = outcome.get_result()
         report.sections = [(title, _capped(text)) for title, text in report.sections]
+        incidents = self.impl.take_incidents() if hasattr(self.impl, "take_incidents") else ()
+        if incidents:   # the implementation's process ended in this test: it did not finish
+            report.user_properties.append((INCIDENT, "; ".join(incidents)))
 
     def pytest_runtest_logreport(self, report):
-        properties = dict((k, v) for k, v in report.user_properties if k in (CELL, evidence.PROPERTY))
+        properties = dict((k, v) for k, v in report.user_properties if k in (CELL, evidence.PROPERTY, INCIDENT))
+        if INCIDENT in properties:
+            with self._lock:
+                self.crashed[report.nodeid] = str(properties[INCIDENT])[:500]
         if CELL not in properties:
             if report.failed and report.nodeid in self.expected:   # a pytest-xdist worker that died in it
                 with self._lock:
@@ -302,7 +310,7 @@ class ConformancePlugin:
         not_run = sorted(self.expected - {n for n, _ in results})
         stopped = self.exit_status not in (0, 1) or self.timed_out is not None
         matrix.meta.update(
-            complete=not stopped and not not_run and bool(results), exit_status=self.exit_status,
+            complete=not stopped and not not_run and not self.crashed and bool(results), exit_status=self.exit_status,
             command=["pytest", *self.config.invocation_params.args], versions=versions(),
             tests={"selected": len(self.expected | {n for n, _ in results}), "reported": len(results),
                    "not_run": len(not_run)},
@@ -324,7 +332,10 @@ class ConformancePlugin:
         if self.worker or self.matrix is None:
             return
         if self.json_path:
-            write_atomically(self.json_path, json.dumps(self.matrix.to_json(), indent=1))
+            record = self.matrix.to_json()
+            if self.nonce:
+                record["nonce"] = self.nonce
+            write_atomically(self.json_path, json.dumps(record, indent=1))
         if self.md_path:
             write_atomically(self.md_path, self.matrix.markdown())
         self.written = True
@@ -335,6 +346,9 @@ class ConformancePlugin:
             return
         self.exit_status = int(exitstatus)
         self.matrix = self.assemble()
+        if self.exit_status == 0 and incomplete.why(self.matrix.meta):   # never a pass for what did not finish
+            self.exit_status = session.exitstatus = 1
+            self.matrix.meta["exit_status"] = 1
         if self.matrix.cells or self.json_path or self.md_path:
             self.write()
 
@@ -343,6 +357,8 @@ class ConformancePlugin:
 
     def pytest_unconfigure(self, config):
         self.guard.stop()
+        if hasattr(self.impl, "close"):
+            self.impl.close()
         words.speak(False)
         install(None)
         if self._previous_sigterm is not None:
@@ -354,11 +370,12 @@ class ConformancePlugin:
         raise KeyboardInterrupt("terminated (SIGTERM)")
 
     def _timed_out(self, what: str, limit: float) -> None:
-        """Watchdog thread: a call has not returned within ``limit`` s. Name it and its test,
+        """A call has not returned within ``limit`` s (the watchdog thread, or the worker's
+        deadline: conformance/worker.py, which has ended the worker already). Name it and its test,
         write the report (``complete: false``), and end the process with :data:`EXIT_TIMEOUT`."""
         test = f" in {self.current}" if self.current else ""
-        message = (f"{what} did not return within {limit:g} s (--call-timeout){test}; a hung call "
-                   f"cannot be stopped, so the run ends here (exit {EXIT_TIMEOUT})")
+        message = (f"{what} did not return within {limit:g} s (--call-timeout){test}; the run ends here "
+                   f"(exit {EXIT_TIMEOUT})")
         try:
             capture = self.config.pluginmanager.getplugin("capturemanager")
             if capture is not None:   # the message goes to the real stderr, not the test's capture

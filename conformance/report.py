@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from . import explain
 from .diagnose import lines as cause_lines
+from .incomplete import said_first
 from .variants import VARIANTS
 
 #: the start of a skip reason that means "does not apply to this implementation".
@@ -155,6 +156,7 @@ class Matrix:
     def totals(self) -> dict:
         return {k: sum(getattr(c, k) for c in self.cells.values()) for k in ("passed", "failed", "skipped", "na")}
 
+    @said_first
     def verdict(self) -> str:
         """One line: pass or FAIL, how many properties failed, how many tests ran."""
         t, failed, props = self.totals(), self.failed_properties(), self.properties()
@@ -202,10 +204,11 @@ class Matrix:
         if timed_out:
             test = f" in {timed_out['test']}" if timed_out.get("test") else ""
             out.append(f"TIMED OUT: {timed_out['call']} did not return within {timed_out['limit_s']:g} s "
-                       f"(--call-timeout){test}; a hung call cannot be stopped, so the run ended there "
-                       f"(exit {meta.get('exit_status')})")
-        for test in meta.get("crashed", {}):
-            out.append(f"CRASHED: {test} (its worker died in it, as a call past --call-timeout makes it)")
+                       f"(--call-timeout){test}; the run ended there (exit {meta.get('exit_status')})")
+        for test, cause in meta.get("crashed", {}).items():
+            own = str(cause).startswith(("CRASHED: ", "TIMED OUT: ", "NOT RUN: "))   # the implementation's process
+            out.append(f"CRASHED: {test}: {str(cause).partition(': ')[2]}" if own else
+                       f"CRASHED: {test} (its worker died in it, as a call past --call-timeout makes it)")
         if not meta.get("complete", True):
             tests = meta.get("tests")
             out.append(f"INCOMPLETE: {tests['not_run']} of {tests['selected']} selected tests did not run; "

@@ -266,7 +266,7 @@ def test_a_hung_call_is_named_on_the_one_screen_with_exit_6(user_dir, tmp_path):
     screen = done.stdout
     assert ("TIMED OUT: forward(x, training=True) did not return within 1 s (--call-timeout) in "
             "conformance/test_statistics.py::test_keep_rate[Dropout-p0.1-1e7]") in screen, screen
-    assert "INCOMPLETE: " in screen and "verdict: FAIL: " in screen, screen
+    assert "verdict: INCOMPLETE: a call timed out" in screen and "what ran: FAIL: " in screen, screen
     assert len(screen.splitlines()) <= 60, screen
     assert _report(tmp_path / "report.json")["complete"] is False
 

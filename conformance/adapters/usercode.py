@@ -48,6 +48,25 @@ def where(exc: BaseException) -> str:
     return f"{path}:{frame.lineno} (in {frame.name})"
 
 
+def where_loading_failed(exc: BaseException) -> str:
+    """``file:line`` in the user's code of an exception raised while importing or probing it."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    skip = (os.path.dirname(_HERE), _NUMPY, os.path.dirname(os.__file__), "<frozen")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(skip)]
+    return f"{frames[-1].filename}:{frames[-1].lineno} (in {frames[-1].name})" if frames else ""
+
+
+def load_refusal(spec: str, exc: BaseException) -> str:
+    """The usage error for an implementation that could not be loaded: what it raised, where."""
+    if isinstance(exc, (ImportError, AttributeError, ValueError)):
+        at = "" if isinstance(exc, ValueError) else where_loading_failed(exc)
+        return f"conformance: cannot load the implementation: {exc}" + (f"\n  at {at}" if at else "")
+    what = "exit" if isinstance(exc, SystemExit) else type(exc).__name__
+    return (f"conformance: loading the implementation {spec} raised {what}: {exc}\n"
+            f"  at {where_loading_failed(exc) or 'location unknown'}")
+
+
 def call(what: str, function, *args, **kwargs):
     """``function(*args, **kwargs)``; an exception it raises becomes a :class:`UserCodeError`
     naming ``what`` was called and where in the user's code it failed."""
