@@ -59,6 +59,9 @@ def pytest_addoption(parser):
                          f"0: no limit); past it the run ends with exit status {EXIT_TIMEOUT} and an incomplete report")
     group.addoption("--repro-command", default="python -m pytest", metavar="CMD",
                     help="how failure messages say to rerun a case (npdrop-conform sets its own name)")
+    group.addoption("--strict-edges", action="store_true", default=False,
+                    help="fail the run (exit 1) on an edge difference too (NaN/inf input, float16 at p near 1, "
+                         "p = 1, ...); by default only a training property fails it (npdrop-conform --strict)")
     group.addoption("--report-json", default=None, metavar="PATH", help="write the conformance matrix as JSON")
     group.addoption("--report-md", default=None, metavar="PATH", help="write the conformance matrix as Markdown")
 

@@ -77,7 +77,9 @@ class TorchRefusesBfloat16(TorchDropout):
 def torch_dropout_zeros_at_p_one(x, p=0.5, training=True):
     """Right but for one detail: at p = 1 it returns fresh zeros, which autograd sees as not
     connected to ``x`` (gradient 0, as torch's), while torch's ``x * 0`` turns a dropped inf or
-    NaN into NaN: only ``nonfinite`` fails, with no likely cause (nothing is selected away)."""
+    NaN into NaN: ``nonfinite`` fails, with no likely cause (nothing is selected away). And in
+    float16 at p near 1 autograd's gradient of ``/ (1 - p)`` is ``g / 1e-10 = inf`` before the
+    mask's 0: ``float16-near-one``. Both edges: it conforms in training."""
     if not training or p == 0:
         return x
     if p == 1:
@@ -86,4 +88,5 @@ def torch_dropout_zeros_at_p_one(x, p=0.5, training=True):
     return x * keep / (1 - p)
 
 
-torch_dropout_zeros_at_p_one.expect = Expect(fails="nonfinite", only=("nonfinite",))  # p-one and backward pass
+torch_dropout_zeros_at_p_one.expect = Expect(fails="nonfinite", only=("nonfinite", "float16-near-one"),
+                                             diagnoses=("scale-overflows-float16",), conforms_in_training=True)  # p-one and backward pass
