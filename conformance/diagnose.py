@@ -354,9 +354,10 @@ CATALOGUE = (
           "in float16 at p near 1 the scale leaves float16's range: 1/(1-p) overflows to inf and a dropped unit "
           "is 0 * inf = NaN (NumPy 2 takes a Python-float scale in the array's dtype), or 1 - p rounds to 0 "
           "and 0/0 = NaN; torch computes the scaled mask in float32 and rounds it once, so a dropped unit is 0",
-          lambda _: "scale the 0/1 mask at full precision and round once, `np.asarray(mask / keep, "
-                    "dtype=x.dtype)`, then multiply x by it; or leave it: a float16 network dropping nearly "
-                    "every unit is the only one that meets it"),
+          lambda _: "scale the 0/1 mask at full precision and round it to the input's dtype once (NumPy: "
+                    "`np.asarray(mask / keep, dtype=x.dtype)`; torch: `(mask.float() / keep).to(x.dtype)`), "
+                    "then multiply x by it; or leave it: only a float16 network dropping nearly every unit "
+                    "meets it"),
     Fault("eval-still-drops", ("eval-identity", "mode-switch"), eval_still_drops,
           "evaluation still drops: the mode never reaches the forward (`if not self.train:` tests a bound "
           "method, always true; `F.dropout(x, self.p)` without `training=self.training`; a flag set on "

@@ -9,9 +9,11 @@ from . import Expect
 
 
 class TorchDropout(nn.Module):
-    """Correct: ``rand_like``, a float keep-mask scaled by ``1/(1-p)``, identity in eval."""
+    """Correct in training: ``rand_like``, a float keep-mask scaled by ``1/(1-p)``, identity in
+    eval. One edge: in float16 at p near 1, autograd's gradient of ``/ (1 - p)`` is ``g / 1e-10 =
+    inf`` before the mask's 0 multiplies it, so a dropped unit's gradient is NaN, torch's 0."""
 
-    expect = Expect(fails=None)
+    expect = Expect(fails="float16-near-one", diagnoses=("scale-overflows-float16",), conforms_in_training=True)
 
     def __init__(self, p=0.5):
         super().__init__()
@@ -26,15 +28,27 @@ class TorchDropout(nn.Module):
         return x * keep / (1 - self.p)
 
 
+class TorchFunctionalNoTraining(TorchDropout):
+    """Faulty: ``F.dropout(x, self.p)`` without ``training=self.training``: F.dropout's default
+    is ``training=True``, so evaluation still drops."""
+
+    expect = Expect(fails="eval-identity", diagnoses=("eval-still-drops",))
+
+    def forward(self, x):
+        return nn.functional.dropout(x, self.p)
+
+
 def torch_dropout(x, p=0.5, training=True):
-    """Correct: a function of tensors with ``torch.bernoulli``."""
+    """Correct in training: a function of tensors with ``torch.bernoulli``; the float16 p near 1
+    edge of :class:`TorchDropout` (``* (1 / (1 - p))``'s gradient is inf before the mask's 0)."""
     if not training or p == 0:
         return x
     keep = torch.bernoulli(torch.full_like(x, 1 - p))
     return x * keep * (0.0 if p == 1 else 1 / (1 - p))
 
 
-torch_dropout.expect = Expect(fails=None)
+torch_dropout.expect = Expect(fails="float16-near-one", diagnoses=("scale-overflows-float16",),
+                             conforms_in_training=True)
 
 
 class TorchNoScale(TorchDropout):
@@ -51,7 +65,7 @@ class TorchNoScale(TorchDropout):
 class TorchDropsAtEval(TorchDropout):
     """Faulty: ignores ``self.training``, so it drops in eval too."""
 
-    expect = Expect(fails="eval-identity")
+    expect = Expect(fails="eval-identity", diagnoses=("eval-still-drops", "scale-overflows-float16"))
 
     def forward(self, x):
         if self.p == 0:
@@ -64,9 +78,10 @@ class TorchDropsAtEval(TorchDropout):
 class TorchRefusesBfloat16(TorchDropout):
     """Correct, for the dtypes it takes: it refuses anything but float16/32/64 with a
     TypeError, as code whose kernels exist for those only does. Its bfloat16 cells are
-    unsupported (n/a), not failed."""
+    unsupported (n/a), not failed. The float16 p near 1 edge of :class:`TorchDropout`."""
 
-    expect = Expect(fails=None, refuses_bfloat16=True)
+    expect = Expect(fails="float16-near-one", diagnoses=("scale-overflows-float16",), conforms_in_training=True,
+                    refuses_bfloat16=True)
 
     def forward(self, x):
         if x.dtype not in (torch.float16, torch.float32, torch.float64):
