@@ -50,12 +50,15 @@ PROPERTIES = {
     "nonfinite": "NaN/inf inputs give torch's output (a dropped inf becomes NaN: inf * 0)",
     "float16-near-one": "float16 at p within 1e-4 of 1 (1/(1-p) past float16's range): forward and backward equal torch's",
     "p-one": "p == 1 gives zeros for finite input (never NaN), and a zero gradient, forward and backward",
+    "signed-zero": "every zero of the output and the gradient has torch's sign (a dropped negative unit is -0.0)",
+    "p-range": "p outside [0, 1] is refused (torch raises ValueError)",
+    "integer-input": "integer input in training is refused (torch raises)",
 }
 
 #: the edge properties: a difference there changes nothing a network learns or predicts from
 #: finite data at a p anyone trains with (conformance/README.md, "Two tiers", says why each is
 #: here). Every other property is a training property.
-EDGE = ("nonfinite", "float16-near-one", "p-one")
+EDGE = ("nonfinite", "float16-near-one", "p-one", "signed-zero", "p-range", "integer-input")
 
 #: edge property -> what a difference there means, for the verdict's lines
 EDGE_MEANS = {
@@ -66,6 +69,11 @@ EDGE_MEANS = {
                         "unit meets it",
     "p-one": "at p = 1 (drop everything) the result is not torch's zeros; p = 1 trains nothing (no unit passes, "
              "no gradient flows): only code that uses p = 1 to cut a branch off meets it",
+    "signed-zero": "a zero comes out with the other sign than torch's (a dropped negative unit: +0.0 here, -0.0 "
+                   "in torch's x * 0); equal as numbers, only 1/x, copysign or the bits tell them apart",
+    "p-range": "p outside [0, 1] is taken silently where torch raises ValueError: only a mistyped p meets it",
+    "integer-input": "integer input in training is not refused as torch refuses it: an integer array that "
+                     "should have been converted to float goes on unnoticed",
 }
 
 

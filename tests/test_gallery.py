@@ -36,7 +36,8 @@ from tests.gallery import Expect  # noqa: E402
 
 #: The conformance modules that apply to any implementation (the ``any_impl`` subset).
 GENERIC = ["conformance/test_forward.py", "conformance/test_modes.py",
-           "conformance/test_contract.py", "conformance/test_statistics.py", "conformance/test_fuzz_torch.py"]
+           "conformance/test_contract.py", "conformance/test_statistics.py", "conformance/test_fuzz_torch.py",
+           "conformance/test_edges.py"]
 
 
 def _expectations(tree: ast.Module):
