@@ -342,7 +342,8 @@ CATALOGUE = (
           lambda _: "compare uniform floats with 1 - p, or draw more bits where the byte equals the threshold byte"),
     Fault("dtype-upcast", ("dtype", "forward", "backward", "nonfinite", "p-one", "grad-at-zero-input"), dtype_upcast,
           "a wider mask promotes the result: a float64 mask (np.random.binomial, rand(...) / p, integer noise) "
-          "or a float32 one with float16 input",
+          "or a float32 one with float16 input; or a dtype policy casts the input (Keras' layer(x) computes "
+          "in float32)",
           lambda _: "make the scaled mask an array of the input's dtype before multiplying, `np.asarray(mask / "
                     "keep, dtype=x.dtype)` (np.asarray also takes the Python float that np.random.rand() "
                     "returns for 0-d input)"),
