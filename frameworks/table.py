@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from conformance.report import PROPERTIES  # noqa: E402
+from conformance.report import PROPERTIES, tier  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -121,31 +121,37 @@ def _cell(status: dict) -> str:
 def table(results: dict) -> str:
     props = [p for p in PROPERTIES
              if any(r is not None and p in r["report"].get("properties", {}) for r in results.values())]
-    lines = ["| library / variant | " + " | ".join(props) + " | time |",
-             "|---|" + "---|" * (len(props) + 1)]
+    props = [p for p in props if tier(p) == "training"] + [p for p in props if tier(p) == "edge"]
+    heads = [p if tier(p) == "training" else f"{p} *(edge)*" for p in props]
+    lines = ["| library / variant | in training | " + " | ".join(heads) + " | time |",
+             "|---|" + "---|" * (len(props) + 2)]
     explanations, unexplained = [], []
     for row, result in results.items():
         if result is None:
-            lines.append(f"| {row.label} | " + " | ".join("" for _ in props) + " | not installed |")
+            lines.append(f"| {row.label} | not run | " + " | ".join("" for _ in props) + " | not installed |")
             continue
         properties = result["report"].get("properties", {})
         if not properties:
-            lines.append(f"| {row.label} | could not be driven (exit {result['code']}) |" + " |" * len(props))
+            lines.append(f"| {row.label} | could not be driven (exit {result['code']}) |" + " |" * (len(props) + 1))
             unexplained.append(f"{row.label}: {result['output'].strip().splitlines()[-1] if result['output'] else ''}")
             continue
         cells = []
         for prop in props:
             statuses = list(properties.get(prop, {}).values())
             cells.append(_cell(statuses[0]) if statuses else "")
-        lines.append(f"| {row.label} | " + " | ".join(cells) + f" | {result['seconds']:.0f} s |")
+        trains = "conforms" if result["report"].get("conforms_in_training") else "**FAIL**"
+        lines.append(f"| {row.label} | {trains} | " + " | ".join(cells) + f" | {result['seconds']:.0f} s |")
         for prop in result["report"].get("failed_properties", []):
             words = DIFFERENCES.get((row.spec, prop))
-            (explanations if words else unexplained).append(f"{row.label}, `{prop}`: {words or 'unexplained'}")
+            (explanations if words else unexplained).append(
+                f"{row.label}, `{prop}` ({tier(prop)}): {words or 'unexplained'}")
         backend = dict(row.env).get("KERAS_BACKEND")
         na = NOT_APPLICABLE.get(f"{row.spec}@{backend}" if backend else row.spec)
         if na and any(s["status"] == "n/a" for by in properties.values() for s in by.values()):
             explanations.append(f"{row.label}: {na}")
-    text = "\n".join(lines)
+    text = "\n".join(lines) + ("\n\n*in training*: whether the library conforms in every training property "
+                                "(conformance/README.md, \"Two tiers\"); the *(edge)* columns differ only at NaN/inf "
+                                "input, p = 1, float16 at p near 1, the sign of zero, p outside [0, 1], integer input.")
     if explanations:
         text += "\n\nThe differences from torch, in words:\n\n" + "\n".join(f"- {n}" for n in explanations)
     if unexplained:
