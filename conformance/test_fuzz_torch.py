@@ -116,4 +116,9 @@ def test_matches_torch_on_drawn_inputs(impl, variant, seed, repro):
                 return  # both reject the input: parity holds
             raise
 
-    example()
+    try:
+        example()
+    except ExceptionGroup as group:  # hypothesis found several distinct failures: name each one
+        firsts = [(str(e).strip().splitlines() or [type(e).__name__])[0][:400] for e in group.exceptions]
+        raise AssertionError(f"hypothesis found {len(firsts)} distinct failures: "
+                             + "; ".join(f"({i}) {text}" for i, text in enumerate(firsts, 1))) from group
