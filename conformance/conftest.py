@@ -131,6 +131,7 @@ def _seeded_global_numpy(request, seed):
         return
     state = np.random.get_state()   # the plugin restores both after each test too
     torch_state = torch.random.get_rng_state() if torch is not None else None
+    _seed_other_libraries(seed)
     np.random.seed(seed)
     if torch is not None:
         torch.manual_seed(seed)
@@ -140,6 +141,21 @@ def _seeded_global_numpy(request, seed):
         np.random.set_state(state)
         if torch_state is not None:
             torch.random.set_rng_state(torch_state)
+
+
+def _seed_other_libraries(seed: int) -> None:
+    """TensorFlow's and Keras' global generators, where the implementation imported them, from
+    the test's seed as an int32 (every backend takes it): their draws rerun identically too.
+    Keras' call also seeds numpy's global generator, which the caller seeds afterwards."""
+    import sys
+
+    seed32 = seed % 2**31
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(getattr(keras, "utils", None), "set_random_seed"):
+        keras.utils.set_random_seed(seed32)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and hasattr(getattr(tf, "random", None), "set_seed"):
+        tf.random.set_seed(seed32)
 
 
 @pytest.fixture

@@ -66,8 +66,11 @@ class LayerClass(Convention):
         self.unbound = _unbound_linen(cls) and self.fname == "__call__"
         # a Keras layer is called as its users call it, layer(x, training=...): Layer.__call__
         # applies the dtype policy (float16/float64 in, float32 out) before running call();
-        # --forward call drives call() itself
-        self.via_keras_call = self.fname == "call" and not options.forward and _keras_layer(cls)
+        # --forward call drives call() itself (on the torch backend a layer is also an nn.Module,
+        # whose forward() passes no training flag)
+        self.via_keras_call = not options.forward and _keras_layer(cls) and callable(getattr(obj, "call", None))
+        if self.via_keras_call:
+            self.fname = "call"
         forward_params = parameters(getattr(obj, self.fname))
         self.accepts_mask = "mask" in forward_params
         self.has_backward = self.bname is not None
