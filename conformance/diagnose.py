@@ -236,8 +236,8 @@ def _eval_drops(variant, findings) -> Optional[dict]:
 
 def eval_still_drops(variant, findings):
     r = _eval_drops(variant, findings)
-    if r is None:
-        return None
+    if r is None or never_drops(variant, findings):
+        return None   # dropping in evaluation only: the flag read the wrong way round, never-drops' fingerprint
     return (f"an evaluation forward {at_p(r['p'])} gave 0 at {r['zeros']} of {r['finite']} nonzero inputs "
             f"and x/(1-p) at the other {r['scaled']}: training-mode dropout")
 

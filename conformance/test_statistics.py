@@ -13,6 +13,7 @@ from conformance import evidence  # noqa: E402
 from conformance.words import p_id, p_text  # noqa: E402
 from conformance.inputs import PALETTE, needs_palette, values  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, accepted, own_forward  # noqa: E402
+from conformance.report import NOT_APPLICABLE  # noqa: E402
 from conformance.stats import SHARED, check_binomial, samples  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -51,6 +52,8 @@ def test_keep_rate_in_each_dtype(impl, variant, dtype, seed, repro):
     uniform drawn in the input's dtype (``torch.rand_like`` on a float16 or bfloat16 tensor) has
     few values near 0, so ``u < p`` drops 2 to 8 times as often there; the accepted interval
     (1000 +- about 210 dropped) catches that at the same false-alarm rate as every check."""
+    if variant.alpha:   # too few drops at p = 0.001 for an alpha mask to be read off palette outputs
+        pytest.skip(f"{NOT_APPLICABLE} an alpha black box's mask is unreadable with so few drops")
     p, cells = 0.001, 10**6
     layer = impl.make(variant, p, seed)
     x = _tiled_input(variant, variant.cell_shape(1000, cells // 1000)).astype(dtype)
