@@ -34,6 +34,11 @@ if str(ROOT) not in sys.path:  # run as the driver script (or by a pytest that d
 
 from tests.gallery import Expect  # noqa: E402
 
+#: The edge properties of input validation (p outside [0, 1], integer input): hand-written dropout
+#: seldom validates either, so an entry's verdict pins them only where its Expect names them; every
+#: other property, training or edge, is pinned.
+VALIDATION_EDGES = ("p-range", "integer-input")
+
 #: The conformance modules that apply to any implementation (the ``any_impl`` subset).
 GENERIC = ["conformance/test_forward.py", "conformance/test_modes.py",
            "conformance/test_contract.py", "conformance/test_statistics.py", "conformance/test_fuzz_torch.py",
@@ -224,7 +229,8 @@ def test_every_catalogue_id_is_exercised():
 def test_correct_entry_passes(reports, entry):
     result = reports[entry]
     report = result.get("report", {})
-    assert result["returncode"] == 0 and not report.get("failed_properties"), (
+    failed = [p for p in report.get("failed_properties", ()) if p not in VALIDATION_EDGES]
+    assert result["returncode"] == 0 and report.get("conforms_in_training") and not failed, (
         f"{entry}: exit {result['returncode']}, failed properties {report.get('failed_properties')}\n{result['output']}")
     minimum = 120 if ENTRIES[entry].forward_only else 200
     assert report["totals"]["passed"] > minimum, f"{entry}: only {report['totals']['passed']} checks passed"
@@ -233,6 +239,7 @@ def test_correct_entry_passes(reports, entry):
 @pytest.mark.parametrize("entry", _entries(lambda expect: expect.only), ids=str)
 def test_entry_fails_only_where_it_is_wrong(reports, entry):
     failed, only = reports[entry]["report"]["failed_properties"], ENTRIES[entry].only
+    failed = [p for p in failed if p not in VALIDATION_EDGES or p in only]
     assert sorted(failed) == sorted(only), f"{entry}: failed {failed}, expected only {list(only)}"
 
 

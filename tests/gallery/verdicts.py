@@ -105,3 +105,12 @@ class KeepProbDropsWithIt:
 
     def backward(self, grad):
         return grad if self.noise is None else grad * self.noise
+
+
+class TakesAnyPAndIntegers(BlackBoxDropout):
+    """The baseline as most hand-written dropout is: it never checks p nor the input's dtype, so
+    p = 1.5 runs on (torch raises ValueError) and int64 input comes back int64 (torch raises).
+    Edge differences only: it conforms in training."""
+
+    expect = Expect(fails="p-range", conforms_in_training=True, only=("p-range", "integer-input"),
+                    message=("integer-input", "int64 input in training returned int64"))
