@@ -103,7 +103,7 @@ DIFFERENCES = {
     ("haiku:dropout", "p-one"): _RATE_ONE_RAISES + " (with the p = 1 cases of the forward and backward matrices)",
     ("haiku:dropout", "float16-near-one"): "at rate 1 - 1e-10 in float16 `keep * x / keep_rate` divides by "
                                            "float16(1e-10) = 0, so dropped units are 0/0 = NaN where torch gives 0; "
-                                           "at 1 - 1e-5 the gradient is NaN the same way",
+                                           "at 1 - 1e-5, a float16 subnormal that XLA flushes to 0, the gradient is NaN the same way",
     ("haiku:dropout", "integer-input"): _INT_PROMOTED,
     ("tensorflow.nn:dropout", "nonfinite"): _WHERE + "; and " + _RATE_ONE_RAISES,
     ("tensorflow.nn:dropout", "p-one"): _RATE_ONE_RAISES,
