@@ -210,7 +210,8 @@ def nan_at_p1(variant, findings):
     found += [f"{r['type']}: {r['message']}" for r in raised[:1]]
     text = f"{' and '.join(found)} at {ends[at[0]]}; none in {others} forwards at other p"
     # where it shows: the tests at the p where everything is dropped, in the implementation's terms
-    return text, ("p-one" if at[0] == 1.0 else "p-zero", "forward", "backward")
+    # (the forward and backward matrices' p = 1 cases are p-one's; their p = 0 ones are theirs)
+    return text, ("p-one",) if at[0] == 1.0 else ("p-zero", "forward", "backward")
 
 
 def scale_overflows_float16(variant, findings):
