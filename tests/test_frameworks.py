@@ -69,7 +69,8 @@ def test_library_fails_exactly_where_it_differs_from_torch(results, label):
     assert failed == EXPECTED[label], f"{label}: failed {sorted(failed)}, expected {sorted(EXPECTED[label])}"
     training = {prop for prop in failed if tier(prop) == "training"}
     assert report["conforms_in_training"] is not training and result["code"] == (1 if training else 0)
-    assert report["totals"]["passed"] > 150, f"{label}: only {report['totals']['passed']} checks passed"
+    ran = report["totals"]["passed"] + report["totals"]["failed"]   # keras' float32 policy fails most dtype cases
+    assert ran > 150 and report["totals"]["passed"] > 50, f"{label}: only {ran} checks ran, {report['totals']}"
     for prop in failed:
         assert (ROWS[label].spec, prop) in table.DIFFERENCES, f"{label}: {prop} failed, and the table cannot say why"
 
