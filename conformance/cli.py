@@ -11,7 +11,8 @@ with the current directory importable (as ``python -m pytest`` would make it). T
 runs with its own pytest settings (``conformance/conform.ini``): your project's pytest
 configuration (``addopts``, ``filterwarnings``, ...) does not reach it. Exit status:
 
-- 0 every check passed; 1 some failed;
+- 0 the implementation conforms in training (edge differences are listed, not failed;
+  ``--strict``: every check passed); 1 a training property failed (``--strict``: any);
 - 2 interrupted (Ctrl-C, SIGTERM): the report is written with ``complete: false``;
 - 4 the implementation could not be loaded or driven (its import raised, a syntax error,
   ``sys.exit()``, no known calling convention: the message names your file and line), or a report path
@@ -76,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
                         "take (default 60; 0: no limit); past it the run ends with exit status 6")
     parser.add_argument("--worker-prefix", metavar="'CMD ...'", help="a command put before the process your "
                         "code runs in: another user ('sudo -u nobody') or a sandbox")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on an edge difference too (NaN/inf input, "
+                        "float16 at p near 1, p = 1); by default only a training difference fails the run")
     parser.add_argument("--report-json", metavar="PATH", help="write the conformance matrix as JSON")
     parser.add_argument("--report-md", metavar="PATH", help="write the conformance matrix as Markdown")
     parser.add_argument("--full", action="store_true", help="print pytest's whole output (so does -v), "
@@ -94,6 +97,8 @@ def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
     command += ["-c", os.path.join(SUITE, "conform.ini"), "--rootdir", parent, "-p", "no:cacheprovider",
                 "--impl", args.impl,
                 "--reference", args.reference, "--repro-command", "npdrop-conform"]
+    if args.strict:
+        command.append("--strict-edges")
     for name in ("p_means", "form", "forward", "backward", "array_lib", "impl_kwargs", "mode_global",
                  "call_timeout", "worker_prefix", "report_json", "report_md"):
         value = getattr(args, name)

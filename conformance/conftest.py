@@ -62,6 +62,9 @@ def pytest_addoption(parser):
                          "sandbox), e.g. 'sudo -u nobody'")
     group.addoption("--repro-command", default="python -m pytest", metavar="CMD",
                     help="how failure messages say to rerun a case (npdrop-conform sets its own name)")
+    group.addoption("--strict-edges", action="store_true", default=False,
+                    help="fail the run (exit 1) on an edge difference too (NaN/inf input, float16 at p near 1, "
+                         "p = 1, ...); by default only a training property fails it (npdrop-conform --strict)")
     group.addoption("--report-json", default=None, metavar="PATH", help="write the conformance matrix as JSON")
     group.addoption("--report-md", default=None, metavar="PATH", help="write the conformance matrix as Markdown")
     network = parser.getgroup("npdrop network check", "test_network.py: a whole network against a torch twin")
@@ -136,6 +139,7 @@ def _seeded_global_numpy(request, seed):
         return
     state = np.random.get_state()   # the plugin restores both after each test too
     torch_state = torch.random.get_rng_state() if torch is not None else None
+    _seed_other_libraries(seed)
     np.random.seed(seed)
     if torch is not None:   # the CPU generator, the one saved and restored (torch.manual_seed also
         torch.random.default_generator.manual_seed(seed)   # queues a CUDA seeding, with a stack trace, per test)
@@ -145,6 +149,21 @@ def _seeded_global_numpy(request, seed):
         np.random.set_state(state)
         if torch_state is not None:
             torch.random.set_rng_state(torch_state)
+
+
+def _seed_other_libraries(seed: int) -> None:
+    """TensorFlow's and Keras' global generators, where the implementation imported them, from
+    the test's seed as an int32 (every backend takes it): their draws rerun identically too.
+    Keras' call also seeds numpy's global generator, which the caller seeds afterwards."""
+    import sys
+
+    seed32 = seed % 2**31
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(getattr(keras, "utils", None), "set_random_seed"):
+        keras.utils.set_random_seed(seed32)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and hasattr(getattr(tf, "random", None), "set_seed"):
+        tf.random.set_seed(seed32)
 
 
 @pytest.fixture
@@ -164,3 +183,18 @@ def repro(request) -> str:
     if command == "npdrop-conform" and impl:  # MODULE:NAME comes first there
         return " ".join([command, impl, case] + options[1:])
     return " ".join([command, case] + options)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Cases that do not exist are not collected: a ``rank`` a variant does not take (the
+    noise shape on every rank is a channel variant's check), rather than shown as n/a."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        variant, rank = params.get("variant"), params.get("rank")
+        exists = rank is None or not hasattr(variant, "channel") or (
+            variant.channel and variant.min_rank <= rank <= (variant.max_rank if variant.max_rank is not None else 5))
+        (keep if exists else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

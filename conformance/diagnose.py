@@ -66,7 +66,7 @@ def _single_ratio(rows: list) -> Optional[dict]:
 
 def _ratios(kind: str, variant: str, findings) -> Optional[dict]:
     """p -> the ratio of the output (or gradient) to torch's under the same mask, 0 < p < 1."""
-    return _single_ratio([r for r in findings.records(kind, variant) if 0 < r["p"] < 1])
+    return _single_ratio([r for r in findings.records(kind, variant) if 0 < r["p"] < 1 and not _near_one(r["p"])])
 
 
 def _scaled_by(kind: str, variant: str, findings, target: Callable[[float], float], informative=lambda p: True):
@@ -183,6 +183,11 @@ def dtype_upcast(variant, findings):
 _DIVISION = ("ZeroDivisionError", "FloatingPointError")
 
 
+def _near_one(p: float) -> bool:
+    """p within 1e-4 of 1 (below it): the ``float16-near-one`` edge's p."""
+    return 1 - 1e-4 < p < 1
+
+
 def _not_near_one(rows: list) -> list:
     """Rows at p outside (1 - 1e-6, 1): NaN at p = 1 - 1e-10 in float16 is a scale overflowing
     the dtype (1e10 > 65504), a different fault from dividing by zero at p = 1."""
@@ -205,7 +210,37 @@ def nan_at_p1(variant, findings):
     found += [f"{r['type']}: {r['message']}" for r in raised[:1]]
     text = f"{' and '.join(found)} at {ends[at[0]]}; none in {others} forwards at other p"
     # where it shows: the tests at the p where everything is dropped, in the implementation's terms
-    return text, ("p-one" if at[0] == 1.0 else "p-zero", "forward", "backward")
+    # (the forward and backward matrices' p = 1 cases are p-one's; their p = 0 ones are theirs)
+    return text, ("p-one",) if at[0] == 1.0 else ("p-zero", "forward", "backward")
+
+
+def scale_overflows_float16(variant, findings):
+    """NaN for finite input only in float16 at p within 1e-4 of 1, none at any ordinary p."""
+    rows = [r for kind in ("forward", "backward") for r in findings.records(kind, variant)]
+    edge = [r for r in rows if r["dtype"] == "float16" and _near_one(r["p"]) and r["nan"]]
+    ordinary = [r for r in rows if 0 < r["p"] < 1 and not _near_one(r["p"])]
+    if not edge or any(r["nan"] for r in ordinary):
+        return None
+    nan, size = sum(r["nan"] for r in edge), sum(r["size"] for r in edge)
+    ps = ", ".join(p_text(p) for p in sorted({r["p"] for r in edge}))
+    return (f"NaN in {nan} of {size} float16 results for finite input at {ps}; none in {len(ordinary)} "
+            f"results at ordinary p")
+
+
+def _eval_drops(variant, findings) -> Optional[dict]:
+    """An evaluation forward whose output was 0 at some nonzero inputs and x/(1-p) at all the others."""
+    for r in findings.records("eval", variant):
+        if r.get("zeros") and r.get("scaled") and r["zeros"] + r["scaled"] == r.get("finite", -1):
+            return r
+    return None
+
+
+def eval_still_drops(variant, findings):
+    r = _eval_drops(variant, findings)
+    if r is None or never_drops(variant, findings):
+        return None   # dropping in evaluation only: the flag read the wrong way round, never-drops' fingerprint
+    return (f"an evaluation forward {at_p(r['p'])} gave 0 at {r['zeros']} of {r['finite']} nonzero inputs "
+            f"and x/(1-p) at the other {r['scaled']}: training-mode dropout")
 
 
 def eval_backward(variant, findings):
@@ -308,12 +343,30 @@ CATALOGUE = (
           lambda _: "compare uniform floats with 1 - p, or draw more bits where the byte equals the threshold byte"),
     Fault("dtype-upcast", ("dtype", "forward", "backward", "nonfinite", "p-one", "grad-at-zero-input"), dtype_upcast,
           "a wider mask promotes the result: a float64 mask (np.random.binomial, rand(...) / p, integer noise) "
-          "or a float32 one with float16 input",
-          lambda _: "cast the mask to the input's dtype before multiplying (mask.astype(x.dtype))"),
+          "or a float32 one with float16 input; or a dtype policy casts the input (Keras' layer(x) computes "
+          "in float32)",
+          lambda _: "make the scaled mask an array of the input's dtype before multiplying, `np.asarray(mask / "
+                    "keep, dtype=x.dtype)` (np.asarray also takes the Python float that np.random.rand() "
+                    "returns for 0-d input)"),
     Fault("nan-at-p1", ("p-one", "forward", "backward", "p-zero"), nan_at_p1,
           "the scale is computed when every unit is dropped (1/(1-p) at p = 1, or 1/keep at keep 0): "
           "0 * inf or 0/0 gives NaN (or a Python float division raises)",
           lambda _: "special-case dropping everything: return x * 0 and a zero gradient, as torch does at p = 1"),
+    Fault("scale-overflows-float16", ("float16-near-one",), scale_overflows_float16,
+          "in float16 at p near 1 the scale leaves float16's range: 1/(1-p) overflows to inf and a dropped unit "
+          "is 0 * inf = NaN (NumPy 2 takes a Python-float scale in the array's dtype), or 1 - p rounds to 0 "
+          "and 0/0 = NaN; torch computes the scaled mask in float32 and rounds it once, so a dropped unit is 0",
+          lambda _: "scale the 0/1 mask at full precision and round it to the input's dtype once (NumPy: "
+                    "`np.asarray(mask / keep, dtype=x.dtype)`; torch: `(mask.float() / keep).to(x.dtype)`), "
+                    "then multiply x by it; or leave it: only a float16 network dropping nearly every unit "
+                    "meets it"),
+    Fault("eval-still-drops", ("eval-identity", "mode-switch"), eval_still_drops,
+          "evaluation still drops: the mode never reaches the forward (`if not self.train:` tests a bound "
+          "method, always true; `F.dropout(x, self.p)` without `training=self.training`; a flag set on "
+          "another object)",
+          lambda _: "pass the mode to the forward (`F.dropout(x, self.p, training=self.training)`; test the "
+                    "flag `self.training`, not the method `self.train`) and return the input unchanged in "
+                    "evaluation"),
     Fault("eval-backward", ("mode-switch", "eval-identity"), eval_backward,
           "backward ignores the mode: after an evaluation forward it reuses the last training mask, or fails",
           lambda _: "clear the saved mask in an evaluation forward and return the gradient unchanged"),

@@ -142,12 +142,21 @@ def dtype_out(variant: Variant, what: str, given, got) -> None:
 
 
 def eval_output(variant: Variant, p: float, x, out) -> None:
-    """An evaluation forward: the ratio of its output to its input."""
+    """An evaluation forward: the ratio of its output to its input, and over the finite nonzero
+    inputs, how many came out 0 and how many scaled by 1/(1-p) (dropout still on)."""
     arrays = _floats(x, out)
     if arrays is None:
         return
     ratio, spread, n = _ratio(arrays[1], arrays[0])
-    _add("eval", variant, dict(p=p, dtype=arrays[0].dtype.name, ratio=ratio, spread=spread, n=n))
+    given, got = (a.astype(np.float64) for a in arrays)
+    finite = np.isfinite(given) & (given != 0)
+    zeros = int((finite & (got == 0)).sum())
+    scaled = 0
+    if p < 1:
+        with np.errstate(all="ignore"):
+            scaled = int((finite & (np.abs(got * (1 - p) - given) <= 1e-2 * np.abs(given))).sum())
+    _add("eval", variant, dict(p=p, dtype=arrays[0].dtype.name, ratio=ratio, spread=spread, n=n,
+                               finite=int(finite.sum()), zeros=zeros, scaled=scaled))
 
 
 def no_eval_mode(variant: Variant) -> None:

@@ -21,6 +21,12 @@ TORCH = {
     "eval-identity": "in eval mode torch returns the input unchanged, and the gradient unchanged",
     "p-zero": "at p = 0 (keep everything) torch is the identity, forward and backward",
     "p-one": "at p = 1 (drop everything) torch returns x * 0 and a zero gradient, never a division by 0",
+    "signed-zero": "torch multiplies by the scaled mask: a dropped negative unit or -0.0 gives -0.0",
+    "p-range": "torch raises ValueError for p outside [0, 1]",
+    "integer-input": "torch's training dropout raises on integer input",
+    "float16-near-one": "in float16 at p within 1e-4 of 1 torch computes the scale 1/(1-p) in float32, multiplies "
+                        "it by the 0/1 mask and rounds: a dropped unit is 0 even where the scale passes float16's "
+                        "65504",
     "mode-switch": "switching train/eval, torch never applies a stale mask, forward or backward",
     "instance-isolation": "two torch layers keep their own masks",
     "dtype": "torch returns the input's dtype, forward and backward",
@@ -42,14 +48,18 @@ TORCH = {
 #: property -> whether it matters in training.
 TRAINING = {
     "forward": "matters: every layer after it sees other values than torch's would",
-    "nonfinite": "by itself harmless for finite training data: it differs only once a NaN or inf has appeared",
+    "nonfinite": "edge: harmless for finite training data, it differs only once a NaN or inf has appeared",
+    "float16-near-one": "edge: only a float16 network trained with nearly every unit dropped meets it",
+    "signed-zero": "edge: equal as numbers; only 1/x, copysign or bit comparisons see it",
+    "p-range": "edge: only a mistyped p meets it",
+    "integer-input": "edge: only an integer array passed by mistake meets it",
     "backward": "matters: the weights get wrong gradients",
     "fuzz": "matters as forward/backward do: an input the fixed matrix does not try",
     "backward-reuses-mask": "matters: dropped units receive gradient",
     "grad-at-zero-input": "matters after a ReLU, whose zeros are common: those units get no gradient",
     "eval-identity": "matters: evaluation and inference give other predictions",
     "p-zero": "matters only if p = 0 is used to switch dropout off",
-    "p-one": "only at p = 1, which nobody trains with; a NaN there spreads to everything downstream",
+    "p-one": "edge: only at p = 1, which trains nothing; a NaN there spreads to everything downstream",
     "mode-switch": "matters when you evaluate during training (validation every epoch)",
     "instance-isolation": "matters with more than one dropout layer",
     "dtype": "costs memory and speed, and changes the dtype of every layer after it",

@@ -34,6 +34,17 @@ except ImportError:
 DTYPES = (np.float16, np.float32, np.float64) + (() if bfloat16 is None else (bfloat16,))
 DTYPE_IDS = ("float16", "float32", "float64") + (() if bfloat16 is None else ("bfloat16",))
 PS = (0.0, 0.1, 0.3, 0.5, 0.8, 1.0)
+#: :data:`PS` for the forward and backward matrices: their p = 1 cases check the ``p-one`` edge
+#: (p = 1 trains nothing; see conformance/README.md, "Two tiers"), the others ``forward``/``backward``
+PS_TIERED = tuple(pytest.param(p, marks=pytest.mark.prop("p-one")) if p == 1.0 else p for p in PS)
+#: p within 1e-4 of 1, tried in float16 (the ``float16-near-one`` edge): 1/(1-p) = 1e10 and 1e5,
+#: both past float16's largest value (65504), and 1 - p below float16's smallest normal (2^-14)
+NEAR_ONE = (1 - 1e-10, 1 - 1e-5)
+
+
+def near_one(p: float) -> bool:
+    """p within 1e-4 of 1 (and below it): where a float16 scale 1/(1-p) passes 1e4."""
+    return 1 - 1e-4 < p < 1
 #: the dtypes every implementation must take; others (bfloat16) it may refuse
 REQUIRED_DTYPES = (np.float16, np.float32, np.float64)
 

@@ -4,7 +4,8 @@ An implementation that draws its masks itself cannot be handed one, so the harne
 each call's mask from what the call returned, then injects that mask into torch:
 
 - Bernoulli variants (``Dropout``, ``Dropout1d/2d/3d``): a finite nonzero input stays
-  nonzero when kept and becomes 0 when dropped, so ``kept = out != 0`` there; an infinite
+  nonzero when kept and becomes 0 when dropped, so ``kept = out != 0`` there (a NaN output
+  reveals nothing: unknown); an infinite
   input stays infinite when kept (torch turns a dropped one into NaN: ``inf * 0``). Inputs
   that are 0 or NaN reveal nothing: their mask entry is *unknown*, and a comparison with
   torch is unaffected by it (torch's output there is 0 or NaN either way).
@@ -82,7 +83,9 @@ def _alpha_elements(x: np.ndarray, out: np.ndarray):
 
 def _bernoulli_elements(x: np.ndarray, out: np.ndarray):
     inf = np.isinf(x)
-    known = (np.isfinite(x) & (x != 0)) | inf
+    # a NaN out of a finite input says nothing of the mask (0 * inf of an overflowed scale is
+    # dropped, inf/inf kept): unknown, so torch's own value there is compared with it
+    known = (np.isfinite(x) & (x != 0) & ~np.isnan(out)) | inf
     kept = np.where(inf, np.isinf(out), out != 0)
     return kept, known
 

@@ -38,7 +38,7 @@ from . import evidence, incomplete, words
 from .diagnose import Findings, diagnose
 from .guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT, OUTPUT_CAP, Guard, install
 from .adapters.usercode import load_refusal
-from .report import NOT_APPLICABLE, UNSUPPORTED, Matrix
+from .report import NOT_APPLICABLE, UNSUPPORTED, Matrix, tier
 
 try:
     import torch
@@ -67,9 +67,13 @@ def ours(path) -> bool:
 
 
 def labels(item) -> tuple:
-    marker = item.get_closest_marker("prop")
+    """(property, variant) of a test: a parameter's own ``prop`` mark (the p = 1 cases of the
+    forward matrix belong to ``p-one``) wins over the test's."""
+    callspec = getattr(item, "callspec", None)
+    own = [m for m in getattr(callspec, "marks", ()) if m.name == "prop"]
+    marker = own[-1] if own else item.get_closest_marker("prop")
     prop = marker.args[0] if marker else item.path.stem
-    params = getattr(getattr(item, "callspec", None), "params", {})
+    params = getattr(callspec, "params", {})
     return prop, str(params.get("variant", "-"))
 
 
@@ -199,9 +203,17 @@ class ConformancePlugin:
                 saved.restore()
                 self.guard.take_output()
         self.impl = impl
+        self.meta["strict"] = self.strict()
         words.speak(impl.keeps_p)    # messages, test ids and reports in the user's p, on every worker
         self.meta.update(impl=impl.spec, p_means="keep" if impl.keeps_p else "drop",
                          reference=[v.name for v in impl.variants], exact=impl.exact, description=impl.describe())
+
+    def strict(self) -> bool:
+        """Whether an edge difference fails the run: ``--strict-edges`` (``npdrop-conform --strict``),
+        pytest's own ``--strict``, and always for npdrop itself, which is held to every edge."""
+        config = self.config
+        return bool(config.getoption("strict_edges", False) or config.getoption("strict", False)
+                    or self.impl is None or self.impl.spec == "npdrop")
 
     def findings(self, records) -> Findings:
         """What the diagnoses read: the resolved p meaning and form, and the evidence."""
@@ -342,15 +354,24 @@ class ConformancePlugin:
 
     def pytest_sessionfinish(self, session, exitstatus):
         self.guard.stop()
-        if self.worker or self.impl is None:
+        if self.worker or self.impl is None or session.config.option.collectonly:   # nothing ran: no verdict
             return
         self.exit_status = int(exitstatus)
+        if self.exit_status == 1 and not self.strict() and not self.crashed and self._only_edges_failed():
+            # the implementation conforms in training: an edge difference is reported, not failed
+            self.exit_status = session.exitstatus = 0
         self.matrix = self.assemble()
         if self.exit_status == 0 and incomplete.why(self.matrix.meta):   # never a pass for what did not finish
             self.exit_status = session.exitstatus = 1
             self.matrix.meta["exit_status"] = 1
         if self.matrix.cells or self.json_path or self.md_path:
             self.write()
+
+    def _only_edges_failed(self) -> bool:
+        """Some test failed, and every failed one checks an edge property."""
+        with self._lock:
+            failed = [cell for cell, outcomes in self.results.values() if any(o == "failed" for o, _ in outcomes)]
+        return bool(failed) and all(tier(prop) == "edge" for prop, _ in failed)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
         terminal_summary(terminalreporter, None if torch is None else self.matrix)

@@ -23,17 +23,16 @@ NOT_APPLICABLE = "n/a:"
 #: the start of the skip reason of a dtype the implementation refuses (outside float16/32/64)
 UNSUPPORTED = f"{NOT_APPLICABLE} unsupported dtype"
 
-#: property -> what it checks (the README and the JSON report use the same words).
+#: property -> what it checks (the README and the JSON report use the same words), training
+#: properties first, then the edge ones (:data:`EDGE`).
 PROPERTIES = {
-    "forward": "training output equals torch's under the same mask (variant x dtype x p x shape)",
-    "nonfinite": "NaN/inf inputs give torch's output (a dropped inf becomes NaN: inf * 0)",
-    "backward": "input gradient equals torch autograd's under the same mask",
+    "forward": "training output equals torch's under the same mask (variant x dtype x p x shape, 0 <= p < 1)",
+    "backward": "input gradient equals torch autograd's under the same mask (0 <= p < 1)",
     "fuzz": "hypothesis-drawn shapes, strided/reversed/transposed views, dtypes and p: forward and backward equal torch's",
     "backward-reuses-mask": "backward multiplies by the forward's mask (no fresh draw)",
     "grad-at-zero-input": "gradient flows through kept units whose input is exactly 0",
     "eval-identity": "eval() forward returns the input unchanged, backward the gradient",
     "p-zero": "p == 0 in training is the identity, forward and backward",
-    "p-one": "p == 1 gives zeros for finite input (never NaN), and a zero gradient",
     "mode-switch": "train/eval switching never applies a stale mask, forward or backward",
     "instance-isolation": "two layers keep their own masks",
     "dtype": "float16/32/64 (and bfloat16 with ml_dtypes) in gives the same dtype out, forward and backward",
@@ -50,7 +49,39 @@ PROPERTIES = {
     "mlp": "an MLP trained with SGD matches torch step for step under the same masks",
     "network": "a whole network (--network) matches its torch twin: loss, every layer's output and gradients",
     "harness": "the harness itself: injection strictness, bounds, mask reading",
+    "nonfinite": "NaN/inf inputs give torch's output (a dropped inf becomes NaN: inf * 0)",
+    "float16-near-one": "float16 at p within 1e-4 of 1 (1/(1-p) past float16's range): forward and backward equal torch's",
+    "p-one": "p == 1 gives zeros for finite input (never NaN), and a zero gradient, forward and backward",
+    "signed-zero": "every zero of the output and the gradient has torch's sign (a dropped negative unit is -0.0)",
+    "p-range": "p outside [0, 1] is refused (torch raises ValueError)",
+    "integer-input": "integer input in training is refused (torch raises)",
 }
+
+#: the edge properties: a difference there changes nothing a network learns or predicts from
+#: finite data at a p anyone trains with (conformance/README.md, "Two tiers", says why each is
+#: here). Every other property is a training property.
+EDGE = ("nonfinite", "float16-near-one", "p-one", "signed-zero", "p-range", "integer-input")
+
+#: edge property -> what a difference there means, for the verdict's lines
+EDGE_MEANS = {
+    "nonfinite": "a NaN or inf input comes out otherwise than torch's (a dropped inf: NaN in torch); finite "
+                 "data never meets it, it shows only once a NaN or inf has reached the layer",
+    "float16-near-one": "in float16 at p within 1e-4 of 1 (scale 1/(1-p) > 1e4; at 1 - 1e-10 past float16's "
+                        "65504) the output or gradient differs; only a float16 network dropping nearly every "
+                        "unit meets it",
+    "p-one": "at p = 1 (drop everything) the result is not torch's zeros; p = 1 trains nothing (no unit passes, "
+             "no gradient flows): only code that uses p = 1 to cut a branch off meets it",
+    "signed-zero": "a zero comes out with the other sign than torch's (a dropped negative unit: +0.0 here, -0.0 "
+                   "in torch's x * 0); equal as numbers, only 1/x, copysign or the bits tell them apart",
+    "p-range": "p outside [0, 1] is taken silently where torch raises ValueError: only a mistyped p meets it",
+    "integer-input": "integer input in training is not refused as torch refuses it: an integer array that "
+                     "should have been converted to float goes on unnoticed",
+}
+
+
+def tier(prop: str) -> str:
+    """``"edge"`` for the properties of :data:`EDGE`, ``"training"`` for every other one."""
+    return "edge" if prop in EDGE else "training"
 
 
 @dataclass
@@ -108,7 +139,8 @@ class Matrix:
 
     def properties(self) -> list:
         seen = {p for p, _ in self.cells}
-        return [p for p in PROPERTIES if p in seen] + sorted(seen - set(PROPERTIES))
+        ordered = [p for p in PROPERTIES if p in seen] + sorted(seen - set(PROPERTIES))
+        return [p for p in ordered if tier(p) == "training"] + [p for p in ordered if tier(p) == "edge"]
 
     def variants(self) -> list:
         seen = {v for _, v in self.cells}
@@ -137,6 +169,9 @@ class Matrix:
         totals = {k: sum(getattr(c, k) for c in self.cells.values()) for k in ("passed", "failed", "skipped")}
         totals["n/a"] = sum(c.na for c in self.cells.values())
         return {**self.meta, "properties": props, "failed_properties": self.failed_properties(),
+                "conforms_in_training": self.conforms_in_training(),
+                "failed_in_training": self.failed_in("training"), "edge_differences": self.failed_in("edge"),
+                "tiers": {p: tier(p) for p in self.properties()},
                 "descriptions": {p: PROPERTIES.get(p, "") for p in self.properties()}, "totals": totals,
                 "diagnoses": self.diagnoses}
 
@@ -145,7 +180,8 @@ class Matrix:
         """The matrix a JSON report (:meth:`to_json`) was written from, failures as kept there."""
         matrix = cls()
         matrix.meta = {k: v for k, v in data.items() if k not in
-                       ("properties", "failed_properties", "descriptions", "totals", "diagnoses")}
+                       ("properties", "failed_properties", "descriptions", "totals", "diagnoses",
+                        "conforms_in_training", "failed_in_training", "edge_differences", "tiers")}
         matrix.diagnoses = list(data.get("diagnoses", []))
         for prop, cells in data.get("properties", {}).items():
             for variant, c in cells.items():
@@ -156,16 +192,45 @@ class Matrix:
     def totals(self) -> dict:
         return {k: sum(getattr(c, k) for c in self.cells.values()) for k in ("passed", "failed", "skipped", "na")}
 
+    def failed_in(self, which: str) -> list:
+        """The failed properties of one tier (``"training"`` or ``"edge"``), in the matrix's order."""
+        return [p for p in self.failed_properties() if tier(p) == which]
+
+    def conforms_in_training(self) -> bool:
+        """No training property failed and at least one test passed."""
+        return not self.failed_in("training") and bool(self.totals()["passed"])
+
+    def strict(self) -> bool:
+        """Whether an edge difference fails the run too (``--strict``, and npdrop itself)."""
+        return bool(self.meta.get("strict"))
+
     @said_first
     def verdict(self) -> str:
-        """One line: pass or FAIL, how many properties failed, how many tests ran."""
-        t, failed, props = self.totals(), self.failed_properties(), self.properties()
+        """One line: whether the implementation conforms in training, then the edges that differ,
+        then how many tests ran (:meth:`edge_lines` says what each differing edge means)."""
+        t, props = self.totals(), self.properties()
+        training, edges = self.failed_in("training"), self.failed_in("edge")
+        ran_training = [p for p in props if tier(p) == "training"]
+        ran_edges = [p for p in props if tier(p) == "edge"]
         tests = f"{t['failed']} failed, {t['passed']} passed, {t['skipped']} skipped, {t['na']} n/a tests"
-        if failed:
-            return f"FAIL: {len(failed)} of {len(props)} properties fail ({', '.join(failed)}); {tests}"
+        differ = (f"edges that differ: {len(edges)} of {len(ran_edges)} ({', '.join(edges)})" if edges
+                  else f"every edge as torch ({len(ran_edges)} edge properties)" if ran_edges else "")
+        if training:
+            head = (f"FAIL: does not conform in training: {len(training)} of {len(ran_training)} training "
+                    f"properties fail ({', '.join(training)})")
+            return f"{head}; {differ}; {tests}" if edges else f"{head}; {tests}"
         if not t["passed"]:
             return f"NOTHING CHECKED: no test passed or failed; {tests}"
-        return f"pass: all {len(props)} properties ({tests})"
+        head = f"all {len(ran_training)} training properties pass"
+        if edges and self.strict():
+            return f"FAIL (--strict): conforms in training ({head}), but {differ}; {tests}"
+        if edges:
+            return f"conforms in training: {head}; {differ}; {tests}"
+        return f"pass: conforms in training and at every edge: all {len(props)} properties ({tests})"
+
+    def edge_lines(self) -> list:
+        """One line per edge property that differs: what the difference means."""
+        return [f"  edge {prop}: {EDGE_MEANS.get(prop, PROPERTIES.get(prop, ''))}" for prop in self.failed_in("edge")]
 
     def explained(self) -> list:
         """(property, failed test count, one-line explanation) per failed property, with the
@@ -180,16 +245,17 @@ class Matrix:
     def screen(self, notes: tuple = ()) -> list:
         """The run on one screen, its answer last (where a terminal leaves it in view): what
         was found, the matrix, one line per failed property, ``notes`` (where the full log
-        and reports are), then the verdict and the likely causes with evidence and ``try:``."""
+        and reports are), then the verdict, what each differing edge means, and the likely
+        causes with evidence and ``try:``."""
         out = [self.meta.get("description", ""), self.text()]
         explained = self.explained()
         if explained:
-            out.append("failed properties (torch; here, the most telling failure; in training):")
+            out.append("failed properties (torch; here, the most telling failure; in training; edge ones last):")
             out += [f"  {text}" for _, _, text in explained]
         unknown = [p for p in self.properties() if p not in PROPERTIES]
         if unknown:
             out.append("(rows without a prop marker are named after their module: " + ", ".join(unknown) + ")")
-        out += list(notes) + ["verdict: " + self.verdict()] + self.run_lines()
+        out += list(notes) + ["verdict: " + self.verdict()] + self.edge_lines() + self.run_lines()
         for d in self.diagnoses:
             out += cause_lines(d)
         if self.failed_properties() and not self.diagnoses and self.meta.get("evidence_from", "").startswith("only"):
@@ -231,10 +297,16 @@ class Matrix:
         return ["property"] + variants, rows
 
     def text(self) -> str:
+        """The matrix, training properties first; the edge ones under a line of their own."""
         header, rows = self._rows("FAIL")
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
         line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-        return "\n".join([line(header)] + [line(r) for r in rows])
+        out = [line(header)]
+        for row in rows:
+            if tier(row[0]) == "edge" and not any(tier(r[0]) == "edge" for r in rows[:rows.index(row)]):
+                out.append("edge cases (outside ordinary training):")
+            out.append(line(row))
+        return "\n".join(out)
 
     def markdown(self) -> str:
         """The report: verdict and likely causes first, then the matrix, then one example per
@@ -243,6 +315,8 @@ class Matrix:
         verdict = self.verdict()
         word, _, rest = verdict.partition(":")
         out = [f"# Conformance: {self.meta.get('impl', '?')}", "", f"**{word}**:{rest}", ""]
+        edges = [f"- edge **{prop}**: {_one_line(EDGE_MEANS.get(prop, ''))}" for prop in self.failed_in("edge")]
+        out += edges + ([""] if edges else [])
         run = self.run_lines()
         if run:
             out += [f"- {_one_line(line)}" for line in run] + [""]
@@ -254,6 +328,8 @@ class Matrix:
             for d in self.diagnoses:
                 out += [f"- **{d['id']}** ({d['variant']}: {', '.join(d['properties'])}): {_one_line(d['cause'])}",
                         f"  - evidence: {_one_line(d['evidence'])}", f"  - try: {_one_line(d['fix'])}"]
+        header = header[:1] + ["tier"] + header[1:]
+        rows = [r[:1] + [tier(r[0])] + r[1:] for r in rows]
         out += ["", "## Matrix", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(r) + " |" for r in rows]
         if self.failed_properties():

@@ -12,6 +12,7 @@ from conformance import evidence  # noqa: E402
 from conformance.words import p_id, p_text  # noqa: E402
 from conformance.harness import DTYPE_IDS, DTYPES, Judge, accepted, check_backward_pattern, needs, own_forward  # noqa: E402
 from conformance.inputs import PALETTE, gradient, needs_palette, values  # noqa: E402
+from conformance.report import NOT_APPLICABLE  # noqa: E402
 from conformance.stats import SHARED, check_binomial, samples  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -125,3 +126,33 @@ def test_noise_shape(impl, variant, rng, seed, repro):
     check_binomial(int(agree.sum()), agree.size, p * p + (1 - p) ** 2,
                    f"agreement between the masks of neighbouring channels [{variant}({p_text(p)})"
                    f"{SHARED if shared else ''}]", repro=repro)
+
+
+def _rank_shape(variant, rank: int) -> tuple:
+    """An input of ``rank`` with at least 4096 noise cells of ``variant`` (channels along the
+    first axis where torch takes the input as unbatched, ``(C, ...)``)."""
+    shape = (64, 128) + (2,) * (rank - 2) if rank >= 2 else (4096,)
+    if rank >= 2 and variant.noise_shape(shape)[1] == 1:
+        shape = (4096,) + (2,) * (rank - 1)
+    return shape
+
+
+@pytest.mark.prop("noise-shape")
+@pytest.mark.parametrize("rank", range(1, 6), ids=lambda r: f"{r}d")
+def test_noise_shape_on_every_rank(impl, variant, rank, rng, seed, repro):
+    """Channel variants on every rank torch takes (not only the batched case's): one decision
+    per noise cell (reading the mask fails on a cell with kept and dropped elements), and
+    neighbouring cells independent (a mask shared over the channels of a sample, as a wrong
+    broadcast axis draws it, agrees on every pair)."""
+    top = variant.max_rank if variant.max_rank is not None else 5
+    if not variant.channel or not variant.min_rank <= rank <= top:
+        pytest.skip(f"{NOT_APPLICABLE} {variant} takes no {rank}-d input, or draws per element")
+    p = 0.5
+    layer = impl.make(variant, p, seed)
+    x = values(_rank_shape(variant, rank), np.float64, rng, needs_palette(variant, False))
+    _, keep, _ = own_forward(layer, variant, x)
+    cells = keep.reshape(-1)
+    agree = cells[0::2][: cells.size // 2] == cells[1::2]
+    check_binomial(int(agree.sum()), agree.size, p * p + (1 - p) ** 2,
+                   f"agreement between neighbouring noise cells of a {rank}-d input {x.shape} "
+                   f"[{variant}({p_text(p)}), noise shape {keep.shape}]", repro=repro)

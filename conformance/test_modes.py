@@ -41,11 +41,26 @@ def test_eval_is_identity(impl, variant, dtype, rng, seed, repro):
     with accepted(impl, dtype):
         out = layer.forward(x)
     evidence.eval_output(variant, 0.3, x, out)
+    g = gradient(x.shape, dtype, rng) if layer.has_backward else None
+    # the backward after it is measured before the forward is judged, so that its evidence
+    # (a stale mask, an exception) is there for the diagnoses whatever the forward did
+    got, raised = _backward_after_eval(variant, layer, g)
     judge.at_eval(out, x, "eval forward", against="its input")
-    if layer.has_backward:
-        g = gradient(x.shape, dtype, rng)
-        judge.at_eval(evidence.backward_after_eval(variant, layer, g), g, "backward after an eval forward",
-                      against="the upstream gradient")
+    if raised is not None:
+        raise raised
+    if g is not None:
+        judge.at_eval(got, g, "backward after an eval forward", against="the upstream gradient")
+
+
+def _backward_after_eval(variant, layer, g, last_keep=None):
+    """(gradient, None) or (None, the exception) of the backward after an evaluation forward
+    (:func:`conformance.evidence.backward_after_eval`); ``g`` None: no backward to call."""
+    if g is None:
+        return None, None
+    try:
+        return evidence.backward_after_eval(variant, layer, g, last_keep), None
+    except Exception as exc:  # noqa: BLE001 - re-raised by the caller once the forward is judged
+        return None, exc
 
 
 @pytest.mark.prop("p-zero")
@@ -79,11 +94,15 @@ def test_switching_modes_never_uses_a_stale_mask(impl, variant, rng, seed, repro
             check_backward_pattern(layer, variant, call.x, call.keep, f"training step {step}, after {step - 1} eval calls", p)
         layer.eval()
         x2 = _plain_input(layer, variant, dtype, rng)
-        judge.at_eval(layer.forward(x2), x2, f"eval forward after training step {step}", against="its input")
-        if layer.has_backward:
-            g = gradient(x2.shape, dtype, rng)
-            judge.at_eval(evidence.backward_after_eval(variant, layer, g, call.keep), g,
-                          f"backward after the eval forward of step {step} (a stale mask?)",
+        out = layer.forward(x2)
+        evidence.eval_output(variant, p, x2, out)
+        g = gradient(x2.shape, dtype, rng) if layer.has_backward else None
+        got, raised = _backward_after_eval(variant, layer, g, call.keep)
+        judge.at_eval(out, x2, f"eval forward after training step {step}", against="its input")
+        if raised is not None:
+            raise raised
+        if g is not None:
+            judge.at_eval(got, g, f"backward after the eval forward of step {step} (a stale mask?)",
                           against="the upstream gradient")
 
 

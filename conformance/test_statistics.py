@@ -12,7 +12,8 @@ pytest.importorskip("torch")
 from conformance import evidence  # noqa: E402
 from conformance.words import p_id, p_text  # noqa: E402
 from conformance.inputs import PALETTE, needs_palette, values  # noqa: E402
-from conformance.harness import own_forward  # noqa: E402
+from conformance.harness import DTYPE_IDS, DTYPES, accepted, own_forward  # noqa: E402
+from conformance.report import NOT_APPLICABLE  # noqa: E402
 from conformance.stats import SHARED, check_binomial, samples  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -40,6 +41,30 @@ def test_keep_rate(impl, variant, p, cells, seed, repro):
     count = int(keep.sum())
     evidence.kept(variant, p, count, keep.size)
     check_binomial(count, keep.size, 1 - p, f"kept fraction [{variant}({p_text(p)}), {keep.size} cells"
+                   f"{SHARED if shared else ''}]", repro=repro)
+
+
+@pytest.mark.prop("keep-rate")
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_keep_rate_in_each_dtype(impl, variant, dtype, seed, repro):
+    """p = 0.001 on 1e6 cells of each dtype the implementation takes: kept cells ~ Binomial(1e6,
+    0.999) whatever the dtype, as in torch, whose uniforms do not depend on the input's dtype. A
+    uniform drawn in the input's dtype (``torch.rand_like`` on a float16 or bfloat16 tensor) has
+    few values near 0, so ``u < p`` drops 2 to 8 times as often there; the accepted interval
+    (1000 +- about 210 dropped) catches that at the same false-alarm rate as every check."""
+    if variant.alpha:   # too few drops at p = 0.001 for an alpha mask to be read off palette outputs
+        pytest.skip(f"{NOT_APPLICABLE} an alpha black box's mask is unreadable with so few drops")
+    p, cells = 0.001, 10**6
+    layer = impl.make(variant, p, seed)
+    x = _tiled_input(variant, variant.cell_shape(1000, cells // 1000)).astype(dtype)
+    with accepted(impl, dtype):
+        _, keep, known = own_forward(layer, variant, x)
+    name = np.dtype(dtype).name
+    assert known.all(), f"the input reveals every cell's mask [{variant}({p_text(p)}), {name}]"
+    keep, shared = samples(keep)
+    count = int(keep.sum())
+    evidence.kept(variant, p, count, keep.size)
+    check_binomial(count, keep.size, 1 - p, f"kept fraction [{variant}({p_text(p)}), {name}, {keep.size} cells"
                    f"{SHARED if shared else ''}]", repro=repro)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from conformance.report import PROPERTIES  # noqa: E402
+from conformance.report import PROPERTIES, tier  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -59,39 +59,78 @@ ROWS = (
 
 _WHERE = ("a dropped inf or NaN comes out 0, torch's NaN (`inf * 0`): the library selects with "
           "`where(mask, x / keep, 0)` instead of multiplying by the mask")
+_XLA_SELECT = ("a dropped inf or NaN comes out 0, torch's NaN (`inf * 0`): haiku multiplies (`keep * x / keep_rate`), "
+               "but XLA compiles a product with a boolean mask into `select(keep, x, 0)`, so nothing is multiplied "
+               "by 0")
+_PLUS_ZERO = "a dropped negative unit comes out +0.0, torch's -0.0 (`x * 0`): a select writes the constant 0"
 _RATE_ONE_RAISES = "rate 1 raises a `ValueError` (rate must be in [0, 1)); torch returns zeros"
 _NAN_GRAD_AT_ONE = ("at p = 1 the gradient is NaN, torch's 0: the gradient of `where(mask, x / (1 - p), 0)` "
                     "is `0 * inf` where every unit is dropped")
+_FLUSHED_KEEP = ("in float16 at p = 1 - 1e-5 and 1 - 1e-10 the gradient is NaN where torch's is 0: the keep "
+                 "probability 1 - p in float16 is below its smallest normal (2^-14) or rounds to 0, and the "
+                 "gradient of `where(mask, x / keep, 0)` is then `0/0`")
 _FLOAT32_MASK = ("the mask is float32 whatever the input (`(coinflips >= drop) / (1 - drop)` cast to float32): "
                  "float16 and bfloat16 come out float32, and float64 results carry the scale rounded to float32 "
                  "(about 1e-7 relative off)")
+_KERAS_POLICY = ("`layer(x, training=True)`, as Keras users call it, applies the layer's dtype policy (float32): "
+                 "float16, float64 and bfloat16 input comes out float32, so every check in those dtypes gets "
+                 "another dtype (and float64 float32's precision)")
+_NO_P_CHECK = "p = -0.5 and 1.5 are taken without a word; torch raises `ValueError`"
+_INT_PROMOTED = "int64 input in training comes out float64 (divided by the keep probability); torch raises"
+_RAND_LIKE = ("`torch.rand_like` on a float16 or bfloat16 tensor draws its uniforms in that dtype, which has few "
+              "values near 0: at p = 0.001 `u >= p` drops about 0.0013 (float16) and 0.003 (bfloat16) of the "
+              "units, not 0.001")
+_AUTOGRAD_INF = ("in float16 at p near 1 autograd's gradient of `x * keep / (1 - p)` is `g / 1e-10 = inf` before "
+                 "the mask's 0 multiplies it: a dropped unit's gradient is NaN, torch's 0")
 #: (spec, property) -> the difference from torch in words
 DIFFERENCES = {
-    ("flax.nnx:Dropout", "nonfinite"): _WHERE,
-    ("flax.linen:Dropout", "nonfinite"): _WHERE,
+    ("tests.gallery.frameworks_torch:TorchDropout", "keep-rate"): _RAND_LIKE,
+    ("tests.gallery.frameworks_torch:TorchDropout", "float16-near-one"): _AUTOGRAD_INF,
+    ("tests.gallery.frameworks_torch:TorchDropout", "p-range"): _NO_P_CHECK + " (the from-scratch code has no check)",
+    ("tests.gallery.frameworks_jax:jax_dropout", "p-range"): _NO_P_CHECK + " (the from-scratch code has no check)",
+    ("tests.gallery.frameworks_jax:jax_dropout", "integer-input"): "int64 input comes back int64 (`jnp.where` of "
+                                                                   "the input's dtype); torch raises",
+    **{(spec, prop): words for spec in ("flax.nnx:Dropout", "flax.linen:Dropout") for prop, words in (
+        ("nonfinite", _WHERE), ("signed-zero", _PLUS_ZERO), ("float16-near-one", _FLUSHED_KEEP),
+        ("p-range", _NO_P_CHECK))},
     ("equinox.nn:Dropout", "nonfinite"): _WHERE,
-    ("equinox.nn:Dropout", "p-one"): _NAN_GRAD_AT_ONE,
-    ("equinox.nn:Dropout", "backward"): _NAN_GRAD_AT_ONE + " (the p = 1 cases of the backward matrix)",
-    ("equinox.nn:Dropout", "fuzz"): _NAN_GRAD_AT_ONE + " (p = 1 drawn by the fuzzer)",
-    ("haiku:dropout", "nonfinite"): _WHERE + "; and " + _RATE_ONE_RAISES,
-    ("haiku:dropout", "p-one"): _RATE_ONE_RAISES,
-    ("haiku:dropout", "forward"): _RATE_ONE_RAISES + " (the p = 1 cases of the forward matrix); and at rate "
-                                  "1 - 1e-10 in float16 `keep * x / keep_rate` divides by float16(1e-10) = 0, so "
-                                  "dropped units are 0/0 = NaN where torch gives 0",
-    ("haiku:dropout", "backward"): _RATE_ONE_RAISES + " (the p = 1 cases of the backward matrix)",
-    ("haiku:dropout", "fuzz"): _RATE_ONE_RAISES + " (p = 1 drawn by the fuzzer)",
+    ("equinox.nn:Dropout", "signed-zero"): _PLUS_ZERO,
+    ("equinox.nn:Dropout", "float16-near-one"): _FLUSHED_KEEP,
+    ("equinox.nn:Dropout", "p-one"): _NAN_GRAD_AT_ONE + " (with the p = 1 cases of the forward and backward matrices)",
+    ("equinox.nn:Dropout", "p-range"): _NO_P_CHECK,
+    ("equinox.nn:Dropout", "integer-input"): _INT_PROMOTED,
+    ("haiku:dropout", "nonfinite"): _XLA_SELECT + "; and " + _RATE_ONE_RAISES,
+    ("haiku:dropout", "signed-zero"): _PLUS_ZERO.replace("a select writes", "XLA's select writes"),
+    ("haiku:dropout", "p-one"): _RATE_ONE_RAISES + " (with the p = 1 cases of the forward and backward matrices)",
+    ("haiku:dropout", "float16-near-one"): "at rate 1 - 1e-10 in float16 `keep * x / keep_rate` divides by "
+                                           "float16(1e-10) = 0, so dropped units are 0/0 = NaN where torch gives 0; "
+                                           "at 1 - 1e-5, a float16 subnormal that XLA flushes to 0, the gradient is NaN the same way",
+    ("haiku:dropout", "integer-input"): _INT_PROMOTED,
     ("tensorflow.nn:dropout", "nonfinite"): _WHERE + "; and " + _RATE_ONE_RAISES,
     ("tensorflow.nn:dropout", "p-one"): _RATE_ONE_RAISES,
-    ("tensorflow.nn:dropout", "forward"): _RATE_ONE_RAISES + " (the p = 1 cases of the forward matrix)",
-    ("tensorflow.nn:dropout", "backward"): _RATE_ONE_RAISES + " (the p = 1 cases of the backward matrix)",
-    ("tensorflow.nn:dropout", "fuzz"): _RATE_ONE_RAISES + " (p = 1 drawn by the fuzzer)",
     **{("thinc.api:Dropout", prop): _FLOAT32_MASK for prop in ("forward", "nonfinite", "backward", "fuzz",
-                                                                "p-one", "dtype")},
+                                                                "p-one", "dtype", "float16-near-one")},
+    ("thinc.api:Dropout", "p-range"): _NO_P_CHECK,
+    ("thinc.api:Dropout", "integer-input"): _INT_PROMOTED.replace("(divided by the keep probability)",
+                                                                  "(times the float mask)"),
+    **{("keras.layers:Dropout", prop): _KERAS_POLICY for prop in (
+        "forward", "backward", "fuzz", "grad-at-zero-input", "eval-identity", "p-zero", "mode-switch", "dtype",
+        "float16-near-one", "p-one")},
     ("keras.layers:Dropout", "nonfinite"): _WHERE.replace("the library selects", "keras selects"),
-    ("keras.layers:SpatialDropout2D", "forward"): "takes 4-D input only: the 3-D `(N, C, L)` cases, which "
-                                                  "torch's `Dropout2d` also takes, raise a `ValueError`",
+    ("keras.layers:Dropout", "signed-zero"): _PLUS_ZERO,
+    ("keras.layers:Dropout", "integer-input"): "`layer(x)` casts int64 input to float32 and drops it; torch raises",
+    **{("keras.layers:SpatialDropout2D", prop): _KERAS_POLICY for prop in (
+        "eval-identity", "p-zero", "mode-switch", "dtype", "float16-near-one", "p-one")},
+    ("keras.layers:SpatialDropout2D", "forward"): _KERAS_POLICY + "; and it takes 4-D input only: the 3-D "
+                                                  "`(N, C, L)` cases, which torch's `Dropout2d` also takes, raise a "
+                                                  "`ValueError`",
     ("keras.layers:SpatialDropout2D", "fuzz"): "takes 4-D input only: a 3-D input drawn by the fuzzer raises",
+    ("keras.layers:SpatialDropout2D", "noise-shape"): "takes 4-D input only: the 2-, 3- and 5-D inputs torch's "
+                                                      "`Dropout2d` takes raise a `ValueError`",
     ("keras.layers:SpatialDropout2D", "nonfinite"): _WHERE.replace("the library selects", "keras selects"),
+    ("keras.layers:SpatialDropout2D", "signed-zero"): _PLUS_ZERO,
+    ("keras.layers:SpatialDropout2D", "integer-input"): "`layer(x)` casts int64 input to float32 and drops it; "
+                                                        "torch raises",
 }
 #: explanations of cells that are n/a for a reason of the library's own
 NOT_APPLICABLE = {
@@ -124,31 +163,37 @@ def _cell(status: dict) -> str:
 def table(results: dict) -> str:
     props = [p for p in PROPERTIES
              if any(r is not None and p in r["report"].get("properties", {}) for r in results.values())]
-    lines = ["| library / variant | " + " | ".join(props) + " | time |",
-             "|---|" + "---|" * (len(props) + 1)]
+    props = [p for p in props if tier(p) == "training"] + [p for p in props if tier(p) == "edge"]
+    heads = [p if tier(p) == "training" else f"{p} *(edge)*" for p in props]
+    lines = ["| library / variant | in training | " + " | ".join(heads) + " | time |",
+             "|---|" + "---|" * (len(props) + 2)]
     explanations, unexplained = [], []
     for row, result in results.items():
         if result is None:
-            lines.append(f"| {row.label} | " + " | ".join("" for _ in props) + " | not installed |")
+            lines.append(f"| {row.label} | not run | " + " | ".join("" for _ in props) + " | not installed |")
             continue
         properties = result["report"].get("properties", {})
         if not properties:
-            lines.append(f"| {row.label} | could not be driven (exit {result['code']}) |" + " |" * len(props))
+            lines.append(f"| {row.label} | could not be driven (exit {result['code']}) |" + " |" * (len(props) + 1))
             unexplained.append(f"{row.label}: {result['output'].strip().splitlines()[-1] if result['output'] else ''}")
             continue
         cells = []
         for prop in props:
             statuses = list(properties.get(prop, {}).values())
             cells.append(_cell(statuses[0]) if statuses else "")
-        lines.append(f"| {row.label} | " + " | ".join(cells) + f" | {result['seconds']:.0f} s |")
+        trains = "conforms" if result["report"].get("conforms_in_training") else "**FAIL**"
+        lines.append(f"| {row.label} | {trains} | " + " | ".join(cells) + f" | {result['seconds']:.0f} s |")
         for prop in result["report"].get("failed_properties", []):
             words = DIFFERENCES.get((row.spec, prop))
-            (explanations if words else unexplained).append(f"{row.label}, `{prop}`: {words or 'unexplained'}")
+            (explanations if words else unexplained).append(
+                f"{row.label}, `{prop}` ({tier(prop)}): {words or 'unexplained'}")
         backend = dict(row.env).get("KERAS_BACKEND")
         na = NOT_APPLICABLE.get(f"{row.spec}@{backend}" if backend else row.spec)
         if na and any(s["status"] == "n/a" for by in properties.values() for s in by.values()):
             explanations.append(f"{row.label}: {na}")
-    text = "\n".join(lines)
+    text = "\n".join(lines) + ("\n\n*in training*: whether the library conforms in every training property "
+                                "(conformance/README.md, \"Two tiers\"); the *(edge)* columns differ only at NaN/inf "
+                                "input, p = 1, float16 at p near 1, the sign of zero, p outside [0, 1], integer input.")
     if explanations:
         text += "\n\nThe differences from torch, in words:\n\n" + "\n".join(f"- {n}" for n in explanations)
     if unexplained:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,7 +182,8 @@ def test_what_the_implementation_prints_is_capped(user_dir):
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     assert "more characters printed, not kept" in output
-    assert len(output) < 5 * 70_000, f"{len(output)} characters of output for 5 tests printing 1 MB per call"
+    tests = int(re.search(r"(\d+) passed", output).group(1))
+    assert len(output) < tests * 70_000, f"{len(output)} characters of output for {tests} tests printing 1 MB per call"
 
 
 def test_a_single_test_rerun_says_what_its_diagnosis_lacks(user_dir, tmp_path):
@@ -281,3 +283,19 @@ def test_the_one_screen_is_the_same_under_xdist(user_dir, tmp_path):
         screens[name] = done.stdout.replace(str(folder), "LOGDIR")
     assert "likely cause: batch-shared-mask" in screens["serial"], screens["serial"]
     assert screens["serial"] == screens["xdist"]
+
+
+@pytest.mark.parametrize("strict", (False, True), ids=("default", "strict"))
+def test_an_edge_difference_alone_exits_0_unless_strict(user_dir, tmp_path, strict):
+    """Training conforms, one edge differs (float16 at p near 1, NaN from an overflowed scale):
+    exit 0 and a report that says so; ``--strict-edges`` makes the same run exit 1."""
+    report = tmp_path / "r.json"
+    done = _run(user_dir, "--impl", "tests.gallery.verdicts:Float16ScaleOverflow", "--report-json", str(report),
+                *(("--strict-edges",) if strict else ()),
+                files=("conformance/test_forward.py::test_float16_near_one", "conformance/test_statistics.py"))
+    output = done.stdout + done.stderr
+    assert done.returncode == (1 if strict else 0), output[-3000:]
+    found = _report(report)
+    assert found["conforms_in_training"] is True and found["edge_differences"] == ["float16-near-one"]
+    assert found["exit_status"] == (1 if strict else 0) and found["strict"] is strict
+    assert ("FAIL (--strict): conforms in training" if strict else "verdict: conforms in training:") in output

@@ -24,19 +24,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "frameworks"))
 
 import table  # noqa: E402
+from conformance.report import tier  # noqa: E402
 
-#: row label -> the properties that must fail (each a real difference from torch; see the table's explanations)
+#: row label -> the properties that must fail (each a real difference from torch; see the table's explanations);
+#: the training ones fail the run, the edge ones (conformance/README.md, "Two tiers") are listed only
+_WHERE_EDGES = {"nonfinite", "signed-zero"}                            # where-style selection
 EXPECTED = {
     "torch `nn.Dropout`": set(),
     "torch `F.dropout`": set(),
     "torch `nn.Dropout2d`": set(),
-    "keras `layers.Dropout` (numpy backend)": {"nonfinite"},          # where-style selection
-    "flax `nnx.Dropout`": {"nonfinite"},                               # where-style selection
-    "flax `linen.Dropout`": {"nonfinite"},                             # where-style selection
-    "equinox `nn.Dropout`": {"nonfinite", "p-one", "backward", "fuzz"},  # where-style; NaN gradient at p = 1
-    "haiku `hk.dropout`": {"nonfinite", "p-one", "forward", "backward", "fuzz"},  # where-style; rate 1 raises
-    # a float32 mask whatever the input dtype
-    "thinc `Dropout` (a model factory)": {"forward", "nonfinite", "backward", "fuzz", "p-one", "dtype"},
+    # layer(x) applies the float32 dtype policy; where-style selection; int64 cast to float32
+    "keras `layers.Dropout` (numpy backend)": {"forward", "fuzz", "eval-identity", "p-zero", "mode-switch", "dtype",
+                                               "float16-near-one", "p-one", "integer-input"} | _WHERE_EDGES,
+    # where-style; a float16 keep probability near 0 flushed (0/0 gradient); p not checked
+    "flax `nnx.Dropout`": _WHERE_EDGES | {"float16-near-one", "p-range"},
+    "flax `linen.Dropout`": _WHERE_EDGES | {"float16-near-one", "p-range"},
+    # and a NaN gradient at p = 1, int64 promoted
+    "equinox `nn.Dropout`": _WHERE_EDGES | {"float16-near-one", "p-one", "p-range", "integer-input"},
+    # XLA selects; rate 1 raises; float16(1e-10) = 0 divides; int64 promoted
+    "haiku `hk.dropout`": _WHERE_EDGES | {"float16-near-one", "p-one", "integer-input"},
+    # a float32 mask whatever the input dtype; p not checked; int64 promoted
+    "thinc `Dropout` (a model factory)": {"forward", "backward", "fuzz", "dtype", "nonfinite", "float16-near-one",
+                                          "p-one", "p-range", "integer-input"},
 }
 ROWS = {row.label: row for row in table.ROWS if row.label in EXPECTED}
 
@@ -60,8 +69,10 @@ def test_library_fails_exactly_where_it_differs_from_torch(results, label):
     assert report, f"{label}: no report (exit {result['code']}):\n{result['output']}"
     failed = set(report["failed_properties"])
     assert failed == EXPECTED[label], f"{label}: failed {sorted(failed)}, expected {sorted(EXPECTED[label])}"
-    assert result["code"] == (1 if failed else 0)
-    assert report["totals"]["passed"] > 150, f"{label}: only {report['totals']['passed']} checks passed"
+    training = {prop for prop in failed if tier(prop) == "training"}
+    assert report["conforms_in_training"] is not training and result["code"] == (1 if training else 0)
+    ran = report["totals"]["passed"] + report["totals"]["failed"]   # keras' float32 policy fails most dtype cases
+    assert ran > 150 and report["totals"]["passed"] > 50, f"{label}: only {ran} checks ran, {report['totals']}"
     for prop in failed:
         assert (ROWS[label].spec, prop) in table.DIFFERENCES, f"{label}: {prop} failed, and the table cannot say why"
 

@@ -40,13 +40,15 @@ def test_verdict_and_causes_come_before_the_matrix_and_the_examples():
     assert headings == ["Conformance: m:D", "Likely causes", "Matrix", "Failed properties",
                         "forward: 12 failed", "nonfinite: 1 failed"]
     first_paragraph = next(tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "paragraph_open")
-    assert first_paragraph.startswith("**FAIL**: 2 of 3 properties fail (forward, nonfinite)")
+    assert first_paragraph.startswith("**FAIL**: does not conform in training: 1 of 2 training properties fail "
+                                      "(forward); edges that differ: 1 of 1 (nonfinite)")
     assert [t.type for t in tokens].count("table_open") == 1
 
 
 def test_each_likely_cause_is_one_list_item_with_its_evidence_and_fix():
     tokens = _blocks(_faulty().markdown())
-    items = [t for t in tokens if t.type == "list_item_open"]
+    causes = next(i for i, t in enumerate(tokens) if t.type == "inline" and t.content == "Likely causes")
+    items = [t for t in tokens[causes:] if t.type == "list_item_open"]
     assert [t.level for t in items].count(items[0].level) == 1, "one top-level item per cause"
     inline = [t.content for t in tokens if t.type == "inline"]
     assert "evidence: ratio 0.7 at p=0.3 and a second line" in inline and "try: multiply by 1/(1-p)" in inline
@@ -66,8 +68,42 @@ def test_a_passing_run_says_pass_and_has_no_failure_sections():
     matrix.add("keep-rate", "Dropout", "skipped")
     text = matrix.markdown()
     headings = [t for t in _blocks(text) if t.type == "heading_open"]
-    assert len(headings) == 2 and text.splitlines()[2].startswith("**pass**: all 2 properties")
+    assert len(headings) == 2 and text.splitlines()[2].startswith(
+        "**pass**: conforms in training and at every edge: all 2 properties")
     assert "Likely causes" not in text and "Failed properties" not in text
+
+
+def _edge_only(strict: bool = False) -> Matrix:
+    matrix = Matrix()
+    matrix.meta.update(impl="m:D", strict=strict)
+    matrix.add("forward", "Dropout", "passed")
+    matrix.add("keep-rate", "Dropout", "passed")
+    matrix.add("float16-near-one", "Dropout", "failed", "t[Dropout-p0.9999999999]", "forward differs")
+    matrix.add("nonfinite", "Dropout", "passed")
+    return matrix
+
+
+def test_an_edge_difference_conforms_in_training_and_is_listed_with_what_it_means():
+    matrix = _edge_only()
+    assert matrix.conforms_in_training() and matrix.failed_in("edge") == ["float16-near-one"]
+    assert matrix.verdict().startswith("conforms in training: all 2 training properties pass; edges that "
+                                       "differ: 1 of 2 (float16-near-one); 1 failed, 3 passed")
+    screen = matrix.screen()
+    assert screen[screen.index("verdict: " + matrix.verdict()) + 1].startswith("  edge float16-near-one: in float16")
+    assert "edge cases (outside ordinary training):" in matrix.text().splitlines()
+    assert matrix.text().splitlines()[-2:] == ["nonfinite         pass", "float16-near-one  FAIL(1)"]
+    data = matrix.to_json()
+    assert data["conforms_in_training"] is True and data["edge_differences"] == ["float16-near-one"]
+    assert data["tiers"] == {"forward": "training", "keep-rate": "training", "float16-near-one": "edge",
+                             "nonfinite": "edge"}
+    rows = [line for line in matrix.markdown().splitlines() if line.startswith("| float16-near-one")]
+    assert rows == ["| float16-near-one | edge | **FAIL**(1) |"]
+
+
+def test_strict_makes_an_edge_difference_a_failure():
+    verdict = _edge_only(strict=True).verdict()
+    assert verdict.startswith("FAIL (--strict): conforms in training (all 2 training properties pass), but edges "
+                              "that differ: 1 of 2 (float16-near-one)")
 
 
 def test_the_json_report_keeps_the_most_telling_failure_and_reads_back():

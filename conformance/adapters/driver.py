@@ -70,7 +70,7 @@ class Driver:
         def run(given):
             return self.convention.forward(self.target, given, self.training, mask, key)
 
-        if self.autodiff:
+        if self.autodiff and _differentiable(x):
             out, given, self._backward = self.arrays.forward_recording(run, native)
         else:
             out, given = run(native), native
@@ -107,3 +107,10 @@ def output(value, given: np.ndarray, what: str, arrays=None):
         raise UserCodeError(f"{what} returned the scalar {value!r} ({type(value).__name__}) for an input of "
                             f"shape {np.shape(given)}, not an array")
     return (arrays or NumpyArrays()).numpy(value)
+
+
+def _differentiable(x) -> bool:
+    """A float input (bfloat16 included), which autodiff can record; an integer one (the
+    ``integer-input`` edge) is run as it is: no library differentiates with respect to it."""
+    dtype = np.asarray(x).dtype
+    return dtype.kind == "f" or dtype.name == "bfloat16"

@@ -64,12 +64,21 @@ class LayerClass(Convention):
         if options.backward and self.bname is None:
             raise AdapterError(f"{cls.__name__} has no method '{options.backward}' (--backward)")
         self.unbound = _unbound_linen(cls) and self.fname == "__call__"
+        # a Keras layer is called as its users call it, layer(x, training=...): Layer.__call__
+        # applies the dtype policy (float16/float64 in, float32 out) before running call();
+        # --forward call drives call() itself (on the torch backend a layer is also an nn.Module,
+        # whose forward() passes no training flag)
+        self.via_keras_call = not options.forward and _keras_layer(cls) and callable(getattr(obj, "call", None))
+        if self.via_keras_call:
+            self.fname = "call"
         forward_params = parameters(getattr(obj, self.fname))
         self.accepts_mask = "mask" in forward_params
         self.has_backward = self.bname is not None
         self.mode = find_mode(forward_params, obj, options.module, options.mode_global)
         self.key_name = next((n for n in KEY_NAMES if n in forward_params), None) if self.arrays.keyed else None
         self.calls = [signature_text(self.fname, getattr(obj, self.fname))]
+        if self.via_keras_call:
+            self.calls[0] = f"layer{self.calls[0][len('call'):]} (Layer.__call__, as Keras users call it)"
         if self.has_backward:
             self.calls.append(signature_text(self.bname, getattr(obj, self.bname)))
         self.output = self.grad = Returned()
@@ -127,15 +136,17 @@ class LayerClass(Convention):
         applied) ``obj.apply({}, ...)``, which runs ``__call__`` with no variables."""
         if self.unbound:
             return lambda *args, **kwargs: obj.apply({}, *args, **kwargs)
+        if self.via_keras_call:
+            return obj
         return getattr(obj, self.fname)
 
     def _forward_text(self) -> str:
-        return f"{self.cls.__name__}.{self.fname}(x)"
+        return f"{self.cls.__name__}(...)(x)" if self.via_keras_call else f"{self.cls.__name__}.{self.fname}(x)"
 
     def build(self, value: float, seed: int):
         kwargs = {**self.kwargs, self.p_name: value}
         if self.seed_name:
-            kwargs[self.seed_name] = seed
+            kwargs[self.seed_name] = seed % 2**31   # an int32: torch's and TensorFlow's backends take no more
         return self.cls(**kwargs)
 
     def forward(self, obj, x: np.ndarray, training: bool, mask=None, key=None):
@@ -144,7 +155,7 @@ class LayerClass(Convention):
         if mask is not None:
             kwargs["mask"] = mask
         shown = [f", {k}={'<key>' if k == self.key_name else repr(v)}" for k, v in kwargs.items() if k != "mask"]
-        what = f"{self.fname}(x{''.join(shown)})"
+        what = f"{'layer' if self.via_keras_call else self.fname}(x{''.join(shown)})"
         returned = call(what, self._method(obj), x, **kwargs)
         return self.output.take(obj, returned, what)
 
@@ -184,3 +195,9 @@ def constructor_parameters(cls) -> dict:
         if init:
             return init
     return params
+
+
+def _keras_layer(cls) -> bool:
+    """Whether ``cls`` is a Keras layer (a subclass of ``keras.layers.Layer``)."""
+    return any(k.__name__ == "Layer" and k.__module__.split(".")[0] in ("keras", "tf_keras")
+               for k in inspect.getmro(cls))

@@ -35,6 +35,9 @@ class Expect:
 
     #: the property that must fail; ``None``: a correct entry, which passes every property
     fails: str | None
+    #: its faults are all edge ones (``fails`` is an edge property, conformance/README.md "Two
+    #: tiers"): the run exits 0 and its report says it conforms in training
+    conforms_in_training: bool = False
     #: the torch module it is compared with (``--reference``)
     reference: str = "Dropout"
     #: the diagnosis ids its report must name, and no other (none for a correct entry)

@@ -9,9 +9,14 @@ from . import Expect
 
 
 class TorchDropout(nn.Module):
-    """Correct: ``rand_like``, a float keep-mask scaled by ``1/(1-p)``, identity in eval."""
+    """The usual from-scratch module: ``rand_like``, a float keep-mask scaled by ``1/(1-p)``,
+    identity in eval. Fault: ``rand_like`` on a float16 or bfloat16 tensor draws its uniforms in
+    that dtype, whose few values near 0 make ``u >= p`` drop too often at small p (keep-rate).
+    And an edge: in float16 at p near 1, autograd's gradient of ``/ (1 - p)`` is ``g / 1e-10 =
+    inf`` before the mask's 0 multiplies it, so a dropped unit's gradient is NaN, torch's 0."""
 
-    expect = Expect(fails=None)
+    expect = Expect(fails="keep-rate", diagnoses=("scale-overflows-float16",), only=("keep-rate", "float16-near-one"),
+                    message=("keep-rate", "bfloat16"))
 
     def __init__(self, p=0.5):
         super().__init__()
@@ -26,15 +31,28 @@ class TorchDropout(nn.Module):
         return x * keep / (1 - self.p)
 
 
+class TorchFunctionalNoTraining(TorchDropout):
+    """Faulty: ``F.dropout(x, self.p)`` without ``training=self.training``: F.dropout's default
+    is ``training=True``, so evaluation still drops."""
+
+    expect = Expect(fails="eval-identity", diagnoses=("eval-still-drops",))
+
+    def forward(self, x):
+        return nn.functional.dropout(x, self.p)
+
+
 def torch_dropout(x, p=0.5, training=True):
-    """Correct: a function of tensors with ``torch.bernoulli``."""
+    """A function of tensors with ``torch.bernoulli``. Fault: ``full_like(x, 1 - p)`` in bfloat16
+    rounds 0.999 to 1.0, so at p = 0.001 nothing is dropped (keep-rate). And the float16 p near 1
+    edge of :class:`TorchDropout` (``* (1 / (1 - p))``'s gradient is inf before the mask's 0)."""
     if not training or p == 0:
         return x
     keep = torch.bernoulli(torch.full_like(x, 1 - p))
     return x * keep * (0.0 if p == 1 else 1 / (1 - p))
 
 
-torch_dropout.expect = Expect(fails=None)
+torch_dropout.expect = Expect(fails="keep-rate", diagnoses=("scale-overflows-float16",),
+                             only=("keep-rate", "float16-near-one"), message=("keep-rate", "bfloat16"))
 
 
 class TorchNoScale(TorchDropout):
@@ -51,7 +69,7 @@ class TorchNoScale(TorchDropout):
 class TorchDropsAtEval(TorchDropout):
     """Faulty: ignores ``self.training``, so it drops in eval too."""
 
-    expect = Expect(fails="eval-identity")
+    expect = Expect(fails="eval-identity", diagnoses=("eval-still-drops", "scale-overflows-float16"))
 
     def forward(self, x):
         if self.p == 0:
@@ -64,9 +82,11 @@ class TorchDropsAtEval(TorchDropout):
 class TorchRefusesBfloat16(TorchDropout):
     """Correct, for the dtypes it takes: it refuses anything but float16/32/64 with a
     TypeError, as code whose kernels exist for those only does. Its bfloat16 cells are
-    unsupported (n/a), not failed."""
+    unsupported (n/a), not failed. :class:`TorchDropout`'s faults in the dtypes it takes: float16
+    uniforms from ``rand_like`` (keep-rate), and the float16 p near 1 edge."""
 
-    expect = Expect(fails=None, refuses_bfloat16=True)
+    expect = Expect(fails="keep-rate", diagnoses=("scale-overflows-float16",), only=("keep-rate", "float16-near-one"),
+                    message=("keep-rate", "float16"), refuses_bfloat16=True)
 
     def forward(self, x):
         if x.dtype not in (torch.float16, torch.float32, torch.float64):
@@ -77,7 +97,9 @@ class TorchRefusesBfloat16(TorchDropout):
 def torch_dropout_zeros_at_p_one(x, p=0.5, training=True):
     """Right but for one detail: at p = 1 it returns fresh zeros, which autograd sees as not
     connected to ``x`` (gradient 0, as torch's), while torch's ``x * 0`` turns a dropped inf or
-    NaN into NaN: only ``nonfinite`` fails, with no likely cause (nothing is selected away)."""
+    NaN into NaN: ``nonfinite`` fails, with no likely cause (nothing is selected away). It shares
+    :class:`TorchDropout`'s ``rand_like`` (keep-rate in float16 and bfloat16) and float16 p near 1
+    edge (autograd's gradient of ``/ (1 - p)`` is ``g / 1e-10 = inf`` before the mask's 0)."""
     if not training or p == 0:
         return x
     if p == 1:
@@ -86,4 +108,5 @@ def torch_dropout_zeros_at_p_one(x, p=0.5, training=True):
     return x * keep / (1 - p)
 
 
-torch_dropout_zeros_at_p_one.expect = Expect(fails="nonfinite", only=("nonfinite",))  # p-one and backward pass
+torch_dropout_zeros_at_p_one.expect = Expect(fails="nonfinite", only=("keep-rate", "nonfinite", "float16-near-one"),
+                                             diagnoses=("scale-overflows-float16",))  # p-one and backward pass

@@ -97,7 +97,7 @@ class KerasLikeDropout:
 class KerasLikeDropsAlways(KerasLikeDropout):
     """Faulty: ignores ``training``, so inference drops too."""
 
-    expect = Expect(fails="eval-identity")
+    expect = Expect(fails="eval-identity", diagnoses=("eval-still-drops",))
 
     def __call__(self, inputs, training=False):
         return super().__call__(inputs, True)

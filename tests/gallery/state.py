@@ -8,7 +8,7 @@ from ._base import BlackBoxDropout
 class DropsAtEval(BlackBoxDropout):
     """Ignores the mode: drops and rescales at eval too."""
 
-    expect = Expect(fails="eval-identity")
+    expect = Expect(fails="eval-identity", diagnoses=("eval-still-drops",))
 
     def forward(self, x, training=True):
         return super().forward(x, training=True)
@@ -33,6 +33,42 @@ class StaleMaskAfterEval(BlackBoxDropout):
 
     def forward(self, x, training=True):
         if not training:
+            return x
+        return super().forward(x)
+
+
+class ScalesAtEvalKeepsMask(BlackBoxDropout):
+    """Evaluation multiplies by 1 - p, and backward always uses the last training mask (a layer
+    laid out as NumpyDL's is): the eval forward fails first, and the backward after it still
+    shows the stale mask."""
+
+    expect = Expect(fails="mode-switch", diagnoses=("eval-backward",))
+
+    def forward(self, x, training=True):
+        if not training:
+            return x * x.dtype.type(1 - self.p)
+        return super().forward(x)
+
+
+class TrainMethodTruthy(BlackBoxDropout):
+    """``if not self.train:`` tests the bound method ``train`` (always true), not the flag
+    ``self.training``: evaluation still drops."""
+
+    expect = Expect(fails="eval-identity", diagnoses=("eval-still-drops",))
+
+    def __init__(self, p=0.5):
+        super().__init__(p)
+        self.training = True
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def forward(self, x):
+        if not self.train:
+            self.noise = None
             return x
         return super().forward(x)
 

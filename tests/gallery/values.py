@@ -26,7 +26,7 @@ class NoScaling(BlackBoxDropout):
 class NanAtPOne(BlackBoxDropout):
     """No p == 1 special case: ``x * mask / (1 - p)`` is 0/0 = NaN when everything is dropped."""
 
-    expect = Expect(fails="p-one", diagnoses=("nan-at-p1",))
+    expect = Expect(fails="p-one", diagnoses=("nan-at-p1", "scale-overflows-float16"), conforms_in_training=True)
 
     def forward(self, x, training=True):
         if not training:
@@ -60,7 +60,7 @@ class Float64Output(BlackBoxDropout):
 class WhereLiteralZero(BlackBoxDropout):
     """``np.where(keep, x * scale, 0)``: a dropped inf or NaN becomes 0, torch gives NaN."""
 
-    expect = Expect(fails="nonfinite", diagnoses=("where-select",))
+    expect = Expect(fails="nonfinite", diagnoses=("where-select",), conforms_in_training=True)
 
     def apply(self, x, noise):
         return np.where(noise != 0, x * noise, x.dtype.type(0))

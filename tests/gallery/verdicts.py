@@ -36,7 +36,8 @@ class Float16ScaleOverflow(BlackBoxDropout):
     """Fault: the scale is computed in the input's dtype and multiplied with the 0/1 mask;
     at p = 1 - 1e-10 in float16, 1/(1-p) overflows to inf and dropped units become 0 * inf = NaN."""
 
-    expect = Expect(fails="forward", message=("forward", "p = 1 - 1e-10, float16"))
+    expect = Expect(fails="float16-near-one", message=("float16-near-one", "(1 - 1e-10), float16"),
+                    diagnoses=("scale-overflows-float16",), conforms_in_training=True)
 
     def forward(self, x, training=True):
         if not training or self.p == 0 or self.p == 1:
@@ -104,3 +105,12 @@ class KeepProbDropsWithIt:
 
     def backward(self, grad):
         return grad if self.noise is None else grad * self.noise
+
+
+class TakesAnyPAndIntegers(BlackBoxDropout):
+    """The baseline as most hand-written dropout is: it never checks p nor the input's dtype, so
+    p = 1.5 runs on (torch raises ValueError) and int64 input comes back int64 (torch raises).
+    Edge differences only: it conforms in training."""
+
+    expect = Expect(fails="p-range", conforms_in_training=True, only=("p-range", "integer-input"),
+                    message=("integer-input", "int64 input in training returned int64"))
