@@ -152,18 +152,13 @@ def _seeded_global_numpy(request, seed):
 
 
 def _seed_other_libraries(seed: int) -> None:
-    """TensorFlow's and Keras' global generators, where the implementation imported them, from
-    the test's seed as an int32 (every backend takes it): their draws rerun identically too.
-    Keras' call also seeds numpy's global generator, which the caller seeds afterwards."""
-    import sys
+    """TensorFlow's and Keras' global generators, where the implementation imported them (in
+    its own process: :func:`conformance.streams.seed_frameworks`), from the test's seed as an
+    int32 (every backend takes it): their draws rerun identically too. Keras' call also seeds
+    numpy's global generator, which the caller seeds afterwards."""
+    from .streams import seed_frameworks
 
-    seed32 = seed % 2**31
-    keras = sys.modules.get("keras")
-    if keras is not None and hasattr(getattr(keras, "utils", None), "set_random_seed"):
-        keras.utils.set_random_seed(seed32)
-    tf = sys.modules.get("tensorflow")
-    if tf is not None and hasattr(getattr(tf, "random", None), "set_seed"):
-        tf.random.set_seed(seed32)
+    seed_frameworks(seed % 2**31)
 
 
 @pytest.fixture

@@ -38,11 +38,38 @@ def _key(state):
     return state
 
 
-READ = {"numpy": _numpy, "torch": _torch, "python": _python}
+#: the test's seed for TensorFlow's and Keras' global generators (see :func:`seed_frameworks`)
+_framework_seed: list = [None]
+
+
+def seed_frameworks(seed32) -> None:
+    """Seed TensorFlow's and Keras' global generators where this process imported them, and
+    remember the seed: the judge never imports either, so the seed crosses to the
+    implementation's process as a stream of its own, and is applied there before the others
+    (Keras' seeding also seeds numpy's and Python's generators, which then cross as set)."""
+    _framework_seed[0] = seed32
+    if seed32 is None:
+        return
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(getattr(keras, "utils", None), "set_random_seed"):
+        keras.utils.set_random_seed(seed32)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and hasattr(getattr(tf, "random", None), "set_seed"):
+        tf.random.set_seed(seed32)
+
+
+def _frameworks():
+    return _framework_seed[0]
+
+
+# "frameworks" first: a state sent with it is set after it, as the suite's fixture seeds them
+READ = {"frameworks": _frameworks, "numpy": _numpy, "torch": _torch, "python": _python}
 
 
 def _set(name: str, state) -> None:
-    if name == "numpy":
+    if name == "frameworks":
+        seed_frameworks(state)
+    elif name == "numpy":
         np.random.set_state(tuple(state))
     elif name == "python":
         random.setstate((state[0], tuple(state[1]), state[2]))   # a tuple crosses as a tuple, kept safe
