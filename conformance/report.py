@@ -246,7 +246,7 @@ class Matrix:
         """The run on one screen, its answer last (where a terminal leaves it in view): what
         was found, the matrix, one line per failed property, ``notes`` (where the full log
         and reports are), then the verdict, what each differing edge means, and the likely
-        causes with evidence and ``try:``."""
+        causes with evidence and ``try:`` (those of a training property first)."""
         out = [self.meta.get("description", ""), self.text()]
         explained = self.explained()
         if explained:
@@ -256,7 +256,8 @@ class Matrix:
         if unknown:
             out.append("(rows without a prop marker are named after their module: " + ", ".join(unknown) + ")")
         out += list(notes) + ["verdict: " + self.verdict()] + self.edge_lines() + self.run_lines()
-        for d in self.diagnoses:
+        # the causes of training failures first: on a terminal the first cause keeps its rows
+        for d in sorted(self.diagnoses, key=lambda d: all(tier(p) == "edge" for p in d["properties"])):
             out += cause_lines(d)
         if self.failed_properties() and not self.diagnoses and self.meta.get("evidence_from", "").startswith("only"):
             out.append("no likely cause named from the evidence of " + self.meta["evidence_from"])
