@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--worker-prefix", metavar="'CMD ...'", help="a command put before the process your "
                         "code runs in: another user ('sudo -u nobody') or a sandbox")
     parser.add_argument("--strict", action="store_true", help="exit 1 on an edge difference too (NaN/inf input, "
-                        "float16 at p near 1, p = 1); by default only a training difference fails the run")
+                        "p = 1, float16 at p near 1, the sign of zero, p outside [0, 1], integer input); by "
+                        "default only a training difference fails the run")
     parser.add_argument("--report-json", metavar="PATH", help="write the conformance matrix as JSON")
     parser.add_argument("--report-md", metavar="PATH", help="write the conformance matrix as Markdown")
     parser.add_argument("--full", action="store_true", help="print pytest's whole output (so does -v), "
@@ -176,9 +177,7 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
     code = _child(pytest_arguments(args, rest), log, nonce)
     record, why_not = childrun.own_report(args.report_json, nonce)
     if record is None:
-        with open(log) as f:
-            tail = f.read().splitlines()[-25:]
-        print("\n".join(tail))
+        print(_log_tail(log))
         why_not = "" if why_not == childrun.NO_REPORT else f"{why_not}; "
         print(f"npdrop-conform: no conformance matrix ({why_not}exit status {code}); pytest's whole output: {log}")
         return code or 1
@@ -187,14 +186,19 @@ def one_screen(args: argparse.Namespace, rest: list) -> int:
         if matrix.meta.get("timed_out"):
             print("\n".join(matrix.run_lines()))
         else:
-            with open(log) as f:
-                print("\n".join(f.read().splitlines()[-25:]))
+            print(_log_tail(log))
         print(f"npdrop-conform: no conformance matrix (exit status {code}); pytest's whole output: {log}")
         return code
     lines = screen(matrix, log, args.report_md, args.report_json, childrun.selection(rest))
     fitted = terminal.size()
     print("\n".join(terminal.fit(lines, *fitted) if fitted else lines))
     return code
+
+
+def _log_tail(log: str) -> str:
+    """pytest's last lines, which say why a run compared nothing."""
+    with open(log) as f:
+        return "\n".join(f.read().splitlines()[-25:])
 
 
 def screen(matrix, log: str, report_md: str, report_json: str, selection: str = "") -> list:
