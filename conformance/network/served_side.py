@@ -65,9 +65,9 @@ def describe(layer) -> dict:
         slopes = _attributes(obj, SLOPE_NAMES, (float, int), own=False)
         if slopes:
             extra["slope"] = slopes[0][1]
-    weight = layer.weight.array() if layer.weight is not None else None
+    weight = None if layer.weight is None else np.asarray(layer.weight.array())
     return {"label": layer.label, "kind": layer.kind, "extra": extra,
-            "weight": None if weight is None else {"shape": list(np.shape(weight)), "dtype": np.asarray(weight).dtype.str},
+            "weight": None if weight is None else {"shape": list(weight.shape), "dtype": weight.dtype.str},
             "bias": layer.bias is not None, "inner": None if layer.inner is None else describe(layer.inner)}
 
 
