@@ -96,3 +96,14 @@ def test_the_judge_never_imports_the_network(tmp_path):
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                           timeout=HANG_GUARD, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert "status 0 imported []" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("calls", [None, [{"layer": 0, "x": "rm -rf ~"}], [{"layer": 9}], "a string"])
+def test_a_reply_that_is_not_a_tape_ends_the_run_never_a_verdict(calls):
+    from conformance.network.kinds import Layer
+    from conformance.network.remote import RemoteNetwork, Stopped
+
+    net = RemoteNetwork.__new__(RemoteNetwork)   # no process: only the reading of a reply
+    net.layers, net.worker = [Layer("[0]", None, "relu")], None
+    with pytest.raises(Stopped, match="sent a tape that is not one"):
+        net._tape(calls)

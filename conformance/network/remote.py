@@ -68,11 +68,16 @@ class RemoteNetwork:
                           False, True) from None
         reply = self._exchange({"action": "load", "spec": spec, "loss": loss_spec, "path": path,
                                 "errstate": np.geterr()}, f"loading {spec} (import and building the model)")
+        try:
+            self.layers = [_layer(d) for d in reply["layers"]]
+            self.where, self.kind, self._describe = str(reply["where"]), str(reply["kind"]), str(reply["describe"])
+            l2 = reply.get("model_l2")
+            self._l2 = None if l2 is None else (float(l2[0]), str(l2[1]))
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            self.close()
+            raise Stopped(f"CRASHED: the network's process described its layers in a reply that is not one "
+                          f"({type(exc).__name__}: {exc}); it was ended", "reading its reply", False, True) from None
         self.loading = False
-        self.layers = [_layer(d) for d in reply["layers"]]
-        self.where, self.kind, self._describe = str(reply["where"]), str(reply["kind"]), str(reply["describe"])
-        l2 = reply.get("model_l2")
-        self._l2 = None if l2 is None else (float(l2[0]), str(l2[1]))
 
     def _exchange(self, message: dict, what: str) -> dict:
         if self.worker is None:
@@ -96,12 +101,22 @@ class RemoteNetwork:
             raise AdapterError(str(reply["adapter_error"]))
         return reply
 
-    def _tape(self, calls: list) -> Tape:
+    def _tape(self, calls) -> Tape:
+        """The calls as the check's :class:`.record.Call` s; a reply of another shape is no tape."""
         tape = Tape()
-        for c in calls:
-            call = Call(self.layers[int(c["layer"])], c["x"], c["y"], dict(c["params"]), dict(c["state"]), c["g"],
-                        c["dx"], bool(c["dx_from_state"]), dict(c["grads"]), None, int(c["backward_calls"]))
-            tape.calls.append(call)
+        try:
+            for c in calls:
+                arrays = [c[k] for k in ("x", "y", "g", "dx")] + [v for k in ("params", "state", "grads")
+                                                                    for v in c[k].values()]
+                if not all(a is None or isinstance(a, np.ndarray) for a in arrays) or c["x"] is None:
+                    raise TypeError("a recorded value is not an array")
+                tape.calls.append(Call(self.layers[int(c["layer"])], c["x"], c["y"], dict(c["params"]),
+                                       dict(c["state"]), c["g"], c["dx"], bool(c["dx_from_state"]), dict(c["grads"]),
+                                       None, int(c["backward_calls"])))
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            self.close()
+            raise Stopped(f"CRASHED: the network's process sent a tape that is not one ({type(exc).__name__}: "
+                          f"{exc}); it was ended", "reading its reply", False, False) from None
         return tape
 
     # -- what the check calls -------------------------------------------------------
@@ -114,12 +129,17 @@ class RemoteNetwork:
     def train_step(self, X, y):
         """One training step in the learner's process; returns (loss value, tape)."""
         reply = self._exchange({"action": "train", "X": X, "y": y}, "the training step")
-        return float(reply["value"]), self._tape(reply["calls"])
+        value = reply.get("value")
+        if not isinstance(value, float):
+            self.close()
+            raise Stopped(f"CRASHED: the network's process sent a loss value that is not one ({value!r:.80}); "
+                          "it was ended", "reading its reply", False, False)
+        return value, self._tape(reply.get("calls"))
 
     def eval_forward(self, X):
         reply = self._exchange({"action": "eval", "X": X}, "the evaluation forward")
-        out = reply["output"]
-        return (np.asarray(out) if out is not None else None), self._tape(reply["calls"])
+        out = reply.get("output")
+        return (out if isinstance(out, np.ndarray) else None), self._tape(reply.get("calls"))
 
     def sgd(self, lr: float) -> None:
         self._exchange({"action": "sgd", "lr": float(lr)}, "the SGD step W -= lr * dW")
