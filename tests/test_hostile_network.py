@@ -107,3 +107,11 @@ def test_a_reply_that_is_not_a_tape_ends_the_run_never_a_verdict(calls):
     net.layers, net.worker = [Layer("[0]", None, "relu")], None
     with pytest.raises(Stopped, match="sent a tape that is not one"):
         net._tape(calls)
+
+
+@pytest.mark.parametrize("prefix, status", [(["--worker-prefix", "env NPDROP_UNDER_PREFIX=1"], 0), ([], 1)])
+def test_a_worker_prefix_runs_the_network_under_that_command(tmp_path, prefix, status):
+    done = subprocess.run([sys.executable, "-m", "conformance.cli", "--network", "tests.hostile.network:prefixed",
+                           "--loss", "tests.networks.plain_style:MSE", "--log-dir", str(tmp_path), *prefix],
+                          cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD)
+    assert done.returncode == status, done.stdout[-3000:] + done.stderr[-3000:]

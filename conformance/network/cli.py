@@ -2,6 +2,7 @@
 
     npdrop-conform --network MODULE:NAME [--loss MODULE:NAME] [--form original] [--p LAYER=P ...]
                    [--steps K] [--batch N] [--lr LR] [--seed S] [--call-timeout SECONDS]
+                   [--worker-prefix 'CMD ...']
                    [--report-json PATH] [--report-md PATH] [--log-dir DIR]
 
 NAME is the model, or a function or class that builds it with no arguments. It is imported,
@@ -44,6 +45,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the data and of np.random (default 0)")
     p.add_argument("--call-timeout", type=float, default=60.0, metavar="SECONDS",
                    help="the longest one call into your code may take (default 60; 0: no limit)")
+    p.add_argument("--worker-prefix", metavar="'CMD ...'", default="", help="a command put before the process your "
+                   "network runs in (another user, a sandbox): 'CMD ... python -m conformance.served'")
     p.add_argument("--report-json", metavar="PATH")
     p.add_argument("--report-md", metavar="PATH")
     p.add_argument("--log-dir", metavar="DIR", help="where the reports go when no path is given "
@@ -105,7 +108,7 @@ def run(args) -> tuple:
                       form_original=args.form == "original", p=_p_options(args.p), l2=args.l2)
     net = None
     try:
-        net = RemoteNetwork(args.network, args.loss, args.call_timeout)
+        net = RemoteNetwork(args.network, args.loss, args.call_timeout, args.worker_prefix)
         check = Check(net, options).run()
     except Stopped as stop:
         report = stopped(args.network, stop, command, EXIT_TIMEOUT if stop.timed_out else

@@ -14,7 +14,8 @@ from tests.networks.plain_style import Linear
 
 #: hostile module -> the p its act needs (gil_hang and regex_hang act at 0.3, exit_midrun at 0.8)
 P = {"patch_torch": 0.5, "patch_numpy": 0.5, "fake_report": 0.5, "exit_at_import": 0.5, "fake_and_exit": 0.5,
-     "exit_midrun": 0.8, "gil_hang": 0.3, "regex_hang": 0.3, "threads": 0.5, "del_hang": 0.5}
+     "exit_midrun": 0.8, "gil_hang": 0.3, "regex_hang": 0.3, "threads": 0.5, "del_hang": 0.5,
+     "prefixed": 0.5}
 
 
 class ReLU:
