@@ -166,6 +166,12 @@ class Servant:
         return {"value": value if request["method"] in ("forward", "backward") else None,
                 "modified": list(driver.modified[before:])}
 
+    def _network(self, request: dict) -> dict:
+        """The network check's requests: :mod:`conformance.network.served_side`."""
+        from .network.served_side import handle
+
+        return handle(self, request)
+
 
 def _read(stream, n: int) -> bytearray:
     out = bytearray(n)

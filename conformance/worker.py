@@ -93,9 +93,10 @@ class Worker:
                 return
             self.tail = (self.tail + chunk)[-TAIL:]
 
-    def request(self, message: dict, limit: Optional[float], what: str) -> dict:
+    def request(self, message: dict, limit: Optional[float], what: str, per_call: bool = False) -> dict:
         """Send ``message``, return the reply. The worker announces each call into the
-        implementation before making it, so a call that does not return is named as the user's."""
+        implementation before making it, so a call that does not return is named as the user's;
+        ``per_call``: each announced call has ``limit`` of its own (a request making many)."""
         deadline = None if limit is None else time.monotonic() + limit
         self.calling = what
         self._send(wire.pieces(message), deadline, what)
@@ -111,6 +112,8 @@ class Worker:
             if not (isinstance(reply, dict) and "calling" in reply):
                 return reply
             self.calling = str(reply["calling"])[:500]
+            if per_call and deadline is not None and paused is None:
+                deadline = time.monotonic() + limit
 
     def _wait(self, fd: int, write: bool, deadline: Optional[float], what: str) -> None:
         """Until ``fd`` is ready; :class:`TimedOut` past ``deadline``, :class:`Gone` once the

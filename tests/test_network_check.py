@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance.adapters.usercode import AdapterError  # noqa: E402
-from conformance.network.cli import load_model, main, parser, run  # noqa: E402
+from conformance.network.cli import main, parser, run  # noqa: E402
 
 NNFS, DLFS, CS231N, NUMPYML = (f"tests.networks.{m}_style" for m in ("nnfs", "dlfs", "cs231n", "numpyml"))
 LOSS = f"--loss {NUMPYML}:CrossEntropy"
@@ -64,14 +64,15 @@ def test_verdict_first_layer_and_cause(spec, extra, verdict, first, faults):
 @pytest.mark.parametrize("spec, extra", [(c[0], c[1]) for c in CASES if c[2] == "PASS"],
                          ids=[c[0].split(".")[-1] for c in CASES if c[2] == "PASS"])
 def test_each_step_trains_the_users_weights(spec, extra):
-    from conformance.network.drive import Network
-    from conformance.network.functional import FunctionalNetwork, is_functional
+    from conformance.network.remote import RemoteNetwork
     from conformance.network.stepper import Check, Options
 
     args = parser().parse_args(["--network", spec] + extra.split())
-    model = load_model(spec)
-    net = FunctionalNetwork(model) if is_functional(model) else Network(model, args.loss)
-    check = Check(net, Options(steps=2, form_original=args.form == "original")).run()
+    net = RemoteNetwork(spec, args.loss)
+    try:
+        check = Check(net, Options(steps=2, form_original=args.form == "original")).run()
+    finally:
+        net.close()
     for first, second in zip(check.calls[1], check.calls[2]):
         if "weight" in first.params:   # W -= lr * dW reached the arrays the next forward used
             assert not np.array_equal(first.params["weight"], second.params["weight"]), first.layer.name

@@ -12,6 +12,8 @@ SGD steps, and names the first layer that differs and why. One idea per module:
 - :mod:`.losses`: torch's loss and reduction for the user's, found by probing;
 - :mod:`.stepper`: K SGD steps compared item by item, each layer also alone;
 - :mod:`.culprit`: the first differing layer and the fault it shows;
+- :mod:`.served_side`: in the worker process, the network loaded, driven and described as plain data;
+- :mod:`.remote`: in the judge, the network as that data, each call under the time limit;
 - :mod:`.screen`: the one-screen summary, JSON and Markdown reports;
 - :mod:`.cli`: ``npdrop-conform --network MODULE:NAME``.
 """

@@ -2,12 +2,15 @@
 
     npdrop-conform --network MODULE:NAME [--loss MODULE:NAME] [--form original] [--p LAYER=P ...]
                    [--steps K] [--batch N] [--lr LR] [--seed S] [--call-timeout SECONDS]
+                   [--worker-prefix 'CMD ...']
                    [--report-json PATH] [--report-md PATH] [--log-dir DIR]
 
-NAME is the model, or a function or class that builds it with no arguments. The exit status
-is the layer check's: 0 the network agrees with torch, 1 it differs, 4 it cannot be loaded
-or driven (one message: what was found, and which option would help), 6 a call into it did
-not return within ``--call-timeout`` seconds (default 60).
+NAME is the model, or a function or class that builds it with no arguments. It is imported,
+built and called only in a process of its own (:mod:`.remote`). The exit status is the
+layer check's: 0 the network agrees with torch, 1 it differs (or its process ended during a
+call: the report's verdict is INCOMPLETE), 4 it cannot be loaded or driven (one message:
+what was found, and which option would help; its process ending while it loads), 6 a call
+into it did not return within ``--call-timeout`` seconds (default 60).
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import sys
 import tempfile
 from typing import Optional
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 4
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 4, 6
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,6 +45,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the data and of np.random (default 0)")
     p.add_argument("--call-timeout", type=float, default=60.0, metavar="SECONDS",
                    help="the longest one call into your code may take (default 60; 0: no limit)")
+    p.add_argument("--worker-prefix", metavar="'CMD ...'", default="", help="a command put before the process your "
+                   "network runs in (another user, a sandbox): 'CMD ... python -m conformance.served'")
     p.add_argument("--report-json", metavar="PATH")
     p.add_argument("--report-md", metavar="PATH")
     p.add_argument("--log-dir", metavar="DIR", help="where the reports go when no path is given "
@@ -87,49 +92,45 @@ def load_model(spec: str):
 
 
 def run(args) -> tuple:
-    """(report, exit status) for parsed arguments; raises AdapterError/ValueError if it cannot drive."""
+    """(report, exit status) for parsed arguments; raises AdapterError/ValueError if it cannot drive.
+
+    The network is loaded and called in a process of its own (:mod:`.remote`); a call that
+    overruns ``--call-timeout`` or a process that ends gives an INCOMPLETE report."""
     from .culprit import culprits
-    from .drive import Network
-    from .functional import FunctionalNetwork, is_functional
-    from .screen import build
+    from .remote import RemoteNetwork, Stopped
+    from .screen import build, stopped
     from .stepper import Check, Options
 
     if args.steps < 1 or args.batch < 1:
         raise ValueError("--steps and --batch must be at least 1")
-    model = load_model(args.network)
-    net = FunctionalNetwork(model) if is_functional(model) and not args.loss else Network(model, args.loss)
+    command = "npdrop-conform " + " ".join(sys.argv[1:])
+    options = Options(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                      form_original=args.form == "original", p=_p_options(args.p), l2=args.l2)
+    net = None
     try:
-        options = Options(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                          form_original=args.form == "original", p=_p_options(args.p), l2=args.l2)
+        net = RemoteNetwork(args.network, args.loss, args.call_timeout, args.worker_prefix)
         check = Check(net, options).run()
+    except Stopped as stop:
+        report = stopped(args.network, stop, command, EXIT_TIMEOUT if stop.timed_out else
+                         EXIT_USAGE if stop.loading else EXIT_FAIL)
+        return report, report["exit_status"]
     finally:
-        net.recorder.restore()
-    report = build(args.network, check, culprits(check), "npdrop-conform " + " ".join(sys.argv[1:]))
+        if net is not None:
+            net.close()
+    report = build(args.network, check, culprits(check), command)
     return report, report["exit_status"]
 
 
 def main(argv: Optional[list] = None) -> int:
     from ..adapters.usercode import AdapterError, UserCodeError
-    from ..guard import EXIT_TIMEOUT, Guard, installed
     from .screen import screen, write_reports
 
     args = parser().parse_args(argv)
-
-    def timed_out(what: str, limit: float) -> None:
-        # the guard has the user's output captured: the message goes to the real stdout
-        print(f"TIMED OUT: {what} did not return within {limit:g} s (--call-timeout)", file=sys.__stdout__,
-              flush=True)
-        os._exit(EXIT_TIMEOUT)
-
-    guard = Guard(args.call_timeout, timed_out)
     try:
-        with installed(guard):
-            report, status = run(args)
+        report, status = run(args)
     except (AdapterError, ValueError, UserCodeError) as exc:
         print(f"npdrop-conform --network: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    finally:
-        guard.stop()
     folder = args.log_dir
     if not (args.report_json and args.report_md):
         folder = folder or tempfile.mkdtemp(prefix="npdrop-network-")
@@ -137,7 +138,7 @@ def main(argv: Optional[list] = None) -> int:
     json_path = args.report_json or os.path.join(folder, "report.json")
     md_path = args.report_md or os.path.join(folder, "report.md")
     write_reports(report, json_path, md_path)
-    print("\n".join(screen(report, (f"report: {md_path} (Markdown), {json_path} (JSON)",))))
+    print("\n".join(screen(report, (f"report: {md_path} (Markdown), {json_path} (JSON)",))), flush=True)
     return status
 
 

@@ -22,7 +22,7 @@ from ..adapters.calls import (BACKWARD_NAMES, FORWARD_NAMES, GRAD_ATTRIBUTES, OU
                               parameters, user_method)
 from ..adapters.modes import find_mode
 from ..adapters.usercode import AdapterError, call
-from .kinds import describe_layer
+from .kinds import describe_layer, model_l2, sgd
 from .record import Recorder
 from .userloss import find_loss
 
@@ -110,6 +110,13 @@ class Network:
             return out
 
         setattr(last, fname, recorded)
+
+    def model_l2(self):
+        return model_l2(self.model)
+
+    def sgd(self, lr: float) -> None:
+        """``W -= lr * dW`` on the model's own arrays."""
+        sgd(self.layers, lr)
 
     def describe(self) -> str:
         kinds = " -> ".join(l.kind + (f"({l.inner.kind})" if l.inner else "") for l in self.layers)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..adapters.usercode import AdapterError, call as user_call
-from .kinds import KIND_WORDS, Layer, Param
+from .kinds import KIND_WORDS, Layer, Param, model_l2, sgd
 from .record import Call, Tape, _copy
 
 SUFFIXES = ("_forward", "_backward", "_loss")
@@ -153,6 +153,13 @@ class FunctionalNetwork:
 
     def _param(self, name) -> Param:
         return Param(self.params, f"params['{name}']", lambda: self.params[name], lambda: self.grads.get(name))
+
+    def model_l2(self):
+        return model_l2(self.model)
+
+    def sgd(self, lr: float) -> None:
+        """``W -= lr * dW`` on the model's own arrays."""
+        sgd(self.layers, lr)
 
     def describe(self) -> str:
         return f"{self.where}: " + " -> ".join(l.kind for l in self.layers) + "; own step loss(X, y)"

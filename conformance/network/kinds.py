@@ -32,6 +32,12 @@ KIND_WORDS = (
     (("dense", "affine", "linear", "fullyconnected", "fully_connected", "fc"), "linear"),
 )
 ACTIVATIONS = ("relu", "leakyrelu", "sigmoid", "tanh", "softmax")
+#: a leaky ReLU's attributes that may hold its slope
+SLOPE_NAMES = ("alpha", "negative_slope", "slope", "leak", "leakiness", "a")
+#: model attributes holding the strength of an L2 penalty added to the loss value
+L2_NAMES = ("reg", "weight_decay_lambda", "l2", "l2_reg", "lambd", "weight_decay")
+#: ``Layer.extra`` key of a dropout's p-like attributes, read where the layer lives
+P_ATTRIBUTES = "p_attributes"
 
 
 def kind_of(obj) -> Optional[str]:
@@ -128,6 +134,31 @@ class Layer:
     @property
     def params(self) -> list:
         return [q for q in (self.weight, self.bias) if q is not None]
+
+
+def model_l2(model):
+    """(strength, where) of an L2 penalty the model adds to its loss value, from its attributes."""
+    for name in L2_NAMES:
+        value = getattr(model, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value), f"model.{name}"
+    return None
+
+
+def weight_of(layer):
+    """(shape, dtype) of a linear layer's weight, from the live array or the layer's description."""
+    if layer.weight is not None:
+        a = layer.weight.array()
+        return tuple(a.shape), a.dtype
+    described = layer.extra.get("weight")
+    return None if described is None else (tuple(described["shape"]), np.dtype(described["dtype"]))
+
+
+def sgd(layers: list, lr: float) -> None:
+    """One SGD step of every layer's parameters, in place."""
+    for layer in layers:
+        for q in (layer.inner or layer).params:
+            q.step(lr)
 
 
 def wrapped(obj) -> Optional[object]:

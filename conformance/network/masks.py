@@ -20,6 +20,7 @@ import numpy as np
 
 from ..adapters.meaning import P_NAMES, p_meaning
 from ..adapters.usercode import AdapterError
+from .kinds import P_ATTRIBUTES
 
 
 def _two_valued(a: np.ndarray) -> bool:
@@ -56,7 +57,11 @@ def read_mask(call) -> tuple:
     return keep, "read off its output"
 
 
-def _attribute_p(obj) -> list:
+def _attribute_p(layer) -> list:
+    """(name, value) of the layer's p-like attributes: as its process described them, or read."""
+    if P_ATTRIBUTES in layer.extra:
+        return [(str(n), float(v)) for n, v in layer.extra[P_ATTRIBUTES]]
+    obj = layer.obj
     found = []
     for name in P_NAMES:
         value = vars(obj).get(name) if hasattr(obj, "__dict__") else None
@@ -71,7 +76,7 @@ def resolve_p(layer, keep: np.ndarray, call, option: Optional[float]) -> None:
         layer.p, layer.p_source = option, "--p"
         return
     kept = float(keep.mean()) if keep.size else 1.0
-    for name, value in _attribute_p(layer.obj):
+    for name, value in _attribute_p(layer):
         said = p_meaning(name, None)
         p = said.value(value) if said.keep else value
         flipped = 1.0 - p

@@ -78,6 +78,15 @@ def build(spec: str, check, culprits: list, command: str = "") -> dict:
             "command": command, "exit_status": 0 if v["verdict"] == "PASS" else 1}
 
 
+def stopped(spec: str, stop, command: str, status: int) -> dict:
+    """The report of a run that ended early: a call overran its limit, or the network's process
+    ended. Nothing was judged; the verdict says INCOMPLETE, never a pass."""
+    how = "a call timed out" if stop.timed_out else "the network's process ended during a call"
+    return {"network": spec, "verdict": "INCOMPLETE", "complete": False, "incident": str(stop),
+            "stopped_in": stop.what, "while": "loading the network" if stop.loading else "the check",
+            "reason": how, "command": command, "exit_status": status}
+
+
 def table(report: dict) -> list:
     from .items import Item
 
@@ -108,6 +117,10 @@ def table(report: dict) -> list:
 
 
 def screen(report: dict, notes: tuple = ()) -> list:
+    if report["verdict"] == "INCOMPLETE":
+        return [f"npdrop network check: {report['network']} vs a torch twin", report["incident"],
+                f"verdict: INCOMPLETE: {report['reason']} ({report['while']}); the run ended there "
+                f"(exit {report['exit_status']})"] + list(notes)
     lines = [f"npdrop network check: {report['network']} vs a torch twin ({report['dtype']}, {report['steps']} SGD "
              f"steps, batch {report['batch']}, lr {report['lr']}, form {report['form']})",
              f"found: {report['found']}",
@@ -137,6 +150,9 @@ def screen(report: dict, notes: tuple = ()) -> list:
 
 def markdown(report: dict) -> str:
     out = [f"# Network check: `{report['network']}`", "", f"**Verdict: {report['verdict']}**", ""]
+    if report["verdict"] == "INCOMPLETE":
+        return "\n".join(out + [f"- {report['incident']}", f"- {report['reason']} ({report['while']}); the run "
+                                 f"ended there (exit {report['exit_status']})"]) + "\n"
     if report["diagnoses"]:
         out += ["## Likely causes", ""]
         out += [f"- **{d['id']}** ({d['layer']}): {d['cause']}. Evidence: {d['evidence']}. Try: {d['fix']}"

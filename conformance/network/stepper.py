@@ -23,11 +23,10 @@ from npdrop.testing.inject import inject_masks
 from ..adapters.usercode import AdapterError, UserCodeError
 from . import losses
 from .items import TOLERANCES, Item, difference
+from .kinds import L2_NAMES, weight_of  # noqa: F401 - L2_NAMES: where it was
 from .masks import read_mask, resolve_p
 from .twin import Twin, _t, apply, local
 
-#: model attributes holding the strength of an L2 penalty added to the loss value
-L2_NAMES = ("reg", "weight_decay_lambda", "l2", "l2_reg", "lambd", "weight_decay")
 
 
 @dataclass
@@ -71,12 +70,12 @@ class Check:
     # -- data ------------------------------------------------------------------------
     def _dims(self, transposed_guess: bool) -> tuple:
         linears = [l.inner or l for l in self.net.layers if (l.inner or l).kind == "linear"]
-        if not linears or linears[0].weight is None:
+        if not linears or weight_of(linears[0]) is None:
             raise AdapterError(f"{self.net.where}: no linear layer with a weight found (W/weights/weight, "
                                "or a params dict): the input size cannot be told")
-        first, last = linears[0].weight.array(), linears[-1].weight.array()
-        self.dtype = first.dtype if first.dtype in TOLERANCES else np.dtype(np.float64)
-        return (first.shape[0], last.shape[1]) if transposed_guess else (first.shape[1], last.shape[0])
+        (first, dtype), (last, _) = weight_of(linears[0]), weight_of(linears[-1])
+        self.dtype = dtype if dtype in TOLERANCES else np.dtype(np.float64)
+        return (first[0], last[1]) if transposed_guess else (first[1], last[0])
 
     def _first_step(self, rng):
         """The first step, trying the (in, out) and (out, in) weight layouts and class-index then
@@ -123,11 +122,7 @@ class Check:
 
     def _model_l2(self):
         """(strength, where) of an L2 penalty the model adds to its loss value, from its attributes."""
-        for name in L2_NAMES:
-            value = getattr(self.net.model, name, None)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-                return float(value), f"model.{name}"
-        return None
+        return self.net.model_l2()
 
     def _penalty(self, tape) -> float:
         """0.5 * reg * sum(W**2) over the weights the step used (0 without an L2 term)."""
@@ -150,9 +145,7 @@ class Check:
                     value, tape = self.net.train_step(X, y)
                 self._compare_step(step, X, y, value, tape)
                 self._eval(step, X)
-                for layer in self.net.layers:
-                    for q in (layer.inner or layer).params:
-                        q.step(self.options.lr)
+                self.net.sgd(self.options.lr)
         finally:
             np.random.set_state(state)
         return self

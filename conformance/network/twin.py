@@ -22,7 +22,7 @@ from torch import nn
 
 from npdrop.testing.inject import inject_masks
 
-SLOPE_NAMES = ("alpha", "negative_slope", "slope", "leak", "leakiness", "a")
+from .kinds import SLOPE_NAMES
 
 
 def _t(a) -> torch.Tensor:
