@@ -61,7 +61,7 @@ def selection(rest: list) -> Optional[str]:
     while i < len(rest):
         word = rest[i]
         name = word.split("=", 1)[0]
-        if word.startswith("conformance/") or "::" in word:
+        if word.startswith(("conformance/", "npdrop_conform/")) or "::" in word:
             words.append(word)
         elif name in SELECTING:
             takes = SELECTING[name] and "=" not in word and i + 1 < len(rest)
