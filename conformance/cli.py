@@ -106,6 +106,7 @@ def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
     command = (selected or [SUITE]) + [a for a in rest if not suite_path(a)]
     # the suite's own settings file: the user's pytest.ini / pyproject.toml / setup.cfg is not read
     command += ["-c", os.path.join(SUITE, "conform.ini"), "--rootdir", parent, "-p", "no:cacheprovider",
+                *childrun.plugin_arguments(rest),
                 "--impl", args.impl,
                 "--reference", args.reference, "--repro-command", "npdrop-conform"]
     if args.strict:
