@@ -1,8 +1,9 @@
 """What ``npdrop-conform`` trusts of the pytest run it starts: its own options, and the report
 that run wrote.
 
-- The child's environment has no ``PYTEST_ADDOPTS`` or ``PYTEST_PLUGINS``: what runs, and
-  what is selected, is what the command line says (and the one screen names a selection).
+- The child's environment has no ``PYTEST_ADDOPTS`` or ``PYTEST_PLUGINS``, and it autoloads no
+  installed plugin: what runs, what is selected and which hooks run is what the command line
+  says (and the one screen names a selection).
 - The report paths and the log are resolved, and must be three different files, before
   anything runs; ``--log-dir`` must be a directory.
 - The child writes a nonce, handed to it in its environment, into its JSON report: the
@@ -10,6 +11,7 @@ that run wrote.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -24,10 +26,26 @@ SELECTING = {"-k": True, "-m": True, "--deselect": True, "-x": False, "--exitfir
              "--lf": False, "--last-failed": False, "--sw": False, "--stepwise": False}
 
 
+#: the installed pytest plugins the judge loads (``-p``), where installed: pytest-xdist for ``-n``,
+#: hypothesis' own for its options and its health checks' messages
+PLUGINS = ("xdist.plugin", "_hypothesis_pytestplugin")
+
+
+def plugin_arguments(rest: list) -> list:
+    """``-p NAME`` for each of :data:`PLUGINS` that is installed and not named in ``rest``."""
+    named = {rest[i + 1].partition(".")[0] for i, word in enumerate(rest[:-1]) if word == "-p"}
+    named |= {word[2:].partition(".")[0] for word in rest if word.startswith("-p") and len(word) > 2}
+    return [word for name in PLUGINS if name.partition(".")[0] not in named
+            and importlib.util.find_spec(name.partition(".")[0]) for word in ("-p", name)]
+
+
 def environment(nonce: str) -> dict:
     """The child's environment: this one without pytest's own variables, with the nonce."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
     env[NONCE] = nonce
+    # nor the plugins installed in the environment (pytest-randomly reseeds and reorders, others
+    # add their own hooks): the judge loads the two it uses by name (:data:`PLUGINS`)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return env
 
 
@@ -61,7 +79,7 @@ def selection(rest: list) -> Optional[str]:
     while i < len(rest):
         word = rest[i]
         name = word.split("=", 1)[0]
-        if word.startswith("conformance/") or "::" in word:
+        if word.startswith(("conformance/", "npdrop_conform/")) or "::" in word:
             words.append(word)
         elif name in SELECTING:
             takes = SELECTING[name] and "=" not in word and i + 1 < len(rest)

@@ -89,13 +89,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def suite_path(word: str) -> Optional[str]:
+    """The suite's own file or node id a pass-through word names, as a path: the suite is
+    ``conformance/`` in a clone and ``npdrop_conform/`` once installed, and either spelling
+    names it; else None."""
+    for prefix in ("conformance/", os.path.basename(SUITE) + "/"):
+        if word.startswith(prefix):
+            return os.path.join(SUITE, word[len(prefix):])
+    return None
+
+
 def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
     """The pytest command line for the parsed options and the pass-through ``rest``."""
     parent = os.path.dirname(SUITE)
-    selected = [os.path.join(parent, a) for a in rest if a.startswith("conformance/")]
-    command = (selected or [SUITE]) + [a for a in rest if not a.startswith("conformance/")]
+    selected = [suite_path(a) for a in rest if suite_path(a)]
+    command = (selected or [SUITE]) + [a for a in rest if not suite_path(a)]
     # the suite's own settings file: the user's pytest.ini / pyproject.toml / setup.cfg is not read
     command += ["-c", os.path.join(SUITE, "conform.ini"), "--rootdir", parent, "-p", "no:cacheprovider",
+                *childrun.plugin_arguments(rest),
                 "--impl", args.impl,
                 "--reference", args.reference, "--repro-command", "npdrop-conform"]
     if args.strict:

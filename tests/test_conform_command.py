@@ -10,6 +10,7 @@ build backend; ``--no-build-isolation`` keeps the test offline).
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -201,3 +202,15 @@ def test_the_users_pytest_configuration_does_not_reach_the_suite(installed, tmp_
     found = json.loads(report.read_text())
     assert len(found["failed_properties"]) > 1 and found["totals"]["failed"] > 1, found["failed_properties"]
     assert found["complete"] is True and found["tests"]["not_run"] == 0, found["tests"]
+
+
+@pytest.mark.parametrize("prefix", ("conformance", "npdrop_conform"))
+def test_a_file_of_the_suite_is_selected_by_either_name(installed, tmp_path, prefix):
+    """A file of the suite is named as in a clone (``conformance/``) or as installed
+    (``npdrop_conform/``, how an installed run's node ids read): only its tests run."""
+    code, output = _conform(installed, "good_pair:dropout_forward", "--p-means", "keep",
+                            f"{prefix}/test_modes.py", "--log-dir", str(tmp_path))
+    assert code == 0, output[-3000:]
+    log = (tmp_path / "pytest.log").read_text()
+    ran = set(re.findall(r"^\S*?(npdrop_conform/test_\w+\.py) ", log, flags=re.M))
+    assert ran == {"npdrop_conform/test_modes.py"}, log[:3000]

@@ -195,23 +195,6 @@ def test_a_single_test_rerun_says_what_its_diagnosis_lacks(user_dir, tmp_path):
     assert found["evidence_from"].startswith("only the 1 selected tests"), found["evidence_from"]
 
 
-def test_serial_and_xdist_runs_give_the_same_json(user_dir, tmp_path):
-    """pytest -n 2: the matrix, the failures, the diagnoses and the JSON are the serial run's."""
-    pytest.importorskip("xdist")
-    files = ("conformance/test_statistics.py", "conformance/test_contract.py", "conformance/test_modes.py")
-    reports = {}
-    for name, extra in (("serial", []), ("xdist", ["-n", "2"])):
-        reports[name] = tmp_path / f"{name}.json"
-        done = _run(user_dir, "--impl", "tests.gallery.draws:OneMaskPerBatch", "--report-json", str(reports[name]),
-                    *extra, files=files)
-        assert done.returncode == 1, (done.stdout + done.stderr)[-3000:]
-    serial, split = (_report(reports[n]) for n in ("serial", "xdist"))
-    assert serial["diagnoses"] and serial["complete"] is True
-    for found in (serial, split):
-        found.pop("command")
-    assert split == serial
-
-
 def test_a_report_is_replaced_whole_never_written_in_place(tmp_path):
     """Two runs writing one path: each write is a complete file put in place by a rename, so
     a reader sees one whole report or the other, and no temporary file is left behind."""
@@ -273,16 +256,24 @@ def test_a_hung_call_is_named_on_the_one_screen_with_exit_6(user_dir, tmp_path):
     assert _report(tmp_path / "report.json")["complete"] is False
 
 
-def test_the_one_screen_is_the_same_under_xdist(user_dir, tmp_path):
-    files = ("conformance/test_statistics.py", "conformance/test_modes.py")
-    screens = {}
+def test_serial_and_xdist_runs_give_the_same_screen_and_json(user_dir, tmp_path):
+    """pytest -n 2: the one screen (matrix, failures, likely causes) and the JSON report are the
+    serial run's."""
+    pytest.importorskip("xdist")
+    files = ("conformance/test_statistics.py", "conformance/test_contract.py", "conformance/test_modes.py")
+    screens, reports = {}, {}
     for name, extra in (("serial", ()), ("xdist", ("-n", "2"))):
         folder = tmp_path / name
         done = _conform(user_dir, "tests.gallery.draws:OneMaskPerBatch", *files, "--log-dir", str(folder), *extra)
         assert done.returncode == 1, (done.stdout + done.stderr)[-3000:]
         screens[name] = done.stdout.replace(str(folder), "LOGDIR")
+        reports[name] = _report(folder / "report.json")
+        for key in ("command", "nonce"):   # the -n 2, and each run's own nonce
+            reports[name].pop(key)
     assert "likely cause: batch-shared-mask" in screens["serial"], screens["serial"]
+    assert reports["serial"]["diagnoses"] and reports["serial"]["complete"] is True
     assert screens["serial"] == screens["xdist"]
+    assert reports["serial"] == reports["xdist"]
 
 
 @pytest.mark.parametrize("strict", (False, True), ids=("default", "strict"))

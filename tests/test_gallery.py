@@ -154,15 +154,14 @@ def _warm(entry: str) -> None:
 def _fork_all(workdir: str, jobs: int) -> None:
     """Driver (run in a subprocess): import torch once, then fork one pytest run per entry.
 
-    Each run would otherwise spend seconds importing torch and ``torch._dynamo`` (which the
-    first dispatch-mode call pulls in), hypothesis and the suite; forking after those imports
-    shares them. No torch op runs before the fork, so no thread pool exists to be forked.
+    Each run would otherwise spend seconds importing torch, hypothesis and the suite; forking
+    after those imports shares them. No torch op runs before the fork, so no thread pool exists to be forked.
     Each run is its own process, as a user's run is: an entry's global state (its
     ``np.random`` use, a class attribute, ``np.seterr``) never reaches another's. A run
     still going after :data:`ENTRY_LIMIT` s (scaled by ``NPDROP_TEST_HANG_GUARD``) is
     ended by SIGALRM and recorded as timed out.
     """
-    import torch._dynamo  # noqa: F401
+    import torch  # noqa: F401
     import npdrop.testing.inject  # noqa: F401
 
     entries = list(filter(_available, ENTRIES))

@@ -105,6 +105,31 @@ def test_pytest_addopts_cannot_deselect_and_a_selection_is_shown(tmp_path):
     assert record["properties"]["forward"]["Dropout"]["failed"] > 0
 
 
+INSTALLED_PLUGIN = """
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().outcome = "passed"
+"""
+
+
+def test_a_pytest_plugin_installed_in_the_environment_does_not_reach_the_judge(tmp_path):
+    """A plugin that pytest would load by its entry point (``pytest11``) and that turns every
+    failure into a pass: the judge loads only the plugins it names."""
+    site = tmp_path / "site"
+    (site / "passes_all-1.0.dist-info").mkdir(parents=True)
+    (site / "passes_all-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: passes-all\nVersion: 1.0\n")
+    (site / "passes_all-1.0.dist-info" / "entry_points.txt").write_text("[pytest11]\npasses_all = passes_all\n")
+    (site / "passes_all.py").write_text(INSTALLED_PLUGIN)
+    path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    code, screen, record = conform(tmp_path, "_base:NoScale", env={"PYTHONPATH": path})
+    assert code == 1, screen[-3000:]
+    assert verdict(screen).startswith("verdict: FAIL:") and "forward" in record["failed_properties"], screen[-3000:]
+
+
 def test_under_xdist_a_hang_is_incomplete_too(tmp_path):
     code, screen, record = conform(tmp_path, "gil_hang:Dropout", "-n", "2")
     assert code != 0, screen[-3000:]

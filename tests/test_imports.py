@@ -38,3 +38,16 @@ def test_runtime_and_numpy_tools_work_with_torch_unimportable():
         "    print('inject needs torch')\n"
     )
     assert _run(code) == "inject needs torch"
+
+
+def test_injecting_a_mask_does_not_import_torch_dynamo():
+    """The draw modes opt out of torch's dynamo wrapping of ``__torch_dispatch__``: its first
+    call would import ``torch._dynamo``, about 1 s of CPU in every process that injects."""
+    code = (
+        "import sys, numpy as np, torch\n"
+        "from npdrop.testing.inject import inject_masks\n"
+        "with inject_masks([np.ones((2, 3), bool)]):\n"
+        "    torch.nn.functional.dropout(torch.ones(2, 3), 0.5, True)\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    assert _run(code) == "False"

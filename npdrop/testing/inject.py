@@ -102,6 +102,13 @@ class _DrawMode(TorchDispatchMode):
         self.sites: list[DrawSite] = []     # sites this mode answered / recorded
         self.passed: list[DrawSite] = []    # sites left to torch (not matched)
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Else torch wraps __torch_dispatch__ in dynamo's disable, whose first call imports
+        # torch._dynamo: about 1 s of CPU in every process that injects a mask, for a mode that
+        # never runs under torch.compile. (A torch without this hook wraps nothing.)
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func not in _DRAW_OPS:
