@@ -124,6 +124,7 @@ def probing():
 def probe_failed(what: str, exc: BaseException, options) -> AdapterError:
     """The usage error for a probing training forward that raised: what was tried, what it
     raised where, and the options that change how the implementation is driven."""
+    from .hints import for_error
     from .usercode import where
 
     lib = options.lib
@@ -131,7 +132,7 @@ def probe_failed(what: str, exc: BaseException, options) -> AdapterError:
              "--impl-kwargs 'name=value, ...' for constructor arguments it needs",
              "--forward NAME / --p-means keep / --mode-global MODULE:ATTR if those were guessed wrong"]
     return AdapterError(f"the probing call {what} on a float64 array of shape {options.probe_shape} raised "
-                        f"{type(exc).__name__}: {exc}\n  at {where(exc)}\n  options that may help: "
+                        f"{type(exc).__name__}: {exc}{for_error(exc)}\n  at {where(exc)}\n  options that may help: "
                         + "; ".join(hints))
 
 
