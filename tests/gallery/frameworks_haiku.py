@@ -39,3 +39,20 @@ class HaikuKeepRateAsRate(HaikuModuleDropout):
             return x
         keep = jax.random.bernoulli(hk.next_rng_key(), self.rate, x.shape)
         return x * (keep * (0.0 if self.rate == 1.0 else 1.0 / (1.0 - self.rate))).astype(x.dtype)
+
+
+class HaikuAroundDropout(hk.Module):
+    """Haiku's own ``hk.dropout`` inside a module, as haiku models use it
+    (``hk.dropout(hk.next_rng_key(), rate, x)`` when training). Its differences from torch are
+    haiku's: rate 1 raises, a dropped inf or NaN gives 0 and a dropped -0.0 gives +0.0 (``bool * x``),
+    float16 at rate near 1 divides by a keep rate of 0, int64 input comes out float; all edges."""
+
+    expect = Expect(fails="p-one", conforms_in_training=True, diagnoses=("scale-overflows-float16", "where-select"),
+                    only=("nonfinite", "float16-near-one", "p-one", "signed-zero", "integer-input"))
+
+    def __init__(self, rate, name=None):
+        super().__init__(name=name)
+        self.rate = rate
+
+    def __call__(self, x, is_training=True):
+        return hk.dropout(hk.next_rng_key(), self.rate, x) if is_training else x
