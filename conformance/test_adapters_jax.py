@@ -142,12 +142,11 @@ def test_torch_channel_dropout_compared_with_dropout_is_told_the_reference():
     layer = load_impl("torch.nn:Dropout2d").make(next(iter(load_impl("torch.nn:Dropout2d").variants)), 0.5)
     with pytest.raises(UserCodeError, match=r"--reference Dropout2d or Dropout3d/FeatureAlphaDropout, not Dropout"):
         layer.forward(np.ones(3))
-    one_d = RuntimeError("dropout1d: Expected 2D or 3D input, but received a 1D input.")
-    assert "--reference Dropout1d" in hints.for_error(one_d)
+    assert "--reference Dropout1d" in hints.for_error("dropout1d: Expected 2D or 3D input, but received a 1D input.")
     load_impl("torch.nn:Dropout2d", "Dropout2d")
     try:
-        assert hints.for_error(RuntimeError("Feature dropout requires at least 2 dimensions in the input")) == ""
-        assert hints.for_error(ValueError("anything else")) == ""
+        assert hints.for_error("Feature dropout requires at least 2 dimensions in the input") == ""
+        assert hints.for_error("anything else") == ""
     finally:
         hints.reference = "Dropout"
 

@@ -131,8 +131,9 @@ def probe_failed(what: str, exc: BaseException, options) -> AdapterError:
     hints = [f"--array-lib torch|jax|numpy if it takes another library's arrays (it was handed {lib.describe()})",
              "--impl-kwargs 'name=value, ...' for constructor arguments it needs",
              "--forward NAME / --p-means keep / --mode-global MODULE:ATTR if those were guessed wrong"]
+    text = str(exc)
     return AdapterError(f"the probing call {what} on a float64 array of shape {options.probe_shape} raised "
-                        f"{type(exc).__name__}: {exc}{for_error(exc)}\n  at {where(exc)}\n  options that may help: "
+                        f"{type(exc).__name__}: {text}{for_error(text)}\n  at {where(exc)}\n  options that may help: "
                         + "; ".join(hints))
 
 

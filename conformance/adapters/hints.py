@@ -18,10 +18,9 @@ _RANKS = (("Feature dropout requires at least 2 dimensions", ("Dropout2d", "Drop
           ("dropout1d: Expected 2D or 3D input", ("Dropout1d",)))
 
 
-def for_error(exc: BaseException) -> str:
-    """`` (hint: ...)`` for an exception whose message says the reference is the wrong torch
-    module; ``""`` otherwise (or when the reference is already one of those it names)."""
-    text = str(exc)
+def for_error(text: str) -> str:
+    """`` (hint: ...)`` for an exception's message ``text`` that says the reference is the wrong
+    torch module; ``""`` otherwise (or when the reference is already one of those it names)."""
     for words, fixes in _RANKS:
         if words in text and reference not in fixes:
             others = f" or {'/'.join(fixes[1:])}" if len(fixes) > 1 else ""

@@ -77,5 +77,6 @@ def call(what: str, function, *args, **kwargs):
         with user_call(what):   # the time limit, the user's np.seterr state, output capped
             return function(*args, **kwargs)
     except Exception as exc:
-        raise UserCodeError(f"{what} raised {type(exc).__name__}: {exc}{hints.for_error(exc)}\n  at {where(exc)}") \
+        text = str(exc)   # once: a message is the user's code too
+        raise UserCodeError(f"{what} raised {type(exc).__name__}: {text}{hints.for_error(text)}\n  at {where(exc)}") \
             from exc
