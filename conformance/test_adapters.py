@@ -16,6 +16,8 @@ from conformance.adapters.keyed import KeyedFunction  # noqa: E402
 from conformance.adapters.conventions import Options, detect  # noqa: E402
 from conformance.adapters.functions import ForwardOnly, FunctionalPair  # noqa: E402
 from conformance.adapters.layer import LayerClass  # noqa: E402
+from conformance.adapters.stax import StaxPair  # noqa: E402
+from conformance.adapters.transformed import HaikuModule  # noqa: E402
 from conformance.harness import expected  # noqa: E402
 from conformance.variants import VARIANTS  # noqa: E402
 
@@ -59,9 +61,36 @@ def model_factory(rate):
     return model
 
 
-#: convention -> an example of it, in the registry's order; every convention in the registry needs one.
-EXAMPLES = {LayerClass: AttributesDropout, KeyedFunction: keyed_forward, FunctionalPair: pair_forward,
-            ForwardOnly: only_forward, ModelFactory: model_factory}
+def stax_pair(rate, mode="train"):
+    def init_fun(rng, input_shape):
+        return input_shape, ()
+
+    def apply_fun(params, inputs, **kwargs):
+        return inputs * 2 if mode == "train" else inputs
+    return init_fun, apply_fun
+
+
+def haiku_module():
+    """An hk.Module subclass (haiku is imported only where the test needs it)."""
+    hk = pytest.importorskip("haiku")
+
+    class HaikuTimesTwo(hk.Module):
+        def __init__(self, rate, name=None):
+            super().__init__(name=name)
+            self.rate = rate
+
+        def __call__(self, x, is_training=True):
+            return x * 2 if is_training else x
+    return HaikuTimesTwo
+
+
+#: convention -> an example of it, in the registry's order; every convention in the registry needs one
+#: (a function of no arguments: an example made only when its library is there).
+EXAMPLES = {HaikuModule: haiku_module, LayerClass: AttributesDropout, KeyedFunction: keyed_forward,
+            FunctionalPair: pair_forward, ForwardOnly: only_forward, StaxPair: stax_pair,
+            ModelFactory: model_factory}
+#: conventions whose randomness is a jax key: jax arrays, and jax.vjp for the backward
+KEYED = (HaikuModule, KeyedFunction, StaxPair)
 
 
 def _options(**kwargs):
@@ -71,9 +100,9 @@ def _options(**kwargs):
 @pytest.mark.parametrize("convention", CONVENTIONS, ids=lambda c: c.__name__)
 def test_each_shape_is_the_first_match_for_its_example_and_drives_it(convention):
     assert tuple(EXAMPLES) == CONVENTIONS, "every convention in the registry needs an example here, in its order"
-    target = EXAMPLES[convention]
+    target = EXAMPLES[convention]() if convention is HaikuModule else EXAMPLES[convention]
     arrays, grad = None, 3.0
-    if convention is KeyedFunction:  # keyed randomness is jax's: its arrays, and jax.vjp for the backward
+    if convention in KEYED:
         pytest.importorskip("jax")
         from conformance.adapters.arrays import JaxArrays
 

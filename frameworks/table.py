@@ -47,10 +47,16 @@ ROWS = (
     Row("jax from scratch (`dropout(key, x, rate)`)", "tests.gallery.frameworks_jax:jax_dropout", "jax"),
     Row("flax `nnx.Dropout`", "flax.nnx:Dropout", "flax"),
     Row("flax `linen.Dropout`", "flax.linen:Dropout", "flax"),
+    Row("flax linen module around `nn.Dropout` (its key from `make_rng`)",
+        "tests.gallery.frameworks_flax:LinenAroundDropout", "flax"),
     Row("equinox `nn.Dropout`", "equinox.nn:Dropout", "equinox"),
     Row("haiku `hk.dropout`", "haiku:dropout", "haiku"),
+    Row("haiku `hk.Module` around `hk.dropout` (inside `hk.transform`)",
+        "tests.gallery.frameworks_haiku:HaikuAroundDropout", "haiku"),
+    Row("jax `stax.Dropout` (an `(init_fun, apply_fun)` pair)", "jax.example_libraries.stax:Dropout", "jax"),
     Row("keras `layers.Dropout` (numpy backend)", "keras.layers:Dropout", "keras", env=(("KERAS_BACKEND", "numpy"),)),
     Row("keras `layers.Dropout` (jax backend)", "keras.layers:Dropout", "keras", env=(("KERAS_BACKEND", "jax"),)),
+    Row("keras `layers.Dropout` (torch backend)", "keras.layers:Dropout", "keras", env=(("KERAS_BACKEND", "torch"),)),
     Row("keras `layers.SpatialDropout2D` (numpy backend)", "keras.layers:SpatialDropout2D", "keras", "Dropout2d",
         ("--impl-kwargs", 'data_format="channels_first"'), (("KERAS_BACKEND", "numpy"),)),
     Row("TensorFlow `tf.nn.dropout`", "tensorflow.nn:dropout", "tensorflow"),
@@ -132,6 +138,23 @@ DIFFERENCES = {
     ("keras.layers:SpatialDropout2D", "integer-input"): "`layer(x)` casts int64 input to float32 and drops it; "
                                                         "torch raises",
 }
+#: modules of one's own around a library's dropout (gallery entries) differ from torch where that dropout does
+_AROUND = {"tests.gallery.frameworks_flax:LinenAroundDropout": "flax.linen:Dropout",
+           "tests.gallery.frameworks_haiku:HaikuAroundDropout": "haiku:dropout"}
+DIFFERENCES.update({(module, prop): words for module, library in _AROUND.items()
+                    for (spec, prop), words in list(DIFFERENCES.items()) if spec == library})
+_STAX = "jax.example_libraries.stax:Dropout"
+DIFFERENCES.update({
+    (_STAX, "nonfinite"): _WHERE.replace("the library selects with `where(mask, x / keep, 0)`",
+                                         "stax selects with `where(keep, x / rate, 0)`"),
+    (_STAX, "signed-zero"): _PLUS_ZERO,
+    (_STAX, "float16-near-one"): _FLUSHED_KEEP.replace("the keep probability 1 - p", "stax's `rate`, its keep "
+                                                       "probability 1 - p,").replace("x / keep", "x / rate"),
+    (_STAX, "p-one"): "at p = 1 stax is handed rate 0 (its keep probability): the forward is zeros, but the "
+                      "gradient of `where(keep, x / 0, 0)` is 0/0 = NaN, torch's 0",
+    (_STAX, "p-range"): _NO_P_CHECK,
+    (_STAX, "integer-input"): "int64 input comes out float64 (`x / rate`); torch raises",
+})
 #: explanations of cells that are n/a for a reason of the library's own
 NOT_APPLICABLE = {
     "haiku:dropout": "`hk.dropout(rng, rate, x)` has no eval mode (the caller skips it): eval checks n/a",

@@ -36,6 +36,10 @@ EXPECTED = {
     # layer(x) applies the float32 dtype policy; where-style selection; int64 cast to float32
     "keras `layers.Dropout` (numpy backend)": {"forward", "fuzz", "eval-identity", "p-zero", "mode-switch", "dtype",
                                                "float16-near-one", "p-one", "integer-input"} | _WHERE_EDGES,
+    # the same on the torch backend (seeded: bernoulli + where), and float32's precision in float64's backward
+    "keras `layers.Dropout` (torch backend)": {"forward", "backward", "fuzz", "grad-at-zero-input", "eval-identity",
+                                               "p-zero", "mode-switch", "dtype", "float16-near-one", "p-one",
+                                               "integer-input"} | _WHERE_EDGES,
     # where-style; a float16 keep probability near 0 flushed (0/0 gradient); p not checked
     "flax `nnx.Dropout`": _WHERE_EDGES | {"float16-near-one", "p-range"},
     "flax `linen.Dropout`": _WHERE_EDGES | {"float16-near-one", "p-range"},
@@ -43,6 +47,10 @@ EXPECTED = {
     "equinox `nn.Dropout`": _WHERE_EDGES | {"float16-near-one", "p-one", "p-range", "integer-input"},
     # XLA selects; rate 1 raises; float16(1e-10) = 0 divides; int64 promoted
     "haiku `hk.dropout`": _WHERE_EDGES | {"float16-near-one", "p-one", "integer-input"},
+    # rate is its keep probability: where-style; x / rate with rate 0 (p = 1) or flushed in float16 gives a NaN
+    # gradient; p not checked; int64 promoted
+    "jax `stax.Dropout` (an `(init_fun, apply_fun)` pair)": _WHERE_EDGES | {"float16-near-one", "p-one", "p-range",
+                                                                            "integer-input"},
     # a float32 mask whatever the input dtype; p not checked; int64 promoted
     "thinc `Dropout` (a model factory)": {"forward", "backward", "fuzz", "dtype", "nonfinite", "float16-near-one",
                                           "p-one", "p-range", "integer-input"},

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..variants import VARIANTS, Variant
+from . import hints
 from .arrays import NumpyArrays, arrays_for
 from .conventions import CONVENTIONS, Convention, Options, detect
 from .driver import Driver
@@ -127,6 +128,7 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
     if reference not in VARIANTS:
         raise ValueError(f"--reference must be one of {', '.join(VARIANTS)}; got {reference!r}")
     variant = VARIANTS[reference]
+    hints.reference = reference
     chosen = form(form_name)
     if chosen.original and variant.alpha:
         raise ValueError(f"--form original applies to Bernoulli dropout, not {reference}")

@@ -124,14 +124,16 @@ def probing():
 def probe_failed(what: str, exc: BaseException, options) -> AdapterError:
     """The usage error for a probing training forward that raised: what was tried, what it
     raised where, and the options that change how the implementation is driven."""
+    from .hints import for_error
     from .usercode import where
 
     lib = options.lib
     hints = [f"--array-lib torch|jax|numpy if it takes another library's arrays (it was handed {lib.describe()})",
              "--impl-kwargs 'name=value, ...' for constructor arguments it needs",
              "--forward NAME / --p-means keep / --mode-global MODULE:ATTR if those were guessed wrong"]
+    text = str(exc)
     return AdapterError(f"the probing call {what} on a float64 array of shape {options.probe_shape} raised "
-                        f"{type(exc).__name__}: {exc}\n  at {where(exc)}\n  options that may help: "
+                        f"{type(exc).__name__}: {text}{for_error(text)}\n  at {where(exc)}\n  options that may help: "
                         + "; ".join(hints))
 
 

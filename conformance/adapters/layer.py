@@ -12,6 +12,7 @@ import inspect
 
 import numpy as np
 
+from . import linen
 from .calls import (BACKWARD_NAMES, FORWARD_NAMES, GRAD_ATTRIBUTES, KEY_NAMES, OUTPUT_ATTRIBUTES, SEED_NAMES,
                     Returned, arrays_of_shape, find_result, parameters, probe_failed, probe_input, probing, required,
                     signature_text, user_method)
@@ -76,6 +77,7 @@ class LayerClass(Convention):
         self.has_backward = self.bname is not None
         self.mode = find_mode(forward_params, obj, options.module, options.mode_global)
         self.key_name = next((n for n in KEY_NAMES if n in forward_params), None) if self.arrays.keyed else None
+        self.rng_collections = ()   #: a linen module's make_rng collections, given keys through apply's rngs=
         self.calls = [signature_text(self.fname, getattr(obj, self.fname))]
         if self.via_keras_call:
             self.calls[0] = f"layer{self.calls[0][len('call'):]} (Layer.__call__, as Keras users call it)"
@@ -86,6 +88,10 @@ class LayerClass(Convention):
         failure = None
         for shape in (shape, (shape[0], int(np.prod(shape[1:])))):  # some code takes 2-D input only
             failure = self._probe(obj, shape)
+            while self.unbound and (needed := linen.missing_collection(failure, self.rng_collections)):
+                self.rng_collections += (needed,)
+                self.key_name = self.key_name or "rngs"
+                failure = self._probe(obj, shape)
             if failure is None:
                 break
         else:
@@ -93,7 +99,12 @@ class LayerClass(Convention):
 
     def _call_arguments(self, training: bool, key=None) -> dict:
         kwargs = self.mode.arguments(training)
-        if self.key_name:
+        if self.rng_collections:   # apply's rngs=; a key parameter of the module's own keeps the key itself
+            own = self.key_name != "rngs"
+            kwargs["rngs"] = linen.rngs(self.rng_collections, key, start=int(own))
+            if own:
+                kwargs[self.key_name] = key
+        elif self.key_name:
             kwargs[self.key_name] = key
         return kwargs
 
@@ -154,7 +165,8 @@ class LayerClass(Convention):
         kwargs = self._call_arguments(training, key)
         if mask is not None:
             kwargs["mask"] = mask
-        shown = [f", {k}={'<key>' if k == self.key_name else repr(v)}" for k, v in kwargs.items() if k != "mask"]
+        shown = [f", {k}={'<key>' if k == self.key_name else '{...}' if k == 'rngs' else repr(v)}"
+                 for k, v in kwargs.items() if k != "mask"]
         what = f"{'layer' if self.via_keras_call else self.fname}(x{''.join(shown)})"
         returned = call(what, self._method(obj), x, **kwargs)
         return self.output.take(obj, returned, what)
@@ -174,7 +186,9 @@ class LayerClass(Convention):
             parts.append("no backward found (backward checks n/a)")
         if self.unbound:
             parts.append(f"called as {self.cls.__name__}(...).apply({{}}, x, ...)")
-        if self.key_name:
+        if self.rng_collections:
+            parts.append(f"a fresh key per call in {linen.describe(self.rng_collections)}")
+        if self.key_name and (self.key_name != "rngs" or not self.rng_collections):
             parts.append(f"a fresh key per call as '{self.key_name}'")
         if self.kwargs:
             parts.append("built with " + ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items()))

@@ -16,6 +16,7 @@ import traceback
 import numpy as np
 
 from ..guard import user_call
+from . import hints
 
 
 class AdapterError(ValueError):
@@ -61,7 +62,8 @@ def load_refusal(spec: str, exc: BaseException) -> str:
     """The usage error for an implementation that could not be loaded: what it raised, where."""
     if isinstance(exc, (ImportError, AttributeError, ValueError)):
         at = "" if isinstance(exc, ValueError) else where_loading_failed(exc)
-        return f"conformance: cannot load the implementation: {exc}" + (f"\n  at {at}" if at else "")
+        return (f"conformance: cannot load the implementation: {exc}" + (f"\n  at {at}" if at else "")
+                + hints.for_loading(spec, exc))
     what = "exit" if isinstance(exc, SystemExit) else type(exc).__name__
     return (f"conformance: loading the implementation {spec} raised {what}: {exc}\n"
             f"  at {where_loading_failed(exc) or 'location unknown'}")
@@ -75,4 +77,6 @@ def call(what: str, function, *args, **kwargs):
         with user_call(what):   # the time limit, the user's np.seterr state, output capped
             return function(*args, **kwargs)
     except Exception as exc:
-        raise UserCodeError(f"{what} raised {type(exc).__name__}: {exc}\n  at {where(exc)}") from exc
+        text = str(exc)   # once: a message is the user's code too
+        raise UserCodeError(f"{what} raised {type(exc).__name__}: {text}{hints.for_error(text)}\n  at {where(exc)}") \
+            from exc
