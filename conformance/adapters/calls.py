@@ -128,7 +128,10 @@ def probe_failed(what: str, exc: BaseException, options) -> AdapterError:
     from .usercode import where
 
     lib = options.lib
-    hints = [f"--array-lib torch|jax|numpy if it takes another library's arrays (it was handed {lib.describe()})",
+    from .arrays import LIBRARIES
+
+    hints = [f"--array-lib {'|'.join(LIBRARIES)} if it takes another library's arrays (it was handed "
+             f"{lib.describe()})",
              "--impl-kwargs 'name=value, ...' for constructor arguments it needs",
              "--forward NAME / --p-means keep / --mode-global MODULE:ATTR if those were guessed wrong"]
     text = str(exc)
