@@ -23,8 +23,8 @@ help:
 	@echo "make conformance   set up, then run the conformance suite against torch (pytest conformance/)"
 	@echo "make test          set up, then run every test (tests/, conformance/, benchmarks/ without timing)"
 	@echo "make bench         run the benchmarks for real: benchmarks/latest.json, its tables and latest.png"
-	@echo "make frameworks    the suite on other libraries' own dropout (torch, jax, flax, equinox, haiku, keras;"
-	@echo "                   TensorFlow where installed): frameworks/table.md"
+	@echo "make frameworks    the suite on other libraries' own dropout (torch, jax, flax, equinox, haiku, keras, thinc,"
+	@echo "                   tinygrad, MLX, Paddle, which it installs; TensorFlow where installed): frameworks/table.md"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -73,7 +73,13 @@ bench: $(STAMP)
 	$(PYTEST) benchmarks/ --benchmark-only --benchmark-json=benchmarks/latest.json
 	$(PY) benchmarks/plot.py benchmarks/latest.json benchmarks/latest.png
 
-frameworks: $(STAMP)
+# PaddlePaddle (about 200 MB, the `paddle` extra) only for the table, installed here once
+PADDLE_STAMP := $(VENV)/.npdrop-paddle-installed
+$(PADDLE_STAMP): $(STAMP)
+	$(PY) -m pip install -e ".[paddle]"
+	@touch $(PADDLE_STAMP)
+
+frameworks: $(STAMP) $(PADDLE_STAMP)
 	$(PY) frameworks/table.py frameworks/table.md
 
 clean:

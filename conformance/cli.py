@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--forward", metavar="NAME", help="the forward method, if no usual name is found")
     parser.add_argument("--backward", metavar="NAME", help="the backward method (or, for functions, "
                         "the module-level backward)")
-    parser.add_argument("--array-lib", choices=("numpy", "torch", "jax", "tensorflow"),
+    parser.add_argument("--array-lib", choices=("numpy", "torch", "jax", "tensorflow", "tinygrad", "mlx", "paddle"),
                         help="the array library your code works in (default: found from the object)")
     parser.add_argument("--impl-kwargs", metavar="'NAME=VALUE, ...'", help="constructor arguments (for a "
                         "function: call arguments), Python literals, e.g. 'data_format=\"channels_first\"'")

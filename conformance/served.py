@@ -49,7 +49,7 @@ def _builtin(exc: BaseException) -> str:
 #: array libraries whose first import does not count against the call limit: with the
 #: implementation in the judge's process, torch was imported already and cost it nothing
 LIBRARIES = frozenset({"torch", "jax", "jaxlib", "flax", "equinox", "haiku", "optax", "tensorflow", "keras",
-                       "ml_dtypes", "scipy"})
+                       "ml_dtypes", "scipy", "tinygrad", "mlx", "paddle"})
 
 
 class LibraryImports:

@@ -43,7 +43,8 @@ _framework_seed: list = [None]
 
 
 def seed_frameworks(seed32) -> None:
-    """Seed TensorFlow's and Keras' global generators where this process imported them, and
+    """Seed TensorFlow's and Keras' global generators (and those of the libraries in
+    :data:`conformance.adapters.arrays.SEEDERS`) where this process imported them, and
     remember the seed: the judge never imports either, so the seed crosses to the
     implementation's process as a stream of its own, and is applied there before the others
     (Keras' seeding also seeds numpy's and Python's generators, which then cross as set)."""
@@ -56,6 +57,9 @@ def seed_frameworks(seed32) -> None:
     tf = sys.modules.get("tensorflow")
     if tf is not None and hasattr(getattr(tf, "random", None), "set_seed"):
         tf.random.set_seed(seed32)
+    if "conformance.adapters.arrays" in sys.modules:   # the libraries of conformance.adapters.arrays
+        for seed in sys.modules["conformance.adapters.arrays"].SEEDERS:
+            seed(seed32)
 
 
 def _frameworks():

@@ -4,7 +4,8 @@
 
 Each row runs ``npdrop-conform MODULE:NAME`` (in a subprocess, with the row's environment,
 e.g. ``KERAS_BACKEND``) on a library's own dropout, unmodified, and reads its JSON report;
-a library that is not installed is listed as such, never as passing. Each column is a
+a library that is not installed (or whose tool, such as tinygrad's clang, is not on the PATH) is
+listed as such, never as passing. Each column is a
 conformance property: ``pass``, ``FAIL(n)`` (n failed checks) or ``n/a`` (the library has
 no such thing, e.g. no eval mode). Below the table, every failed cell is explained in words
 from :data:`DIFFERENCES`; a failure with no explanation there is printed as *unexplained*
@@ -15,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,13 @@ class Row:
     reference: str = "Dropout"
     options: tuple = ()
     env: tuple = ()                  #: (name, value) pairs set in the environment of the run
+    tool: str = ""                   #: a program the library needs on the PATH (tinygrad compiles with clang)
+
+    def available(self) -> bool:
+        """Whether the row can run here: its module importable, its tool (if any) on the PATH."""
+        if importlib.util.find_spec(self.needs) is None:
+            return False
+        return not self.tool or shutil.which(os.environ.get("CC", self.tool)) is not None
 
 
 ROWS = (
@@ -61,6 +70,12 @@ ROWS = (
         ("--impl-kwargs", 'data_format="channels_first"'), (("KERAS_BACKEND", "numpy"),)),
     Row("TensorFlow `tf.nn.dropout`", "tensorflow.nn:dropout", "tensorflow"),
     Row("thinc `Dropout` (a model factory)", "thinc.api:Dropout", "thinc"),
+    Row("tinygrad `Tensor.dropout`", "tinygrad:Tensor.dropout", "tinygrad", tool="clang"),
+    Row("MLX `nn.Dropout`", "mlx.nn:Dropout", "mlx"),
+    Row("Paddle `nn.Dropout`", "paddle.nn:Dropout", "paddle"),
+    Row("Paddle `nn.Dropout` (`mode='downscale_in_infer'`, the original form)", "paddle.nn:Dropout", "paddle",
+        options=("--impl-kwargs", 'mode="downscale_in_infer"')),
+    Row("Paddle `nn.functional.dropout`", "paddle.nn.functional:dropout", "paddle"),
 )
 
 _WHERE = ("a dropped inf or NaN comes out 0, torch's NaN (`inf * 0`): the library selects with "
@@ -88,6 +103,13 @@ _RAND_LIKE = ("`torch.rand_like` on a float16 or bfloat16 tensor draws its unifo
               "units, not 0.001")
 _AUTOGRAD_INF = ("in float16 at p near 1 autograd's gradient of `x * keep / (1 - p)` is `g / 1e-10 = inf` before "
                  "the mask's 0 multiplies it: a dropped unit's gradient is NaN, torch's 0")
+_INT_TO_FLOAT32 = "int64 input in training comes out float32 ({how}); torch raises"
+_F16_RECIPROCAL = ("in float16 at p = 1 - 1e-5 and 1 - 1e-10 dropped units come out NaN, torch's 0: {how}")
+_PADDLE_FLOAT_P = ("in float64 the {what} is computed from p rounded to float32 (paddle's dropout kernels take p as "
+                   "a C++ `float`: `1.0f - dropout_prob`): at p = 0.3 about 2e-8 relative off, past float64's "
+                   "tolerance; float16, bfloat16 and float32 are unaffected")
+_PADDLE_SELECT = ("a dropped inf or NaN comes out 0, torch's NaN (`inf * 0`): paddle's compiled kernel writes 0 "
+                  "for a dropped unit instead of multiplying (seen in its output)")
 #: (spec, property) -> the difference from torch in words
 DIFFERENCES = {
     ("tests.gallery.frameworks_torch:TorchDropout", "keep-rate"): _RAND_LIKE,
@@ -135,6 +157,30 @@ DIFFERENCES = {
                                                       "`Dropout2d` takes raise a `ValueError`",
     ("keras.layers:SpatialDropout2D", "nonfinite"): _WHERE.replace("the library selects", "keras selects"),
     ("keras.layers:SpatialDropout2D", "signed-zero"): _PLUS_ZERO,
+    ("tinygrad:Tensor.dropout", "nonfinite"): "a dropped inf or NaN comes out 0, torch's NaN (`inf * 0`): "
+                                              "tinygrad selects, `(rand >= p).where(x, 0) / (1 - p)`",
+    ("tinygrad:Tensor.dropout", "signed-zero"): _PLUS_ZERO.replace("a select", "tinygrad's `where`"),
+    ("tinygrad:Tensor.dropout", "float16-near-one"): _F16_RECIPROCAL.format(
+        how="`where(x, 0) / (1 - p)` divides by the Python float `1 - p` in float16, and tinygrad divides by "
+            "multiplying with the reciprocal, which is inf there (1e5 and 1e10 pass float16's 65504): 0 * inf"),
+    ("tinygrad:Tensor.dropout", "integer-input"): _INT_TO_FLOAT32.format(
+        how="`where(x, 0)` divided by a Python float, in tinygrad's default float"),
+    ("mlx.nn:Dropout", "p-one"): "p = 1 raises a `ValueError` when the layer is built (p must be in [0, 1)); "
+                                 "torch returns zeros (with the p = 1 cases of the forward and backward matrices)",
+    ("mlx.nn:Dropout", "nonfinite"): "only the p = 1 cases: the layer cannot be built at p = 1 (`ValueError`); at "
+                                     "every other p it multiplies by the mask, so a dropped inf is NaN as in torch",
+    ("mlx.nn:Dropout", "float16-near-one"): _F16_RECIPROCAL.format(
+        how="`(mask * x) * (1 / keep)` takes the Python float `1 / keep` (1e5, 1e10) in float16, inf, "
+            "and a dropped unit is 0 * inf"),
+    ("mlx.nn:Dropout", "integer-input"): _INT_TO_FLOAT32.format(
+        how="`(mask * x)` stays int64, then `* (1 / keep)`, a Python float, makes it MLX's default float"),
+    **{(spec, prop): _PADDLE_FLOAT_P.format(what="training scale 1/(1 - p)")
+       for spec in ("paddle.nn:Dropout", "paddle.nn.functional:dropout") for prop in ("forward", "backward", "fuzz")},
+    **{("paddle.nn:Dropout", prop): _PADDLE_FLOAT_P.format(
+        what="evaluation factor 1 - p of `mode='downscale_in_infer'`") for prop in ("eval-identity", "mode-switch")},
+    **{(spec, "nonfinite"): _PADDLE_SELECT for spec in ("paddle.nn:Dropout", "paddle.nn.functional:dropout")},
+    **{(spec, "signed-zero"): _PLUS_ZERO.replace("a select writes", "paddle's kernel writes")
+       for spec in ("paddle.nn:Dropout", "paddle.nn.functional:dropout")},
     ("keras.layers:SpatialDropout2D", "integer-input"): "`layer(x)` casts int64 input to float32 and drops it; "
                                                         "torch raises",
 }
@@ -224,7 +270,8 @@ def table(results: dict) -> str:
     return text + "\n"
 
 
-DISTRIBUTIONS = ("torch", "jax", "flax", "equinox", "dm-haiku", "keras", "tensorflow-cpu", "tensorflow", "thinc")
+DISTRIBUTIONS = ("torch", "jax", "flax", "equinox", "dm-haiku", "keras", "tensorflow-cpu", "tensorflow", "thinc",
+                 "tinygrad", "mlx", "paddlepaddle")
 
 
 def versions() -> str:
@@ -245,7 +292,7 @@ def main(argv: list) -> int:
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
         for row in ROWS:
-            results[row] = run(row, workdir) if importlib.util.find_spec(row.needs) else None
+            results[row] = run(row, workdir) if row.available() else None
             state = "not installed" if results[row] is None else f"exit {results[row]['code']}, " \
                 f"{results[row]['seconds']:.0f} s"
             print(f"{row.label}: {state}", file=sys.stderr)

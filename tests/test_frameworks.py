@@ -3,12 +3,12 @@ modules are clean; JAX and Keras ones fail exactly the properties where they rea
 from torch, every failure explained in words by the table's explanations; nothing else fails.
 
 Each run is ``npdrop-conform MODULE:NAME`` in a subprocess; rows whose library is not
-installed are skipped (``make test`` installs jax and keras; flax, equinox and haiku come
-with ``make frameworks``). TensorFlow's row is left to ``make frameworks``: too heavy here.
+installed are skipped (``make test`` installs jax, keras, flax, equinox, haiku, thinc, tinygrad
+and MLX; tinygrad's row also needs clang on the PATH). TensorFlow's and Paddle's rows are left to
+``make frameworks``: too heavy here.
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -54,12 +54,16 @@ EXPECTED = {
     # a float32 mask whatever the input dtype; p not checked; int64 promoted
     "thinc `Dropout` (a model factory)": {"forward", "backward", "fuzz", "dtype", "nonfinite", "float16-near-one",
                                           "p-one", "p-range", "integer-input"},
+    # selects; divides by a float16 1 - p through its reciprocal; int64 made float32 (zeros at p = 1, as torch)
+    "tinygrad `Tensor.dropout`": _WHERE_EDGES | {"float16-near-one", "integer-input"},
+    # multiplies like torch (keeps -0.0, a dropped inf is NaN); p = 1 refused; a float16 scale of inf; int64 made float32
+    "MLX `nn.Dropout`": {"nonfinite", "float16-near-one", "p-one", "integer-input"},
 }
 ROWS = {row.label: row for row in table.ROWS if row.label in EXPECTED}
 
 
 def _installed(label: str) -> bool:
-    return importlib.util.find_spec(ROWS[label].needs) is not None
+    return ROWS[label].available()
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +74,8 @@ def results():
 
 
 @pytest.mark.parametrize("label", [pytest.param(label, marks=pytest.mark.skipif(
-    not _installed(label), reason=f"{ROWS[label].needs} is not installed")) for label in EXPECTED])
+    not _installed(label), reason=f"{ROWS[label].needs} (or the {ROWS[label].tool or 'tool'} it needs) is not "
+                                  "installed")) for label in EXPECTED])
 def test_library_fails_exactly_where_it_differs_from_torch(results, label):
     result = results[label]
     report = result["report"]

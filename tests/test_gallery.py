@@ -22,6 +22,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,12 +81,22 @@ def _expect(call, entry: str) -> Expect:
     return Expect(**{keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords})
 
 
+#: a library that runs only with a program beside it -> that program (tinygrad compiles with clang)
+NEEDS_TOOL = {"tinygrad": "clang"}
+
+
 def _missing_library(tree: ast.Module):
-    """The first library the module imports at its top that is not installed, or ``None``."""
+    """The first library the module imports at its top that is not installed (or whose program
+    is not on the PATH), or ``None``."""
     imported = [alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names]
     imported += [node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 0]
-    return next((name for name in (n.partition(".")[0] for n in imported)
-                 if importlib.util.find_spec(name) is None), None)
+    for name in (n.partition(".")[0] for n in imported):
+        if importlib.util.find_spec(name) is None:
+            return name
+        tool = NEEDS_TOOL.get(name)
+        if tool and shutil.which(os.environ.get("CC", tool)) is None:
+            return f"{tool} (which {name} compiles with)"
+    return None
 
 
 def _read_gallery() -> tuple:

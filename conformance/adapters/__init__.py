@@ -142,6 +142,9 @@ def load_impl(spec: Optional[str], reference: str = "Dropout", *, forward: Optio
         return Impl("npdrop", conventions, exact=True)
     module_name, module, target = _target(spec)
     arrays, why = arrays_for(target, array_lib)
+    implied = getattr(arrays, "implied_form", None)   # Paddle's mode='downscale_in_infer': the original form
+    if form_name is None and implied is not None:
+        chosen = implied(dict(impl_kwargs(kwargs))) or chosen
     options = Options(forward=forward, backward=backward, p_means=p_means, form=chosen,
                       probe_shape=variant.batched, module=module, arrays=arrays,
                       impl_kwargs=impl_kwargs(kwargs), mode_global=mode_global)

@@ -2,7 +2,8 @@
 
 The harness thinks in NumPy arrays (inputs, masks read off outputs, torch's reference).
 An implementation written in torch, JAX (plain, Flax, Equinox, Haiku, Keras on the jax
-backend), TensorFlow or NumPy gets arrays of its own library, and its results are read back as NumPy:
+backend), TensorFlow, tinygrad, MLX, Paddle or NumPy gets arrays of its own library, and its results
+are read back as NumPy:
 
 - :class:`NumpyArrays`: the arrays themselves (no autodiff: the implementation's own
   backward, or none);
@@ -12,7 +13,10 @@ backend), TensorFlow or NumPy gets arrays of its own library, and its results ar
 - :class:`JaxArrays`: ``jax.Array``; a fresh key per call (derived from the test's seed)
   for a ``key``/``rng``/``rngs`` parameter; backward through ``jax.vjp`` of the forward.
   float64 needs ``jax_enable_x64``: the suite turns it on when it drives jax code;
-- :class:`TensorflowArrays`: ``tf.Tensor``; backward through ``tf.GradientTape``.
+- :class:`TensorflowArrays`: ``tf.Tensor``; backward through ``tf.GradientTape``;
+- one module each for libraries with arrays, a mode or randomness of their own (tinygrad:
+  :mod:`.tinygrad_arrays`, MLX: :mod:`.mlx_arrays`,
+  Paddle: :mod:`.paddle_arrays`), registered in :data:`LIBRARIES` and :data:`MODE_SWITCHES`.
 
 The library is found from the object (:func:`detect`), never by importing one the code does
 not use: a class's bases, the module a function or class comes from, the modules it imports.
@@ -30,7 +34,8 @@ from .usercode import AdapterError, UserCodeError
 
 #: the first module-name part of each library's code -> the array library it works in
 ROOTS = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "flax": "jax", "equinox": "jax", "haiku": "jax",
-         "optax": "jax", "tensorflow": "tensorflow", "numpy": "numpy"}
+         "optax": "jax", "tensorflow": "tensorflow", "numpy": "numpy", "tinygrad": "tinygrad",
+         "mlx": "mlx", "paddle": "paddle"}
 
 
 def _copy(x: np.ndarray) -> np.ndarray:
@@ -230,7 +235,15 @@ class TensorflowArrays(NumpyArrays):
         return "tensorflow tensors"
 
 
-LIBRARIES = {"numpy": NumpyArrays, "torch": TorchArrays, "jax": JaxArrays, "tensorflow": TensorflowArrays}
+from . import mlx_arrays, paddle_arrays, tinygrad_arrays  # noqa: E402  (each imports its library only when its arrays are made)
+
+LIBRARIES = {"numpy": NumpyArrays, "torch": TorchArrays, "jax": JaxArrays, "tensorflow": TensorflowArrays,
+             "tinygrad": tinygrad_arrays.TinygradArrays, "mlx": mlx_arrays.MlxArrays,
+             "paddle": paddle_arrays.PaddleArrays}
+#: a library's own mode switch for code that has none of its own: ``switch(module or class)`` -> Mode or None
+MODE_SWITCHES = (tinygrad_arrays.training_switch,)
+#: ``seed(int32)`` for each library's global generator, applied per test where the library is imported
+SEEDERS = (tinygrad_arrays.seed, mlx_arrays.seed, paddle_arrays.seed)
 
 
 def _root(module_name: Optional[str]) -> Optional[str]:

@@ -124,11 +124,13 @@ def probing():
 def probe_failed(what: str, exc: BaseException, options) -> AdapterError:
     """The usage error for a probing training forward that raised: what was tried, what it
     raised where, and the options that change how the implementation is driven."""
+    from .arrays import LIBRARIES
     from .hints import for_error
     from .usercode import where
 
     lib = options.lib
-    hints = [f"--array-lib torch|jax|numpy if it takes another library's arrays (it was handed {lib.describe()})",
+    hints = [f"--array-lib {'|'.join(LIBRARIES)} if it takes another library's arrays (it was handed "
+             f"{lib.describe()})",
              "--impl-kwargs 'name=value, ...' for constructor arguments it needs",
              "--forward NAME / --p-means keep / --mode-global MODULE:ATTR if those were guessed wrong"]
     text = str(exc)

@@ -62,6 +62,9 @@ class LayerClass(Convention):
             raise AdapterError(f"{cls.__name__} has {wanted}; its methods: {', '.join(found) or 'none'}. "
                                "Name the forward with --forward NAME")
         self.bname = user_method(obj, options.backward, BACKWARD_NAMES)
+        stub = getattr(self.arrays, "stub_method", None)   # paddle.nn.Layer.backward only raises
+        if self.bname and not options.backward and stub is not None and stub(cls, self.bname):
+            self.bname = None
         if options.backward and self.bname is None:
             raise AdapterError(f"{cls.__name__} has no method '{options.backward}' (--backward)")
         self.unbound = _unbound_linen(cls) and self.fname == "__call__"

@@ -4,7 +4,7 @@ Each kind is one small class: a keyword of ``forward`` (``training=``, ``train_f
 ``mode='train'/'test'``, ``deterministic=`` meaning eval, ...), the ``train()``/``eval()``
 methods, or an attribute (``training``, ``is_training``, ...). :func:`find_mode` takes
 the first that fits, in the order of :data:`KEYWORDS`, then methods, then
-:data:`ATTRIBUTES`. The value is always passed explicitly, so a default of eval (as in
+:data:`ATTRIBUTES`, then a global switch (a config object, an array library's own). The value is always passed explicitly, so a default of eval (as in
 Keras-like ``__call__(x, training=False)``) does not matter.
 """
 from __future__ import annotations
@@ -151,4 +151,11 @@ def find_mode(parameters, target=None, module=None, option=None):
         for name in ATTRIBUTES:
             if isinstance(getattr(target, name, None), (bool, int)):
                 return Attribute(name)
-    return _config_switch(module) or NoMode()
+    return _config_switch(module) or _library_switch(module) or NoMode()
+
+
+def _library_switch(module):
+    """The array library's own switch (tinygrad's ``TRAINING``) for code that uses it."""
+    from .arrays import MODE_SWITCHES
+
+    return next((mode for mode in (switch(module) for switch in MODE_SWITCHES) if mode is not None), None)
