@@ -3,9 +3,9 @@ modules are clean; JAX and Keras ones fail exactly the properties where they rea
 from torch, every failure explained in words by the table's explanations; nothing else fails.
 
 Each run is ``npdrop-conform MODULE:NAME`` in a subprocess; rows whose library is not
-installed are skipped (``make test`` installs jax, keras, flax, equinox, haiku, thinc, tinygrad
-and MLX; tinygrad's row also needs clang on the PATH). TensorFlow's and Paddle's rows are left to
-``make frameworks``: too heavy here.
+installed are skipped (``make test`` installs jax, keras, flax, equinox, haiku, thinc and MLX;
+``make frameworks`` adds tinygrad, whose row also needs clang on the PATH, and Paddle).
+TensorFlow's and Paddle's rows are left to ``make frameworks``: too heavy here.
 """
 from __future__ import annotations
 
