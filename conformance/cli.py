@@ -241,6 +241,7 @@ def main(argv: Optional[list] = None) -> int:
         return 4
     for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):   # only the command line selects and plugs in
         os.environ.pop(name, None)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"   # --full too: the plugins it uses are named (-p)
     for name in ("pytest", "torch"):   # found, not imported: the child process imports them
         if importlib.util.find_spec(name) is None:
             print(_missing(name), file=sys.stderr)
