@@ -88,6 +88,13 @@ class _NumpyBytes:
         ctypes.memmove(address + self.flag, data[624 * 4 + 4:624 * 4 + 8], 4)
         ctypes.memmove(address + self.cached, data[624 * 4 + 8:], 8)
 
+    def state(self, data: bytes) -> tuple:
+        """The ``get_state`` tuple of what :meth:`read` gave."""
+        words = 624 * 4
+        pos, has_gauss = struct.unpack_from("<ii", data, words)
+        (cached,) = struct.unpack_from("<d", data, words + 8)
+        return ("MT19937", np.frombuffer(data[:words], dtype="<u4").astype(np.uint32), pos, has_gauss, cached)
+
     def read(self):
         """The state's bytes, or None where the global generator is no longer the one found."""
         instance = np.random.mtrand._rand
@@ -184,7 +191,7 @@ class Streams:
             if name == "numpy":
                 key = _numpy_key()
                 if self.known.get(name) != key:
-                    out[name], self.known[name] = read(), key
+                    out[name], self.known[name] = _NUMPY_BYTES.state(key[1]) if key[0] == "bytes" else read(), key
                 continue
             state = read()
             if state is None:

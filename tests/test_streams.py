@@ -67,7 +67,8 @@ def test_numpy_stream_counts_as_changed_exactly_when_its_state_differs():
             sent = side.changed()
             assert ("numpy" in sent) == differs, f"numpy's stream after {what}: changed {differs}, sent {list(sent)}"
             if differs:
-                assert np.array_equal(sent["numpy"][1], after[1]) and tuple(sent["numpy"][2:]) == tuple(after[2:]), what
+                assert sent["numpy"][0] == after[0] and np.array_equal(sent["numpy"][1], after[1]), what
+                assert tuple(sent["numpy"][2:]) == tuple(after[2:]), what
     finally:
         np.random.set_state(saved)
 
