@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import streams, wire
+from . import board, streams, wire
 from .adapters.usercode import UserCodeError, load_refusal, where
 from .guard import Guard, install
 from .variants import VARIANTS
@@ -215,7 +215,8 @@ def main() -> None:
                 view = view[replies.write(view):]
 
     sys.meta_path.insert(0, LibraryImports(send))
-    servant = Servant(lambda what: send({"calling": what}))
+    named = board.writer(sys.argv[sys.argv.index("--board") + 1] if "--board" in sys.argv[:-1] else None)
+    servant = Servant(named or (lambda what: send({"calling": what})))
     send({"ready": os.getpid()})
     while True:
         try:

@@ -16,6 +16,7 @@ arrays' bytes.
 from __future__ import annotations
 
 import json
+import math
 import struct
 
 import numpy as np
@@ -128,7 +129,7 @@ def decode(body: bytearray):
         dtype = _dtype(spec["dtype"])
         shape = tuple(int(n) for n in spec["shape"])
         start, n = offsets[int(spec["index"])]
-        if n != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        if n != math.prod(shape) * dtype.itemsize:   # exact: no int64 to wrap around
             raise WireError("array bytes do not match its shape")
         flat = np.frombuffer(view[start:start + n], dtype=dtype)
         data = flat.reshape(shape)

@@ -35,7 +35,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import wire
+from . import board, wire
 from .adapters.meaning import form
 from .adapters.usercode import UserCodeError
 from .streams import Streams
@@ -68,11 +68,18 @@ class Worker:
     def __init__(self, prefix: tuple = ()):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([SUITE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        self.process = subprocess.Popen([*prefix, sys.executable, "-m", "conformance.served"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        start_new_session=True, env=env, bufsize=0)
+        self.board = board.opened()
+        extra = ["--board", self.board.argument()] if self.board is not None else []
+        try:
+            self.process = subprocess.Popen([*prefix, sys.executable, "-m", "conformance.served", *extra],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                            start_new_session=True, env=env, bufsize=0,
+                                            pass_fds=(self.board.fd,) if self.board is not None else ())
+        finally:
+            if self.board is not None:
+                self.board.handed_over()
         self.tail = b""
-        self.calling = ""    #: the call into the implementation in progress, as the worker announced it
+        self.calling = ""    #: the call into the implementation in progress, as the worker announced it over the pipe
         self._requests, self._replies = self.process.stdin.fileno(), self.process.stdout.fileno()
         for fd in (self._requests, self._replies):
             os.set_blocking(fd, False)
@@ -99,6 +106,8 @@ class Worker:
         ``per_call``: each announced call has ``limit`` of its own (a request making many)."""
         deadline = None if limit is None else time.monotonic() + limit
         self.calling = what
+        if self.board is not None:
+            self.board.clear()
         self._send(wire.pieces(message), deadline, what)
         paused = None
         while True:
@@ -114,6 +123,12 @@ class Worker:
             self.calling = str(reply["calling"])[:500]
             if per_call and deadline is not None and paused is None:
                 deadline = time.monotonic() + limit
+
+    def named(self) -> str:
+        """The call in progress (or the last one made), as the worker named it; read only when a
+        request fails, on the shared page where the worker uses it, else from the pipe."""
+        written = self.board.read() if self.board is not None else ""
+        return written[:500] if written else self.calling
 
     def _wait(self, fd: int, write: bool, deadline: Optional[float], what: str) -> None:
         """Until ``fd`` is ready; :class:`TimedOut` past ``deadline``, :class:`Gone` once the
@@ -289,15 +304,17 @@ class RemoteImpl:
         try:
             reply = self.worker.request(message, self.limit, what)
         except TimedOut:
-            what = self.worker.calling or what
-            self.close()
+            worker = self.worker
+            self.close()   # first: a worker that ended writes no name while it is read
+            what = worker.named() or what
             self.incidents.append(f"TIMED OUT: {what} did not return within {self.limit:g} s; its process was ended")
             if self.on_timeout is not None:
                 self.on_timeout(what, self.limit)
             raise UserCodeError(f"{what} did not return within {self.limit:g} s (--call-timeout)") from None
         except Gone as gone:
-            what = self.worker.calling or what
+            worker = self.worker
             self.close()
+            what = worker.named() or what
             self.incidents.append(f"CRASHED: {what}: {gone}")
             raise UserCodeError(f"{what}: {gone}; this call failed") from None
         self.streams.adopt(reply.get("streams") or {})

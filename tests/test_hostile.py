@@ -79,6 +79,16 @@ def test_a_call_that_never_returns_is_ended_from_outside(tmp_path, name):
     assert record["complete"] is False and record["timed_out"]["limit_s"] == 2
 
 
+def test_a_hung_call_is_named_where_the_worker_does_not_get_the_shared_page(tmp_path):
+    """A prefix that closes the descriptors the worker inherits (as sudo does): the worker
+    names its calls over the pipe instead, and the call that never returns is still named."""
+    closing = f"{sys.executable} -c 'import os, sys; os.closerange(3, 65536); os.execv(sys.argv[1], sys.argv[1:])'"
+    code, screen, record = conform(tmp_path, "gil_hang:Dropout", "--worker-prefix", closing)
+    assert code == 6, screen[-3000:]
+    assert "TIMED OUT: forward(x, training=True) did not return within 2 s" in screen, screen[-3000:]
+    assert record["complete"] is False
+
+
 def test_a_del_that_never_returns_is_ended_too(tmp_path):
     code, screen, record = conform(tmp_path, "del_hang:Dropout")
     assert code == 6, screen[-3000:]
