@@ -18,7 +18,7 @@ NETWORKS = {"cs231n-style": "tests.networks.cs231n_style:big"}
 
 
 def _check(spec: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "conformance.cli", "--network", spec, "--batch", "64",
+    done = subprocess.run([sys.executable, "-m", "npdrop_conform.cli", "--network", spec, "--batch", "64",
                            "--steps", "3"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: PASS" in done.stdout

@@ -29,9 +29,9 @@ try:
 except ImportError:  # pragma: no cover - exercised on machines without torch
     torch = None
 
-from conformance import hypothesis_profiles
-from conformance.guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT
-from conformance.plugin import ConformancePlugin, of
+from . import hypothesis_profiles
+from .guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT
+from .plugin import ConformancePlugin, of
 
 
 def pytest_addoption(parser):

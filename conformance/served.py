@@ -1,4 +1,5 @@
-"""The implementation's own process: ``python -m conformance.served``, started by :mod:`conformance.worker`.
+"""The implementation's own process: ``python -m npdrop_conform.served`` (``conformance.served``
+in a clone), started by :mod:`conformance.worker`.
 
 It imports the implementation, builds its instances (:class:`conformance.adapters.Driver`)
 and calls them, one request at a time, as the judge asks over its stdin and stdout

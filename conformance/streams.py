@@ -151,9 +151,9 @@ def seed_frameworks(seed32) -> None:
     tf = sys.modules.get("tensorflow")
     if tf is not None and hasattr(getattr(tf, "random", None), "set_seed"):
         tf.random.set_seed(seed32)
-    if "conformance.adapters.arrays" in sys.modules:   # the libraries of conformance.adapters.arrays
-        for seed in sys.modules["conformance.adapters.arrays"].SEEDERS:
-            seed(seed32)
+    arrays = sys.modules.get(f"{__package__}.adapters.arrays")   # imported where the libraries' code runs
+    for seed in getattr(arrays, "SEEDERS", ()):
+        seed(seed32)
 
 
 def _frameworks():

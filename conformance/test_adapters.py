@@ -8,18 +8,18 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance.adapters import CONVENTIONS, AdapterError, Driver, UserCodeError, load_impl  # noqa: E402
-from conformance.adapters.meaning import DROP_NAMES, KEEP_NAMES, form  # noqa: E402
-from conformance.adapters.modes import ATTRIBUTES, KEYWORDS  # noqa: E402
-from conformance.adapters.factory import ModelFactory  # noqa: E402
-from conformance.adapters.keyed import KeyedFunction  # noqa: E402
-from conformance.adapters.conventions import Options, detect  # noqa: E402
-from conformance.adapters.functions import ForwardOnly, FunctionalPair  # noqa: E402
-from conformance.adapters.layer import LayerClass  # noqa: E402
-from conformance.adapters.stax import StaxPair  # noqa: E402
-from conformance.adapters.transformed import HaikuModule  # noqa: E402
-from conformance.harness import expected  # noqa: E402
-from conformance.variants import VARIANTS  # noqa: E402
+from .adapters import CONVENTIONS, AdapterError, Driver, UserCodeError, load_impl  # noqa: E402
+from .adapters.meaning import DROP_NAMES, KEEP_NAMES, form  # noqa: E402
+from .adapters.modes import ATTRIBUTES, KEYWORDS  # noqa: E402
+from .adapters.factory import ModelFactory  # noqa: E402
+from .adapters.keyed import KeyedFunction  # noqa: E402
+from .adapters.conventions import Options, detect  # noqa: E402
+from .adapters.functions import ForwardOnly, FunctionalPair  # noqa: E402
+from .adapters.layer import LayerClass  # noqa: E402
+from .adapters.stax import StaxPair  # noqa: E402
+from .adapters.transformed import HaikuModule  # noqa: E402
+from .harness import expected  # noqa: E402
+from .variants import VARIANTS  # noqa: E402
 
 pytestmark = pytest.mark.prop("harness")
 X = np.arange(1.0, 7.0).reshape(2, 3)
@@ -104,7 +104,7 @@ def test_each_shape_is_the_first_match_for_its_example_and_drives_it(convention)
     arrays, grad = None, 3.0
     if convention in KEYED:
         pytest.importorskip("jax")
-        from conformance.adapters.arrays import JaxArrays
+        from .adapters.arrays import JaxArrays
 
         arrays, grad = JaxArrays(), 2.0
     options = _options(arrays=arrays)
@@ -262,7 +262,7 @@ def test_a_probe_that_raises_is_one_usage_error_naming_the_call_and_the_options(
 
 
 def test_original_form_expectation_is_the_bare_mask():
-    impl = load_impl("conformance.test_adapters:AttributesDropout", form_name="original")
+    impl = load_impl(f"{__name__}:AttributesDropout", form_name="original")
     keep = np.array([[True, False, True], [False, True, True]])
     result = expected(impl, impl.variants[0], 0.3, X, keep, grad=np.ones_like(X))
     assert np.array_equal(result.out, X * keep) and np.array_equal(result.grad, keep * 1.0)
@@ -321,7 +321,7 @@ def test_the_array_library_is_found_from_the_object_without_importing_one():
     import sys
     import types
 
-    from conformance.adapters.arrays import detect as library_of
+    from .adapters.arrays import detect as library_of
 
     assert library_of(AttributesDropout)[0] == "numpy"
     assert library_of(only_forward)[0] == "numpy"
@@ -340,7 +340,7 @@ def test_the_array_library_is_found_from_the_object_without_importing_one():
 
 
 def test_impl_kwargs_are_python_literals_and_anything_else_is_refused():
-    from conformance.adapters import impl_kwargs
+    from .adapters import impl_kwargs
 
     assert impl_kwargs('data_format="channels_first", inplace=False, axes=(1, 2)') == (
         ("data_format", "channels_first"), ("inplace", False), ("axes", (1, 2)))
@@ -363,15 +363,15 @@ def global_dropout(x, ratio):
 
 def test_a_global_config_train_switch_is_found_and_set_and_mode_global_names_one():
     found = detect(global_dropout, _options())
-    assert found.mode.describe() == "global 'conformance.test_adapters.Config.train'"
+    assert found.mode.describe() == f"global '{__name__}.Config.train'"
     assert found.meaning.describe() == "p: drop probability (parameter 'ratio')"
     layer = Driver(found, 0.25, seed=0)
     assert np.array_equal(layer.forward(X), X * 2)
     layer.eval()
     assert Config.train is False and np.array_equal(layer.forward(X), X)
     layer.train()
-    named = detect(only_forward, _options(mode_global="conformance.test_adapters:CONFIG_TRAIN"))
-    assert named.mode.describe() == "global 'conformance.test_adapters:CONFIG_TRAIN'"
+    named = detect(only_forward, _options(mode_global=f"{__name__}:CONFIG_TRAIN"))
+    assert named.mode.describe() == f"global '{__name__}:CONFIG_TRAIN'"
     with pytest.raises(ValueError, match="MODULE:ATTR"):
         detect(only_forward, _options(mode_global="CONFIG_TRAIN"))
 
@@ -419,7 +419,7 @@ def test_a_variable_output_is_read_through_its_data(x):
                                          (2.5, "forward returned the scalar 2.5 (float) for an input of shape (2, 3)"),
                                          (np.float32(2.5), "returned the scalar")])
 def test_an_output_that_is_no_array_fails_saying_what_came_back(value, words):
-    from conformance.adapters.driver import output
+    from .adapters.driver import output
 
     with pytest.raises(UserCodeError) as info:
         output(value, np.ones((2, 3)), "forward")
@@ -427,7 +427,7 @@ def test_an_output_that_is_no_array_fails_saying_what_came_back(value, words):
 
 
 def test_a_zero_dimensional_input_may_give_a_numpy_scalar():
-    from conformance.adapters.driver import output
+    from .adapters.driver import output
 
     assert output(np.float32(2.5), np.ones((), np.float32), "forward") == np.float32(2.5)
 
@@ -449,8 +449,8 @@ def test_a_library_that_cannot_hold_a_dtype_refuses_it_as_unsupported():
     """An array library that cannot take bfloat16 (the conversion raises) refuses it the way
     the implementation's own code would: a UserCodeError with the cause, which makes the
     test n/a (unsupported), not failed; float32 runs as before."""
-    from conformance.adapters.arrays import NumpyArrays
-    from conformance.harness import refuses
+    from .adapters.arrays import NumpyArrays
+    from .harness import refuses
 
     ml_dtypes = pytest.importorskip("ml_dtypes")
 
@@ -484,7 +484,7 @@ def divides_by_keep(x, dropout, training=True):
 def test_an_exception_at_p_one_is_no_refusal_of_a_dtype():
     """bfloat16 is "unsupported" only when the implementation refuses it at an ordinary p: a
     ZeroDivisionError at p = 1 in a bfloat16 test is a failure, as it is in float32."""
-    from conformance.harness import refuses
+    from .harness import refuses
 
     ml_dtypes = pytest.importorskip("ml_dtypes")
     found = detect(divides_by_keep, _options())
@@ -496,8 +496,8 @@ def test_an_exception_at_p_one_is_no_refusal_of_a_dtype():
 
 def test_library_arrays_pass_the_output_type_checks_once_read_as_numpy():
     """A torch tensor (and a Variable holding ``.data``) is an array, not "not an array"."""
-    from conformance.adapters.arrays import TorchArrays
-    from conformance.adapters.driver import output
+    from .adapters.arrays import TorchArrays
+    from .adapters.driver import output
 
     torch = pytest.importorskip("torch")
     got = output(torch.ones(2, 3), np.ones((2, 3)), "forward", TorchArrays())

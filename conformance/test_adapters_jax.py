@@ -7,10 +7,10 @@ import pytest
 pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
 
-from conformance.adapters import AdapterError, Driver, UserCodeError, hints, load_impl  # noqa: E402
-from conformance.adapters.arrays import JaxArrays  # noqa: E402
-from conformance.adapters.conventions import Options, detect  # noqa: E402
-from conformance.adapters.stax import ConstructorKeyword, StaxPair  # noqa: E402
+from .adapters import AdapterError, Driver, UserCodeError, hints, load_impl  # noqa: E402
+from .adapters.arrays import JaxArrays  # noqa: E402
+from .adapters.conventions import Options, detect  # noqa: E402
+from .adapters.stax import ConstructorKeyword, StaxPair  # noqa: E402
 
 pytestmark = pytest.mark.prop("harness")
 X = np.linspace(0.5, 1.5, 400).reshape(20, 20)

@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import npdrop  # noqa: E402
-from conformance.variants import VARIANTS  # noqa: E402
+from .variants import VARIANTS  # noqa: E402
 
 pytestmark = [pytest.mark.prop("bad-input"), pytest.mark.filterwarnings("ignore::UserWarning")]
 

@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance.adapters import UserCodeError  # noqa: E402
-from conformance.harness import expected, forward_with_mask  # noqa: E402
-from conformance.inputs import gradient, values  # noqa: E402
-from conformance.report import NOT_APPLICABLE  # noqa: E402
-from conformance.words import p_id, p_text  # noqa: E402
+from .adapters import UserCodeError  # noqa: E402
+from .harness import expected, forward_with_mask  # noqa: E402
+from .inputs import gradient, values  # noqa: E402
+from .report import NOT_APPLICABLE  # noqa: E402
+from .words import p_id, p_text  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]

@@ -11,11 +11,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance.words import p_id, p_text  # noqa: E402
-from conformance.harness import DTYPE_IDS, DTYPES, NEAR_ONE, PS_TIERED, Judge, needs  # noqa: E402
-from conformance.inputs import make_input, needs_palette, special_input, values  # noqa: E402
-from conformance.reference import torch_draws  # noqa: E402
-from conformance.report import NOT_APPLICABLE  # noqa: E402
+from .words import p_id, p_text  # noqa: E402
+from .harness import DTYPE_IDS, DTYPES, NEAR_ONE, PS_TIERED, Judge, needs  # noqa: E402
+from .inputs import make_input, needs_palette, special_input, values  # noqa: E402
+from .reference import torch_draws  # noqa: E402
+from .report import NOT_APPLICABLE  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 import npdrop  # noqa: E402
-from conformance.harness import DTYPE_IDS, DTYPES  # noqa: E402
+from .harness import DTYPE_IDS, DTYPES  # noqa: E402
 from npdrop.testing.inject import assert_same, inject_masks, record_masks, to_numpy, to_tensor, ulp_distance  # noqa: E402
 
 pytestmark = pytest.mark.prop("torch-func")

@@ -34,11 +34,11 @@ from hypothesis import strategies as st  # noqa: E402
 
 torch = pytest.importorskip("torch")
 
-from conformance.adapters import UserCodeError  # noqa: E402
-from conformance.harness import DTYPES, Judge, near_one, refuses_dtype  # noqa: E402
-from conformance.inputs import needs_palette, values  # noqa: E402
-from conformance.strategies import PROBABILITIES, arrays  # noqa: E402
-from conformance.variants import VARIANTS, Variant  # noqa: E402
+from .adapters import UserCodeError  # noqa: E402
+from .harness import DTYPES, Judge, near_one, refuses_dtype  # noqa: E402
+from .inputs import needs_palette, values  # noqa: E402
+from .strategies import PROBABILITIES, arrays  # noqa: E402
+from .variants import VARIANTS, Variant  # noqa: E402
 from npdrop.testing.inject import to_tensor  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),

@@ -9,11 +9,11 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from conformance.inputs import PALETTE, values  # noqa: E402
-from conformance.observe import ObservationError, observe  # noqa: E402
-from conformance.variants import VARIANTS  # noqa: E402
-from conformance.report import Matrix  # noqa: E402
-from conformance.stats import binomial_bounds  # noqa: E402
+from .inputs import PALETTE, values  # noqa: E402
+from .observe import ObservationError, observe  # noqa: E402
+from .variants import VARIANTS  # noqa: E402
+from .report import Matrix  # noqa: E402
+from .stats import binomial_bounds  # noqa: E402
 from npdrop.testing.inject import MaskInjectionError, Mismatch, assert_same, inject_masks, record_masks  # noqa: E402
 from torch.utils._python_dispatch import _get_current_dispatch_mode_stack  # noqa: E402
 

@@ -14,10 +14,10 @@ import pytest
 pytest.importorskip("torch")
 
 import npdrop  # noqa: E402
-from conformance.harness import DTYPE_IDS, DTYPES, PS, Judge, draw_keep  # noqa: E402
-from conformance.inputs import make_input  # noqa: E402
-from conformance.reference import run_torch, torch_draws  # noqa: E402
-from conformance.variants import VARIANTS  # noqa: E402
+from .harness import DTYPE_IDS, DTYPES, PS, Judge, draw_keep  # noqa: E402
+from .inputs import make_input  # noqa: E402
+from .reference import run_torch, torch_draws  # noqa: E402
+from .variants import VARIANTS  # noqa: E402
 
 pytestmark = [pytest.mark.prop("inplace"), pytest.mark.filterwarnings("ignore::UserWarning")]
 

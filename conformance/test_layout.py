@@ -26,10 +26,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import npdrop  # noqa: E402
-from conformance.harness import DTYPE_IDS, DTYPES  # noqa: E402
-from conformance.inputs import values  # noqa: E402
-from conformance.variants import VARIANTS, Variant  # noqa: E402
-from conformance.replay_support import restore_global_rng  # noqa: E402,F401 (autouse fixture)
+from .harness import DTYPE_IDS, DTYPES  # noqa: E402
+from .inputs import values  # noqa: E402
+from .variants import VARIANTS, Variant  # noqa: E402
+from .replay_support import restore_global_rng  # noqa: E402,F401 (autouse fixture)
 from npdrop.testing.inject import assert_same, inject_masks, to_numpy, to_tensor  # noqa: E402
 
 pytestmark = [pytest.mark.prop("layout"), pytest.mark.filterwarnings("ignore::UserWarning")]

@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance import evidence  # noqa: E402
-from conformance.words import p_text  # noqa: E402
-from conformance.harness import (DTYPE_IDS, DTYPES, Judge, accepted, check_backward_pattern,  # noqa: E402
+from . import evidence  # noqa: E402
+from .words import p_text  # noqa: E402
+from .harness import (DTYPE_IDS, DTYPES, Judge, accepted, check_backward_pattern,  # noqa: E402
                                  forward_with_mask, needs)
-from conformance.inputs import gradient, needs_palette, special_input, values  # noqa: E402
+from .inputs import gradient, needs_palette, special_input, values  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]

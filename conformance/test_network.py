@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance.network.cli import parser, run  # noqa: E402
-from conformance.network.screen import screen  # noqa: E402
+from .network.cli import parser, run  # noqa: E402
+from .network.screen import screen  # noqa: E402
 
 pytestmark = pytest.mark.prop("network")
 #: without --network: npdrop's own MLP, defined here so that the installed suite has it too
-DEFAULT = "conformance.test_network:npdrop_mlp"
+DEFAULT = f"{__name__}:npdrop_mlp"
 
 
 def npdrop_mlp():

@@ -16,8 +16,8 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from conformance.replay_support import FUSED, restore_global_rng  # noqa: E402,F401 (autouse fixture)
-from conformance.variants import VARIANTS  # noqa: E402
+from .replay_support import FUSED, restore_global_rng  # noqa: E402,F401 (autouse fixture)
+from .variants import VARIANTS  # noqa: E402
 from npdrop.testing import check_torch_replays  # noqa: E402
 from npdrop.torchrng import TorchCPUGenerator  # noqa: E402
 

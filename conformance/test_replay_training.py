@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import npdrop  # noqa: E402
-from conformance.replay_support import FUSED, restore_global_rng  # noqa: E402,F401 (autouse fixture)
+from .replay_support import FUSED, restore_global_rng  # noqa: E402,F401 (autouse fixture)
 from npdrop.torchrng import TorchCPUGenerator  # noqa: E402
 
 STEPS = 100

@@ -9,12 +9,12 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance import evidence  # noqa: E402
-from conformance.words import p_id, p_text  # noqa: E402
-from conformance.inputs import PALETTE, needs_palette, values  # noqa: E402
-from conformance.harness import DTYPE_IDS, DTYPES, accepted, own_forward  # noqa: E402
-from conformance.report import NOT_APPLICABLE  # noqa: E402
-from conformance.stats import SHARED, check_binomial, samples  # noqa: E402
+from . import evidence  # noqa: E402
+from .words import p_id, p_text  # noqa: E402
+from .inputs import PALETTE, needs_palette, values  # noqa: E402
+from .harness import DTYPE_IDS, DTYPES, accepted, own_forward  # noqa: E402
+from .report import NOT_APPLICABLE  # noqa: E402
+from .stats import SHARED, check_binomial, samples  # noqa: E402
 
 pytestmark = [pytest.mark.any_impl, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]

@@ -3,9 +3,10 @@
 :class:`RemoteImpl` and :class:`RemoteDriver` are what the suite calls (``impl.make(...)``,
 ``layer.forward(x)``, ...), exactly as it calls :class:`conformance.adapters.Impl` and
 :class:`~conformance.adapters.Driver` in-process; behind them a :class:`Worker` runs
-``python -m conformance.served``, which imports, builds and calls the implementation. The
-judge (torch's reference, the comparisons, pytest, the reports) never imports it, so
-nothing the implementation patches, raises or leaves running reaches a verdict:
+``python -m npdrop_conform.served`` (the package's own name: ``conformance`` in a clone), which
+imports, builds and calls the implementation. The judge (torch's reference, the comparisons,
+pytest, the reports) never imports it, so nothing the implementation patches, raises or leaves
+running reaches a verdict:
 
 - every request has a deadline kept here, in the judge: past ``--call-timeout`` the
   worker's process group is killed, whatever it was doing (C code holding the GIL too);
@@ -71,7 +72,7 @@ class Worker:
         self.board = board.opened()
         extra = ["--board", self.board.argument()] if self.board is not None else []
         try:
-            self.process = subprocess.Popen([*prefix, sys.executable, "-m", "conformance.served", *extra],
+            self.process = subprocess.Popen([*prefix, sys.executable, "-m", f"{__package__}.served", *extra],
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                             start_new_session=True, env=env, bufsize=0,
                                             pass_fds=(self.board.fd,) if self.board is not None else ())

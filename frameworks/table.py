@@ -214,7 +214,7 @@ def run(row: Row, workdir: str, timeout: Optional[float] = 1200) -> dict:
     """The row's JSON report (``{}`` if none was written), its exit status, output tail and
     time; its log and reports stay in ``workdir``. ``timeout``: a hang guard (None: none)."""
     report = os.path.join(workdir, f"{abs(hash(row))}.json")
-    command = [sys.executable, "-m", "conformance.cli", row.spec, "--reference", row.reference, *row.options,
+    command = [sys.executable, "-m", "npdrop_conform.cli", row.spec, "--reference", row.reference, *row.options,
                "--report-json", report, "--log-dir", os.path.join(workdir, f"{abs(hash(row))}-log"),
                "-q", "--tb=no", "-p", "no:cacheprovider", "-W", "ignore"]
     env = {**os.environ, **dict(row.env), "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}

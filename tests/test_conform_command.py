@@ -96,7 +96,17 @@ def installed(tmp_path_factory):
     (project / "good_pair.py").write_text(textwrap.dedent(GOOD_PAIR))
     (project / "bad_layer.py").write_text(textwrap.dedent(BAD_LAYER))
     (project / "channels.py").write_text(textwrap.dedent(CHANNELS_FIRST))
+    # a user's own module with the suite's folder name: the installed suite must never import it
+    (project / "conformance.py").write_text("raise ImportError('the user project\'s own conformance.py was imported')\n")
     return site, project
+
+
+def test_installs_under_a_name_of_its_own(installed):
+    """The suite installs as ``npdrop_conform``, not as a top-level ``conformance`` that a
+    user's module of that name would shadow (or be shadowed by)."""
+    site, _ = installed
+    assert (site / "npdrop_conform" / "conform.ini").is_file(), sorted(os.listdir(site))
+    assert not (site / "conformance").exists(), sorted(os.listdir(site))
 
 
 def _conform(installed, *args):
@@ -128,7 +138,7 @@ def test_installed_suite_fails_a_faulty_layer_with_exit_status_1_on_one_screen(i
     assert "verdict: FAIL: does not conform in training" in output and "likely cause: no-scale" in output
     assert report.exists()
     assert len(output.splitlines()) <= 60, f"{len(output.splitlines())} lines, not one screen:\n{output}"
-    assert "FAILED conformance/" not in output, "pytest's own summary is for the log"
+    assert "FAILED npdrop_conform/" not in output, "pytest's own summary is for the log"
 
 
 def test_full_prints_pytests_whole_output_with_the_same_exit_status(installed):
@@ -175,7 +185,7 @@ def test_impl_kwargs_build_a_layer_that_needs_constructor_arguments(installed):
 
 
 def test_without_torch_it_says_how_to_get_the_cpu_build(monkeypatch, capsys, tmp_path):
-    from conformance import cli
+    from npdrop_conform import cli
 
     (tmp_path / "mymod.py").write_text("class Drop:\n    pass\n")
     monkeypatch.chdir(tmp_path)

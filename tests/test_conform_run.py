@@ -238,7 +238,7 @@ def test_under_xdist_a_hung_call_ends_its_worker_and_the_report_says_so(user_dir
 def _conform(user_dir, *args, timeout=600):
     """``npdrop-conform`` (its one-screen mode) from the user's directory."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(user_dir), str(ROOT)])}
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args, *FAST], cwd=user_dir, env=env,
+    return subprocess.run([sys.executable, "-m", "npdrop_conform.cli", *args, *FAST], cwd=user_dir, env=env,
                           capture_output=True, text=True, timeout=hang_guard.limit(timeout))
 
 

@@ -79,7 +79,7 @@ def test_causes_that_fit_are_shown_whole():
 def test_a_failing_numpy_run_ends_with_its_answer_on_an_80_by_24_terminal(tmp_path):
     """examples/layer_dropout.py, as the README runs it, with ``COLUMNS=80``."""
     env = {**os.environ, "COLUMNS": "80", "LINES": "24"}
-    run = subprocess.run([sys.executable, "-m", "conformance.cli", "examples.layer_dropout:Layer_Dropout",
+    run = subprocess.run([sys.executable, "-m", "npdrop_conform.cli", "examples.layer_dropout:Layer_Dropout",
                           "--log-dir", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=hang_guard.limit(600))
     assert run.returncode == 1, run.stdout + run.stderr

@@ -25,7 +25,7 @@ HANG_GUARD = 300
 def conform(tmp_path, name: str, *args, env=None) -> tuple:
     """``npdrop-conform tests.hostile.NAME`` on :data:`FEW` tests: (exit status, screen, JSON report or None)."""
     report = tmp_path / "report.json"
-    done = subprocess.run([sys.executable, "-m", "conformance.cli", f"tests.hostile.{name}", *FEW, *args,
+    done = subprocess.run([sys.executable, "-m", "npdrop_conform.cli", f"tests.hostile.{name}", *FEW, *args,
                            "--log-dir", str(tmp_path / "log"), "--report-json", str(report)],
                           cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD,
                           env={**os.environ, **(env or {})})
@@ -159,7 +159,7 @@ def test_reports_and_log_must_be_distinct_files(tmp_path, args, words):
     (tmp_path / "file").write_text("")
     same = str(tmp_path / "report.json")
     args = [same if a == "SAME" else str(tmp_path / "file") if a == "FILE" else a for a in args]
-    done = subprocess.run([sys.executable, "-m", "conformance.cli", "tests.hostile._base:Correct", "--report-json",
+    done = subprocess.run([sys.executable, "-m", "npdrop_conform.cli", "tests.hostile._base:Correct", "--report-json",
                            same, *args], cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD)
     assert done.returncode == 4 and words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
 

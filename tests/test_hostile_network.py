@@ -25,7 +25,7 @@ HANG_GUARD = 300
 def check(tmp_path, name: str) -> tuple:
     """``npdrop-conform --network tests.hostile.network:NAME``: (exit status, screen, JSON report, Markdown)."""
     json_path, md_path = tmp_path / "report.json", tmp_path / "report.md"
-    done = subprocess.run([sys.executable, "-m", "conformance.cli", "--network", f"tests.hostile.network:{name}",
+    done = subprocess.run([sys.executable, "-m", "npdrop_conform.cli", "--network", f"tests.hostile.network:{name}",
                            "--loss", "tests.networks.plain_style:MSE", "--call-timeout", "2",
                            "--report-json", str(json_path), "--report-md", str(md_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD)
@@ -111,7 +111,7 @@ def test_a_reply_that_is_not_a_tape_ends_the_run_never_a_verdict(calls):
 
 @pytest.mark.parametrize("prefix, status", [(["--worker-prefix", "env NPDROP_UNDER_PREFIX=1"], 0), ([], 1)])
 def test_a_worker_prefix_runs_the_network_under_that_command(tmp_path, prefix, status):
-    done = subprocess.run([sys.executable, "-m", "conformance.cli", "--network", "tests.hostile.network:prefixed",
+    done = subprocess.run([sys.executable, "-m", "npdrop_conform.cli", "--network", "tests.hostile.network:prefixed",
                            "--loss", "tests.networks.plain_style:MSE", "--log-dir", str(tmp_path), *prefix],
                           cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD)
     assert done.returncode == status, done.stdout[-3000:] + done.stderr[-3000:]

@@ -81,7 +81,7 @@ def test_console_block_output(block, tmp_path):
     if argv[0] == ".venv/bin/python":
         argv[0] = sys.executable
     elif argv[0] == "npdrop-conform":
-        argv[:1] = [sys.executable, "-m", "conformance.cli"]
+        argv[:1] = [sys.executable, "-m", "npdrop_conform.cli"]
     if "--log-dir" in argv:   # the folder the README shows is this test's own, in what is run and shown
         shown = argv[argv.index("--log-dir") + 1]
         argv[argv.index("--log-dir") + 1] = str(tmp_path)

@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--call-timeout", type=float, default=60.0, metavar="SECONDS",
                    help="the longest one call into your code may take (default 60; 0: no limit)")
     p.add_argument("--worker-prefix", metavar="'CMD ...'", default="", help="a command put before the process your "
-                   "network runs in (another user, a sandbox): 'CMD ... python -m conformance.served'")
+                   "network runs in (another user, a sandbox): 'CMD ... python -m npdrop_conform.served'")
     p.add_argument("--report-json", metavar="PATH")
     p.add_argument("--report-md", metavar="PATH")
     p.add_argument("--log-dir", metavar="DIR", help="where the reports go when no path is given "
