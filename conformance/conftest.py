@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - exercised on machines without torch
 
 from . import hypothesis_profiles
 from .guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT
-from .plugin import ConformancePlugin, of
+from .plugin import ANY_IMPL_MODULES, HERE, ConformancePlugin, of
 
 
 def pytest_addoption(parser):
@@ -178,6 +178,17 @@ def repro(request) -> str:
     if command == "npdrop-conform" and impl:  # MODULE:NAME comes first there
         return " ".join([command, impl, case] + options[1:])
     return " ".join([command, case] + options)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """With ``--impl`` (not npdrop), the suite's modules of npdrop-only tests are not collected
+    (:data:`~conformance.plugin.ANY_IMPL_MODULES`); a module named on the command line still is."""
+    if config.getoption("--impl") in (None, "", "npdrop"):
+        return None
+    name = collection_path.name
+    if str(collection_path.parent) == HERE and name.startswith("test_") and name.endswith(".py"):
+        return True if name not in ANY_IMPL_MODULES else None
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

@@ -17,10 +17,6 @@ import numpy as np
 
 from .evidence import Records
 
-try:  # records name bfloat16 when the tests ran with ml_dtypes; its import makes the name known
-    import ml_dtypes  # noqa: F401
-except ImportError:
-    pass
 from .stats import binomial_bounds
 from .words import at_p, p_text
 
@@ -35,8 +31,17 @@ class Findings:
     records: Records = field(default_factory=Records)   #: what the tests measured
 
 
+def _dtype(name: str) -> np.dtype:
+    """The dtype a record names: bfloat16 is known to numpy once ml_dtypes is imported (the
+    records name it only where the tests ran with ml_dtypes), so it is imported then, not
+    always: its import costs more than the rest of this module's."""
+    if name == "bfloat16":
+        import ml_dtypes  # noqa: F401
+    return np.dtype(name)
+
+
 def _eps(dtype: str) -> float:
-    return float(np.finfo(np.dtype(dtype)).eps)
+    return float(np.finfo(_dtype(dtype)).eps)
 
 
 def _fmt(x: float) -> str:
@@ -171,7 +176,7 @@ def dtype_upcast(variant, findings):
     seen = {}
     for kind in ("dtype", "forward", "backward"):
         for r in findings.records(kind, variant):
-            given, got = np.dtype(r["dtype"]), np.dtype(r["out_dtype"])
+            given, got = _dtype(r["dtype"]), _dtype(r["out_dtype"])
             if given.kind == got.kind == "f" and got.itemsize > given.itemsize:
                 seen.setdefault((given.name, got.name), set()).add(r.get("what", f"training {kind}"
                                                                        if kind == "forward" else kind))

@@ -46,6 +46,10 @@ except ImportError:  # pragma: no cover - exercised on machines without torch
     torch = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+#: the suite's modules with tests for any implementation (marked ``any_impl``): with ``--impl``
+#: only these are collected, the others not even imported (all their tests would be deselected)
+ANY_IMPL_MODULES = ("test_forward.py", "test_modes.py", "test_contract.py", "test_statistics.py",
+                    "test_fuzz_torch.py", "test_edges.py")
 NAME = "npdrop-conformance"
 #: the name of a test's cell (property, variant) in its report's ``user_properties``
 CELL = "npdrop-cell"

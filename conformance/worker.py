@@ -66,10 +66,12 @@ class TimedOut(Exception):
 class Worker:
     """One ``conformance.served`` process and the pipes to it."""
 
-    def __init__(self, prefix: tuple = ()):
+    def __init__(self, prefix: tuple = (), on_board: bool = True):
+        """``on_board=False``: the worker names each call over the pipe, not on the shared page,
+        as a request with a limit per call (``request(..., per_call=True)``) needs."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([SUITE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        self.board = board.opened()
+        self.board = board.opened() if on_board else None
         extra = ["--board", self.board.argument()] if self.board is not None else []
         try:
             self.process = subprocess.Popen([*prefix, sys.executable, "-m", f"{__package__}.served", *extra],

@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:  # run as the driver script (or by a pytest that d
     sys.path.insert(0, str(ROOT))
 
 import hang_guard  # noqa: E402  (tests/ is on sys.path: pytest's rootdir-less tests, or this file run as a script)
+from conformance.plugin import ANY_IMPL_MODULES  # noqa: E402
 from tests.gallery import Expect  # noqa: E402
 
 #: seconds one entry's run may take before it is taken for a hang; quiet, each takes 2-20 s
@@ -53,9 +54,7 @@ DRIVER = "(driver)"
 VALIDATION_EDGES = ("p-range", "integer-input")
 
 #: The conformance modules that apply to any implementation (the ``any_impl`` subset).
-GENERIC = ["conformance/test_forward.py", "conformance/test_modes.py",
-           "conformance/test_contract.py", "conformance/test_statistics.py", "conformance/test_fuzz_torch.py",
-           "conformance/test_edges.py"]
+GENERIC = [f"conformance/{name}" for name in ANY_IMPL_MODULES]
 
 
 def _expectations(tree: ast.Module):

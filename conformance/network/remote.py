@@ -62,7 +62,8 @@ class RemoteNetwork:
         if os.getcwd() not in path:   # the learner's project, as ``python -m`` would see it
             path.insert(0, os.getcwd())
         try:
-            self.worker = Worker(tuple(shlex.split(prefix or "")))
+            # each call of a step has its own limit: the worker names them over the pipe
+            self.worker = Worker(tuple(shlex.split(prefix or "")), on_board=False)
         except (Gone, OSError) as exc:
             raise Stopped(f"the network's process could not be started: {exc}", "starting its process",
                           False, True) from None
@@ -86,12 +87,12 @@ class RemoteNetwork:
         try:
             reply = self.worker.request(message, self.limit, what, per_call=True)
         except TimedOut:
-            what = self.worker.calling or what
+            what = self.worker.named() or what
             self.close()
             raise Stopped(f"TIMED OUT: {what} did not return within {self.limit:g} s (--call-timeout); its process "
                           "was ended", what, True, self.loading) from None
         except Gone as gone:
-            what = self.worker.calling or what
+            what = self.worker.named() or what
             self.close()
             raise Stopped(f"CRASHED: {what}: {gone}", what, False, self.loading) from None
         self.streams.adopt(reply.get("streams") or {})
