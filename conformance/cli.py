@@ -105,7 +105,10 @@ def pytest_arguments(args: argparse.Namespace, rest: list) -> list:
     selected = [suite_path(a) for a in rest if suite_path(a)]
     command = (selected or [SUITE]) + [a for a in rest if not suite_path(a)]
     # the suite's own settings file: the user's pytest.ini / pyproject.toml / setup.cfg is not read
+    # nor pytest's log capture and its reports of unraisable and thread exceptions: the
+    # implementation's code runs in a process of its own; in this one they cost a second
     command += ["-c", os.path.join(SUITE, "conform.ini"), "--rootdir", parent, "-p", "no:cacheprovider",
+                "-p", "no:logging", "-p", "no:unraisableexception", "-p", "no:threadexception",
                 *childrun.plugin_arguments(rest),
                 "--impl", args.impl,
                 "--reference", args.reference, "--repro-command", "npdrop-conform"]
