@@ -127,6 +127,12 @@ class Worker:
             if per_call and deadline is not None and paused is None:
                 deadline = time.monotonic() + limit
 
+    def stopped(self, what: str) -> str:
+        """After a request failed: end the worker, then say the call it was in (``what`` if it
+        named none). Ended first, so that nothing writes the name while it is read."""
+        self.kill()
+        return self.named() or what
+
     def named(self) -> str:
         """The call in progress (or the last one made), as the worker named it; read only when a
         request fails, on the shared page where the worker uses it, else from the pipe."""
@@ -307,17 +313,15 @@ class RemoteImpl:
         try:
             reply = self.worker.request(message, self.limit, what)
         except TimedOut:
-            worker = self.worker
-            self.close()   # first: a worker that ended writes no name while it is read
-            what = worker.named() or what
+            what = self.worker.stopped(what)
+            self.close()
             self.incidents.append(f"TIMED OUT: {what} did not return within {self.limit:g} s; its process was ended")
             if self.on_timeout is not None:
                 self.on_timeout(what, self.limit)
             raise UserCodeError(f"{what} did not return within {self.limit:g} s (--call-timeout)") from None
         except Gone as gone:
-            worker = self.worker
+            what = self.worker.stopped(what)
             self.close()
-            what = worker.named() or what
             self.incidents.append(f"CRASHED: {what}: {gone}")
             raise UserCodeError(f"{what}: {gone}; this call failed") from None
         self.streams.adopt(reply.get("streams") or {})

@@ -4,8 +4,9 @@ Each kind is one small class: a keyword of ``forward`` (``training=``, ``train_f
 ``mode='train'/'test'``, ``deterministic=`` meaning eval, ...), the ``train()``/``eval()``
 methods, or an attribute (``training``, ``is_training``, ...). :func:`find_mode` takes
 the first that fits, in the order of :data:`KEYWORDS`, then methods, then
-:data:`ATTRIBUTES`, then a global switch (a config object, an array library's own). The value is always passed explicitly, so a default of eval (as in
-Keras-like ``__call__(x, training=False)``) does not matter.
+:data:`ATTRIBUTES`, then a global switch (a config object, an array library's own). The value
+is always passed explicitly, so a default of eval (as in Keras-like
+``__call__(x, training=False)``) does not matter.
 """
 from __future__ import annotations
 

@@ -87,12 +87,12 @@ class RemoteNetwork:
         try:
             reply = self.worker.request(message, self.limit, what, per_call=True)
         except TimedOut:
-            what = self.worker.named() or what
+            what = self.worker.stopped(what)
             self.close()
             raise Stopped(f"TIMED OUT: {what} did not return within {self.limit:g} s (--call-timeout); its process "
                           "was ended", what, True, self.loading) from None
         except Gone as gone:
-            what = self.worker.named() or what
+            what = self.worker.stopped(what)
             self.close()
             raise Stopped(f"CRASHED: {what}: {gone}", what, False, self.loading) from None
         self.streams.adopt(reply.get("streams") or {})
