@@ -161,6 +161,23 @@ def _warm(entry: str) -> None:
         del sys.modules[name]
 
 
+def _prepare_children() -> None:
+    """Driver: do once, before the first fork, what every run would otherwise do for itself
+    (about 1 s of CPU a run): the first ``backward(grad)`` imports torch's symbolic shapes
+    (sympy); hypothesis' first example scans the loaded modules for constants and registers
+    numpy's global stream (with a full garbage collection). Then the driver's objects are
+    frozen out of the collector, so that no run walks them again (nor copies their pages)."""
+    import gc
+
+    import hypothesis
+    import hypothesis.strategies as st
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401
+
+    hypothesis.find(st.integers(), lambda n: True, settings=hypothesis.settings(database=None))
+    gc.collect()
+    gc.freeze()
+
+
 def _fork_all(workdir: str, jobs: int) -> None:
     """Driver (run in a subprocess): import torch once, then fork one pytest run per entry.
 
@@ -176,6 +193,7 @@ def _fork_all(workdir: str, jobs: int) -> None:
 
     entries = list(filter(_available, ENTRIES))
     _warm(entries[0])
+    _prepare_children()
     limit = hang_guard.limit(ENTRY_LIMIT)
     running = {}
 
