@@ -18,7 +18,6 @@ gallery's source, so an entry in a library that is not installed is listed, and 
 from __future__ import annotations
 
 import ast
-import contextlib
 import importlib.util
 import json
 import math
@@ -40,6 +39,7 @@ if str(ROOT) not in sys.path:  # run as the driver script (or by a pytest that d
     sys.path.insert(0, str(ROOT))
 
 import hang_guard  # noqa: E402  (tests/ is on sys.path: pytest's rootdir-less tests, or this file run as a script)
+import jax_cache  # noqa: E402
 from conformance.plugin import ANY_IMPL_MODULES  # noqa: E402
 from tests.gallery import Expect  # noqa: E402
 
@@ -247,36 +247,13 @@ def _run_separately(entry: str, workdir: str) -> dict:
     return _collect(workdir, entry)
 
 
-@contextlib.contextmanager
-def _shared_jax_cache(workdir: str):
-    """The JAX entries' processes share one persistent compilation cache, in ``workdir``:
-    each runs the same small programs (the suite's shapes and dtypes), which XLA would
-    otherwise compile again in every process (about 9 s of CPU of an entry's 15). Loading a
-    compiled program instead of compiling it changes no result."""
-    saved = {name: os.environ.get(name) for name in _JAX_CACHE}
-    os.environ.update(_JAX_CACHE, JAX_COMPILATION_CACHE_DIR=os.path.join(workdir, "jax-cache"))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-#: cache every compiled program, however small or quick to compile
-_JAX_CACHE = {"JAX_COMPILATION_CACHE_DIR": "", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-              "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
-
-
 @pytest.fixture(scope="module")
 def reports():
     """entry -> its run (``returncode``, ``output``, ``report``); never raises: a driver that
     died or an entry that timed out is reported once, by :func:`test_every_entry_ran_to_its_end`."""
     jobs = os.cpu_count() or 2
     entries = list(filter(_available, ENTRIES))
-    with tempfile.TemporaryDirectory(prefix="npdrop-gallery-") as workdir, _shared_jax_cache(workdir):
+    with tempfile.TemporaryDirectory(prefix="npdrop-gallery-") as workdir, jax_cache.shared(workdir):
         if hasattr(os, "fork"):
             driver = subprocess.run([sys.executable, __file__, workdir, str(jobs)], cwd=ROOT,
                                     capture_output=True, text=True)
