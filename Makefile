@@ -15,6 +15,9 @@ TORCH_MIN   ?= 2.1
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP       := $(VENV)/.npdrop-installed
+# pip would compile every module it installs to bytecode (about half of the install's time);
+# Python compiles a module the first time it is imported instead, and only the ones imported
+NO_COMPILE  := --no-compile
 PYTEST      := $(PY) -m pytest
 
 .PHONY: conformance test test-core bench frameworks clean help
@@ -34,12 +37,12 @@ $(STAMP): $(PY) pyproject.toml Makefile
 		echo "using the installed torch $$($(PY) -c 'import torch; print(torch.__version__)')"; \
 	elif $(PY) -m pip download --quiet --no-deps --no-index --dest $(VENV)/.torch-wheel "$(TORCH_SPEC)" >/dev/null 2>&1; then \
 		echo "installing $(TORCH_SPEC) from the wheel on local disk: $$(ls $(VENV)/.torch-wheel)"; \
-		$(PY) -m pip install $(VENV)/.torch-wheel/*.whl && rm -rf $(VENV)/.torch-wheel; \
+		$(PY) -m pip install $(NO_COMPILE) $(VENV)/.torch-wheel/*.whl && rm -rf $(VENV)/.torch-wheel; \
 	else \
 		echo "installing $(TORCH_SPEC), CPU build, from $(TORCH_INDEX)"; \
-		$(PY) -m pip install "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX); \
+		$(PY) -m pip install $(NO_COMPILE) "$(TORCH_SPEC)" --extra-index-url $(TORCH_INDEX); \
 	fi
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install $(NO_COMPILE) -e ".[dev]"
 	@touch $(STAMP)
 
 # Python's bytecode cache (__pycache__, git-ignored) is written during the tests even where
@@ -77,7 +80,7 @@ bench: $(STAMP)
 # installed here once
 TABLE_STAMP := $(VENV)/.npdrop-table-installed
 $(TABLE_STAMP): $(STAMP)
-	$(PY) -m pip install -e ".[table]"
+	$(PY) -m pip install $(NO_COMPILE) -e ".[table]"
 	@touch $(TABLE_STAMP)
 
 frameworks: $(STAMP) $(TABLE_STAMP)
