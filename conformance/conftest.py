@@ -124,6 +124,15 @@ def seed(request) -> int:
 
 
 @pytest.fixture
+def dtype(request) -> type:
+    """The dtype a test is parametrized with, by its name in ``DTYPE_IDS`` (``indirect=True``):
+    ml_dtypes is imported by the first bfloat16 test, not by every run."""
+    from .harness import dtype_named
+
+    return dtype_named(request.param)
+
+
+@pytest.fixture
 def rng(seed) -> np.random.Generator:
     """The harness's own generator: a stream independent of the ``seed`` handed to the
     implementation (``default_rng(seed)`` there must not replay the harness's draws)."""

@@ -8,6 +8,7 @@ forward and backward test makes on top of it (like tinygrad's ``helper_test_op``
 """
 from __future__ import annotations
 
+import importlib.util
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional
@@ -27,12 +28,25 @@ from .report import NOT_APPLICABLE, UNSUPPORTED
 from .variants import Variant
 from .words import p_text
 
-try:  # bfloat16 joins the matrix when the optional ml_dtypes package is installed
-    from ml_dtypes import bfloat16
-except ImportError:
-    bfloat16 = None
-DTYPES = (np.float16, np.float32, np.float64) + (() if bfloat16 is None else (bfloat16,))
-DTYPE_IDS = ("float16", "float32", "float64") + (() if bfloat16 is None else ("bfloat16",))
+#: the dtypes of the matrix, by name: bfloat16 joins it when the optional ml_dtypes package is
+#: installed. The tests take their dtype by name (the ``dtype`` fixture, :func:`dtype_named`),
+#: so that ml_dtypes is imported by the first bfloat16 test, not by every run: its import
+#: alone takes about 0.6 s, more than a narrow run's tests.
+DTYPE_IDS = ("float16", "float32", "float64") + (("bfloat16",) if importlib.util.find_spec("ml_dtypes") else ())
+
+
+def dtype_named(name: str) -> type:
+    """The scalar type one of :data:`DTYPE_IDS` names (``bfloat16``: ml_dtypes')."""
+    if name == "bfloat16":
+        from ml_dtypes import bfloat16
+
+        return bfloat16
+    return {"float16": np.float16, "float32": np.float32, "float64": np.float64}[name]
+
+
+def all_dtypes() -> tuple:
+    """Every dtype of the matrix (ml_dtypes is imported where bfloat16 is one)."""
+    return tuple(dtype_named(name) for name in DTYPE_IDS)
 PS = (0.0, 0.1, 0.3, 0.5, 0.8, 1.0)
 #: :data:`PS` for the forward and backward matrices: their p = 1 cases check the ``p-one`` edge
 #: (p = 1 trains nothing; see conformance/README.md, "Two tiers"), the others ``forward``/``backward``

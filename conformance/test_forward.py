@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("torch")
 
 from .words import p_id, p_text  # noqa: E402
-from .harness import DTYPE_IDS, DTYPES, NEAR_ONE, PS_TIERED, Judge, needs  # noqa: E402
+from .harness import DTYPE_IDS, NEAR_ONE, PS_TIERED, Judge, needs  # noqa: E402
 from .inputs import make_input, needs_palette, special_input, values  # noqa: E402
 from .reference import torch_draws  # noqa: E402
 from .report import NOT_APPLICABLE  # noqa: E402
@@ -31,7 +31,7 @@ def _input(layer, variant, case, dtype, p, rng):
 
 @pytest.mark.prop("forward")
 @pytest.mark.parametrize("p", PS_TIERED, ids=p_id)
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("dtype", DTYPE_IDS, indirect=True)
 def test_forward(impl, variant, case, dtype, p, rng, seed, repro):
     layer = impl.make(variant, p, seed)
     x = _input(layer, variant, case, dtype, p, rng)
@@ -58,7 +58,7 @@ def test_float16_near_one(impl, variant, p, rng, seed, repro):
 
 @pytest.mark.prop("backward")
 @pytest.mark.parametrize("p", PS_TIERED, ids=p_id)
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("dtype", DTYPE_IDS, indirect=True)
 def test_backward(impl, variant, case, dtype, p, rng, seed, repro):
     layer = impl.make(variant, p, seed)
     needs(layer, "backward")
@@ -69,7 +69,7 @@ def test_backward(impl, variant, case, dtype, p, rng, seed, repro):
 
 @pytest.mark.prop("nonfinite")
 @pytest.mark.parametrize("p", (0.1, 0.5, 1.0), ids=p_id)
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("dtype", DTYPE_IDS, indirect=True)
 def test_nonfinite_inputs(impl, variant, dtype, p, rng, seed, repro):
     """0, -0, +-inf, NaN, a huge value and the smallest normal in the input: torch's output.
 

@@ -35,7 +35,7 @@ from hypothesis import strategies as st  # noqa: E402
 torch = pytest.importorskip("torch")
 
 from .adapters import UserCodeError  # noqa: E402
-from .harness import DTYPES, Judge, near_one, refuses_dtype  # noqa: E402
+from .harness import Judge, all_dtypes, near_one, refuses_dtype  # noqa: E402
 from .inputs import needs_palette, values  # noqa: E402
 from .strategies import PROBABILITIES, arrays  # noqa: E402
 from .variants import VARIANTS, Variant  # noqa: E402
@@ -57,14 +57,15 @@ def with_specials(shape: tuple, dtype, rng: np.random.Generator) -> np.ndarray:
     return base
 
 
-def inputs(variant: Variant, *, any_rank: bool, specials: bool, palette: bool, dtypes=DTYPES):
-    """(Possibly strided, reversed or transposed) inputs for ``variant``, of one of ``dtypes``."""
+def inputs(variant: Variant, *, any_rank: bool, specials: bool, palette: bool, dtypes=None):
+    """(Possibly strided, reversed or transposed) inputs for ``variant``, of one of ``dtypes``
+    (default: every dtype of the matrix)."""
     ranks = range(6) if any_rank else sorted({len(shape) for shape, _ in variant.cases.values()})
 
     def fill(shape, dtype, rng):
         return with_specials(shape, dtype, rng) if specials else values(shape, dtype, rng, palette)
 
-    return arrays([r for r in ranks if r > 0 or not palette], dtypes, fill,
+    return arrays([r for r in ranks if r > 0 or not palette], dtypes or all_dtypes(), fill,
                   first_at_least=PALETTE_CELLS if palette else 0)
 
 
@@ -100,7 +101,7 @@ def test_matches_torch_on_drawn_inputs(impl, variant, seed, repro):
     # so that an edge difference fails its edge property, never this training one
     edges = impl.exact
     drawn = inputs(variant, any_rank=impl.exact, specials=edges and capabilities.accepts_mask, palette=palette,
-                   dtypes=tuple(d for d in DTYPES if not refuses_dtype(impl, d)))
+                   dtypes=tuple(d for d in all_dtypes() if not refuses_dtype(impl, d)))
 
     @settings(max_examples=max(1, settings.default.max_examples // len(VARIANTS)))
     @given(x=drawn, p=probabilities(palette, edges), draw_seed=st.integers(0, 2**16))

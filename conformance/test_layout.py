@@ -26,7 +26,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import npdrop  # noqa: E402
-from .harness import DTYPE_IDS, DTYPES  # noqa: E402
+from .harness import DTYPE_IDS  # noqa: E402
 from .inputs import values  # noqa: E402
 from .variants import VARIANTS, Variant  # noqa: E402
 from .replay_support import restore_global_rng  # noqa: E402,F401 (autouse fixture)
@@ -85,7 +85,7 @@ def same_strides(ours: np.ndarray, theirs, what: str, where: str) -> None:
         f"(elements; None on axes of length 1) {where}")
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("dtype", DTYPE_IDS, indirect=True)
 @pytest.mark.parametrize("variant,shape,layout", CASES)
 def test_output_and_gradient_layout(variant, shape, layout, dtype, rng):
     x = make_view(shape, layout, dtype, rng)

@@ -164,15 +164,19 @@ def _warm(entry: str) -> None:
 
 def _prepare_children() -> None:
     """Driver: do once, before the first fork, what every run would otherwise do for itself
-    (about 1 s of CPU a run): the first ``backward(grad)`` imports torch's symbolic shapes
-    (sympy); hypothesis' first example scans the loaded modules for constants and registers
-    numpy's global stream (with a full garbage collection). Then the driver's objects are
-    frozen out of the collector, so that no run walks them again (nor copies their pages)."""
+    (about 1.5 s of CPU a run): the first bfloat16 test imports ml_dtypes; the first
+    ``backward(grad)`` imports torch's symbolic shapes (sympy); hypothesis' first example scans
+    the loaded modules for constants and registers numpy's global stream (with a full garbage
+    collection). Then the driver's objects are frozen out of the collector, so that no run
+    walks them again (nor copies their pages)."""
     import gc
 
     import hypothesis
     import hypothesis.strategies as st
     import torch.fx.experimental.symbolic_shapes  # noqa: F401
+
+    if importlib.util.find_spec("ml_dtypes") is not None:
+        import ml_dtypes  # noqa: F401
 
     hypothesis.find(st.integers(), lambda n: True, settings=hypothesis.settings(database=None))
     gc.collect()
