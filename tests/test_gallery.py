@@ -23,6 +23,7 @@ import json
 import math
 import os
 import shutil
+import shlex
 import signal
 import subprocess
 import sys
@@ -130,9 +131,10 @@ def _entries(select=lambda expect: True) -> list:
             for e, expect in ENTRIES.items() if select(expect)]
 
 
-def _arguments(entry: str, report: str) -> list:
+def _arguments(entry: str, report: str, worker_prefix: str = "") -> list:
     expect = ENTRIES[entry]
-    return [*GENERIC, "--impl", f"tests.gallery.{entry}", "--reference", expect.reference, *expect.options,
+    prefix = ["--worker-prefix", worker_prefix] if worker_prefix else []
+    return [*GENERIC, "--impl", f"tests.gallery.{entry}", "--reference", expect.reference, *expect.options, *prefix,
             "--report-json", report, "-q", "--tb=no", "-p", "no:cacheprovider", "-p", "no:logging",
             "-p", "no:hypothesispytest", "-p", "no:benchmark", "-W", "ignore",
             # warnings are ignored, so these only collect garbage at the end (0.4 s of CPU a run)
@@ -201,6 +203,7 @@ def _fork_all(workdir: str, jobs: int) -> None:
     _prepare_children()
     limit = hang_guard.limit(ENTRY_LIMIT)
     running = {}
+    zygote, prefix = _zygote(workdir)
 
     def reap():
         pid, status = os.wait()
@@ -220,12 +223,31 @@ def _fork_all(workdir: str, jobs: int) -> None:
                 with open(base + ".out", "w") as out:
                     os.dup2(out.fileno(), 1)
                     os.dup2(out.fileno(), 2)
-                    code = pytest.main(_arguments(entry, base + ".json"))
+                    code = pytest.main(_arguments(entry, base + ".json", prefix))
             finally:
                 os._exit(int(code))
         running[pid] = base
     while running:
         reap()
+    if zygote is not None:
+        zygote.stdin.close()
+        zygote.wait()
+
+
+def _zygote(workdir: str) -> tuple:
+    """Driver: the zygote the runs' implementation processes are forked from
+    (tests/worker_zygote.py), and the worker prefix that uses it; (None, "") where it did not
+    start (each worker then starts afresh, as without it)."""
+    socket_path = os.path.join(workdir, "zygote.sock")
+    script = str(Path(__file__).with_name("worker_zygote.py"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    zygote = subprocess.Popen([sys.executable, script, "serve", socket_path], cwd=ROOT, env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    if zygote.stdout.readline().strip() != b"ready":
+        zygote.kill()
+        zygote.wait()
+        return None, ""
+    return zygote, f"{shlex.quote(sys.executable)} -S {shlex.quote(script)} {shlex.quote(socket_path)}"
 
 
 def _collect(workdir: str, entry: str) -> dict:
