@@ -8,8 +8,11 @@ changes no result. The cache lives in a folder the test made and removes.
 import contextlib
 import os
 
-#: cache every compiled program, however small or quick to compile
-SETTINGS = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+#: cache every compiled program, however small or quick to compile; a size limit (far above the
+#: few MB the gallery writes) makes JAX take a file lock around each read and write, so that a
+#: process never reads a program another one is still writing
+SETTINGS = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+            "JAX_COMPILATION_CACHE_MAX_SIZE": str(2 ** 30)}
 
 
 @contextlib.contextmanager
