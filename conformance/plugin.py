@@ -38,6 +38,7 @@ from . import evidence, incomplete, words
 from .diagnose import Findings, diagnose
 from .guard import DEFAULT_CALL_TIMEOUT, EXIT_TIMEOUT, OUTPUT_CAP, Guard, install
 from .adapters.usercode import load_refusal
+from .files import write_atomically
 from .report import NOT_APPLICABLE, UNSUPPORTED, Matrix, tier
 
 try:
@@ -98,36 +99,6 @@ def check_writable(path: Optional[str], option: str) -> None:
 def _absolute(path: Optional[str]) -> Optional[str]:
     """A report path resolved now, before anything else runs (a later chdir changes nothing)."""
     return os.path.abspath(path) if path else path
-
-
-def write_atomically(path: str, text: str) -> None:
-    """``text`` into ``path`` through a temporary file beside it and a rename: a reader (or a
-    second run writing the same path) never sees half a report."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".npdrop-report-")
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())   # mkstemp's 0600 is for secrets: a report is read like the log
-        with os.fdopen(handle, "w") as f:
-            f.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def _umask() -> int:
-    """The process's umask, read without setting it where the system tells it (Linux)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def versions() -> dict:

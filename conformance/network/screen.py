@@ -8,8 +8,8 @@ causes with their evidence and a ``try:`` line, and harmless differences apart.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+
+from ..files import write_atomically
 
 STATUS_ORDER = {"ok": 0, "n/a": 0, "close": 1, "DIFF": 2}
 
@@ -165,12 +165,8 @@ def markdown(report: dict) -> str:
 
 
 def write(path: str, text: str) -> None:
-    """Atomically: a reader never sees half a report."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".npdrop-network-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Atomically: a reader never sees half a report (:func:`conformance.files.write_atomically`)."""
+    write_atomically(path, text)
 
 
 def _strict(value):
