@@ -150,7 +150,8 @@ def test_a_call_past_the_time_limit_ends_the_run_with_status_6(tmp_path):
         "    def backward(self, pred, y):\n        return 2 * (pred - y) / pred.size\n"
         "def build():\n    return [Dense()]\n")
     done = subprocess.run([sys.executable, "-m", "npdrop_conform.cli", "--network", "slow_net:build", "--loss",
-                           "slow_net:MSE", "--call-timeout", "1"], cwd=tmp_path, capture_output=True, text=True,
+                           "slow_net:MSE", "--call-timeout", "1", "--log-dir", str(tmp_path / "log")], cwd=tmp_path,
+                          capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=os.getcwd()), timeout=120)
     assert done.returncode == 6, done.stdout + done.stderr
     assert "TIMED OUT" in done.stdout and "Dense.forward" in done.stdout
