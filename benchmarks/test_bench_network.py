@@ -8,6 +8,7 @@ it runs once, as a smoke test of the big size.
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -18,8 +19,9 @@ NETWORKS = {"cs231n-style": "tests.networks.cs231n_style:big"}
 
 
 def _check(spec: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "npdrop_conform.cli", "--network", spec, "--batch", "64",
-                           "--steps", "3"], cwd=ROOT, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as log:   # its reports, which a run without --log-dir keeps in the temp directory
+        done = subprocess.run([sys.executable, "-m", "npdrop_conform.cli", "--network", spec, "--batch", "64",
+                               "--steps", "3", "--log-dir", log], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: PASS" in done.stdout
 
