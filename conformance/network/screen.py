@@ -164,11 +164,6 @@ def markdown(report: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def write(path: str, text: str) -> None:
-    """Atomically: a reader never sees half a report (:func:`conformance.files.write_atomically`)."""
-    write_atomically(path, text)
-
-
 def _strict(value):
     """``value`` with NaN as null and infinities as strings: JSON has neither."""
     if isinstance(value, dict):
@@ -185,6 +180,6 @@ def _strict(value):
 def write_reports(report: dict, json_path=None, md_path=None) -> None:
     report = _strict(report)
     if json_path:
-        write(json_path, json.dumps(report, indent=1, default=float, allow_nan=False))
+        write_atomically(json_path, json.dumps(report, indent=1, default=float, allow_nan=False))
     if md_path:
-        write(md_path, markdown(report))
+        write_atomically(md_path, markdown(report))
