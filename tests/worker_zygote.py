@@ -8,7 +8,7 @@ file's client, which hands its standard streams and the judge's page (``--board`
 zygote over a Unix socket, waits for the forked worker to end and exits as it did. Killing
 the client (the judge kills the worker's process group) makes the zygote kill the worker
 and its process group. The worker itself is unchanged: the same module, the same protocol,
-its own process and session.
+its own process, in a process group of its own.
 
     python tests/worker_zygote.py serve SOCKET               # the zygote (started by the gallery's driver)
     python -S tests/worker_zygote.py SOCKET CMD ...          # the client: the worker prefix
